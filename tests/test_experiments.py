@@ -1,0 +1,63 @@
+"""Every registered experiment: a tiny-config smoke run, its figures and its measured claims."""
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from richlazy import experiments
+from richlazy.experiments import runner
+
+# Small but faithful overrides for a fast run of each experiment.
+TINY = {
+    "fig2": {"time_points": 41},
+    "fig3": {"time_points": 41},
+    "fig4a": {"time_points": 61},
+    "fig4b": {"time_points": 81},
+    "fig7": {"time_points": 121},
+    "fig8": {"time_points": 41},
+}
+
+
+@pytest.mark.parametrize("name", experiments.names())
+def test_every_experiment_runs_plots_and_summarizes(name, tmp_path):
+    outcome = runner.run(name, preset="quick", out=tmp_path, overrides=TINY.get(name, {}))
+    assert outcome.results.attrs["experiment"] == name
+    assert outcome.figures and all(path.exists() for path in outcome.figures)
+    assert all(isinstance(value, str) for value in outcome.headline.values())
+    redrawn = runner.redraw(name, tmp_path, tmp_path / "again")
+    assert all(path.exists() for path in redrawn.figures)
+    assert runner.run(name, preset="quick", out=tmp_path, overrides=TINY.get(name, {})).reused
+
+
+def test_every_experiment_has_quick_and_paper_presets():
+    for name in experiments.names():
+        assert {"quick", "paper"} <= set(experiments.get(name).presets)
+
+
+def test_unknown_names_presets_and_options_are_refused():
+    with pytest.raises(ValueError, match="choose from"):
+        experiments.get("fig99")
+    with pytest.raises(ValueError, match="unknown preset"):
+        experiments.get("fig3").configure("huge")
+    with pytest.raises(ValueError, match="no option"):
+        experiments.get("fig3").configure("quick", {"learning_rate": 1.0})
+    with pytest.raises(ValueError, match="time_points"):
+        experiments.get("fig3").configure("quick", {"time_points": 1})
+
+
+def test_single_neuron_figures_confirm_the_theory():
+    """Closed form vs simulation ≤ 1e-8; theory endpoints; basins split (THEORY.md §2)."""
+    for name in ("fig2", "fig3", "fig8"):
+        results = runner.run(name, overrides=TINY[name]).results
+        assert float(results.relative_error.max()) <= 1e-8
+    fig4b = runner.run("fig4b").results
+    assert float(fig4b.interpolant_error.max()) <= 1e-8
+    fig7 = runner.run("fig7", overrides=TINY["fig7"]).results
+    final = np.sign(fig7.a_simulated.isel(t=-1))
+    assert bool((final.sel(side=1.0) != final.sel(side=-1.0)).all())
+
+
+def test_plot_returns_matplotlib_figures():
+    results = runner.run("fig3", overrides=TINY["fig3"]).results
+    figures = experiments.get("fig3").plot(results)
+    assert all(isinstance(figure, Figure) for figure in figures.values())
