@@ -15,6 +15,8 @@ TINY = {
     "fig4b": {"time_points": 81},
     "fig7": {"time_points": 121},
     "fig8": {"time_points": 41},
+    "wide-linear": {"time_points": 41, "mode_time_points": 41, "bias_points": 5},
+    "deep-linear": {"t_max": 30.0, "time_points": 41, "mode_time_points": 31},
 }
 
 
@@ -55,6 +57,29 @@ def test_single_neuron_figures_confirm_the_theory():
     fig7 = runner.run("fig7", overrides=TINY["fig7"]).results
     final = np.sign(fig7.a_simulated.isel(t=-1))
     assert bool((final.sel(side=1.0) != final.sel(side=-1.0)).all())
+
+
+def test_linear_network_figures_confirm_the_theory():
+    """Theorem 4.2 (function = parameter space), ℓ1 → ℓ2 bias, and who moves first (THEORY §3–4)."""
+    wide = runner.run("wide-linear", overrides=TINY["wide-linear"]).results
+    assert float(wide.relative_error.max()) <= 1e-8
+    assert set(wide.hidden_width.values) == {4, 6, 2}  # h = d, any h, h = c
+    assert float(wide.distance_to_l1[0]) <= 1e-3  # δ → 0: the minimum-ℓ1 interpolant
+    assert float(wide.distance_to_l2[-1]) <= 1e-9  # |δ| → ∞: the minimum-ℓ2 interpolant
+    deep = runner.run("deep-linear", overrides=TINY["deep-linear"]).results
+    assert float(deep.balanced_relative_error.max()) <= 1e-8
+    for depth in deep.depth.values:
+        for name in ("first_layer", "fastest_layer"):
+            layer = deep[name].sel(depth=depth)
+            assert int(layer.sel(init="upstream")) == 1  # upstream: W_1 moves first
+            assert int(layer.sel(init="downstream")) == depth  # downstream: W_L moves first
+        final = deep.relative_distance.sel(depth=depth, layer=slice(1, depth)).isel(t=-1)
+        assert float(final.sel(init="upstream", layer=1)) > 5 * float(
+            final.sel(init="upstream", layer=depth)
+        )
+        assert float(final.sel(init="downstream", layer=depth)) > 5 * float(
+            final.sel(init="downstream", layer=1)
+        )
 
 
 def test_plot_returns_matplotlib_figures():

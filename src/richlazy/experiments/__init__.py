@@ -18,6 +18,8 @@ _MODULES: dict[str, str] = {
     "fig4b": "richlazy.experiments.fig4b",
     "fig7": "richlazy.experiments.fig7",
     "fig8": "richlazy.experiments.fig8",
+    "wide-linear": "richlazy.experiments.wide_linear",
+    "deep-linear": "richlazy.experiments.deep_linear",
 }
 
 

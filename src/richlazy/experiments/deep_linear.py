@@ -1,0 +1,263 @@
+"""Deep linear networks: learning-speed profiles across layers, and the balanced closed form.
+
+Part 1 (THEORY.md §4, §1): at depth 3 and 4, gradient flow from inits with Δ_l = δI for δ > 0
+(upstream: later layers larger, so earlier layers move first and farthest), δ = 0 (balanced) and
+δ < 0 (downstream: the mirror image), same data and the same smallest-layer scale; the relative
+distance ‖W_l(t) − W_l(0)‖/‖W_l(0)‖ of every layer over time, and which layer moves first,
+measured two ways: ``first_layer``, the first to reach half its own final move
+(``learning_speed_profile(...).order``), and ``fastest_layer``, the largest relative speed at
+t = 0. For the imbalanced inits they agree at depths 3 and 4; at depth 5 (upstream) the first
+layer is still by far the fastest and moves farthest, but the barely moving later layers finish
+half of their small move sooner, so the two measures part there. Part 2: balanced, aligned init
+with Σ = I, where each singular value of E = W_L ⋯ W_1 follows the closed-form flow
+σ̇ = −Lσ^{2−2/L}(σ − σ*) (Arora, Cohen & Hazan 2018), against the simulated weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+from matplotlib import colormaps
+
+from richlazy import deep_linear as dl
+from richlazy.experiments._spec import Experiment, RunContext, require
+from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
+
+INITS = ("upstream", "balanced", "downstream")  # sign of δ: +, 0, −
+LAYER_CMAP = colormaps["plasma"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of the deep-linear experiment."""
+
+    depths: tuple[int, ...] = (3, 4)
+    imbalance: float = 1.0  # |δ| of the upstream and downstream inits
+    width: int = 3  # every layer n × n: Δ_l = δI needs square hidden layers
+    samples: int = 20
+    scale: float = 0.3  # singular values of the smallest layer, uniform in [scale/2, 3 scale/2]
+    t_max: float = 10**2.5  # long enough for every init to converge
+    time_points: int = 221  # log-spaced from 1e-3, plus t = 0
+    rtol: float = 1e-8  # who moves first is decided at the percent level, not at 1e-8
+    seed: int = 0
+    # balanced closed form vs simulation (Σ = I, aligned singular vectors)
+    sigma0: tuple[float, ...] = (0.05, 0.05, 0.05)  # small: the modes are learned one by one
+    sigma_star: tuple[float, ...] = (2.0, 1.0, 0.5)
+    mode_t_max: float = 10.0
+    mode_time_points: int = 201
+    mode_rtol: float = 1e-12  # well below the 1e-8 agreement we check
+
+    def __post_init__(self):
+        require(
+            len(self.depths) > 0 and all(int(L) == L and L >= 2 for L in self.depths),
+            f"depths must be integers >= 2, got {self.depths}",
+        )
+        require(self.imbalance > 0, f"imbalance must be > 0, got {self.imbalance}")
+        require(self.width >= 1 and self.samples >= 1, "width and samples must be >= 1")
+        require(self.scale > 0, f"scale must be > 0, got {self.scale}")
+        require(
+            self.t_max > 1e-3, f"t_max must be > 1e-3 (the first sampled time), got {self.t_max}"
+        )
+        require(self.time_points >= 3, f"time_points must be >= 3, got {self.time_points}")
+        require(0 < self.rtol < 1e-3, f"rtol must be in (0, 1e-3), got {self.rtol}")
+        require(
+            len(self.sigma0) == len(self.sigma_star) == self.width,
+            f"sigma0 and sigma_star need one entry per mode (width = {self.width})",
+        )
+        require(all(s > 0 for s in self.sigma0), "sigma0 must be > 0 (σ = 0 is a fixed point)")
+        require(
+            self.mode_t_max > 0 and self.mode_time_points >= 2,
+            "mode_t_max must be > 0 and mode_time_points >= 2",
+        )
+        require(0 < self.mode_rtol < 1e-3, f"mode_rtol must be in (0, 1e-3), got {self.mode_rtol}")
+
+
+PRESETS = {
+    # t_max = 100: the slowest run (balanced, L = 4) is within 1e-6 of its loss's minimum by
+    # t ≈ 64; the stiff tail after convergence is what costs time in an explicit integrator.
+    "quick": Config(t_max=100.0, time_points=81, mode_time_points=81),
+    "paper": Config(),
+}
+
+
+def _profiles(config: Config, context: RunContext) -> dict:
+    """Part 1: a learning-speed profile per (depth, init)."""
+    rng = np.random.default_rng(config.seed)
+    n = config.width
+    X = rng.normal(size=(config.samples, n)) / np.sqrt(config.samples)  # (samples, n)
+    Y = X @ rng.normal(size=(n, n)).T  # realizable targets, (samples, n)
+    t = np.concatenate([[0.0], np.logspace(-3, np.log10(config.t_max), config.time_points - 1)])
+    layers = max(config.depths)
+    shape = (len(config.depths), len(INITS))
+    distance = np.full((*shape, layers, t.size), np.nan)
+    half_time = np.full((*shape, layers), np.nan)
+    speed = np.full((*shape, layers), np.nan)
+    first = np.zeros(shape, dtype=int)
+    fastest = np.zeros(shape, dtype=int)
+    loss = np.zeros((*shape, t.size))
+    signs = {"upstream": 1.0, "balanced": 0.0, "downstream": -1.0}
+    with context.progress.task("deep-linear: learning-speed profiles", shape[0] * shape[1]) as (
+        advance
+    ):
+        for i, depth in enumerate(config.depths):
+            for j, init in enumerate(INITS):
+                weights0 = dl.imbalanced_init(
+                    [n] * (depth + 1),
+                    signs[init] * config.imbalance,
+                    scale=config.scale,
+                    rng=config.seed + 1,  # the same draw for every init
+                )
+                trajectory = dl.simulate(weights0, X, Y, t, rtol=config.rtol)
+                profile = dl.learning_speed_profile(trajectory)
+                distance[i, j, :depth] = profile.relative_distance
+                half_time[i, j, :depth] = profile.half_time
+                speed[i, j, :depth] = profile.initial_speed
+                first[i, j] = profile.order[0] + 1  # layers are numbered 1 … L
+                fastest[i, j] = np.argmax(profile.initial_speed) + 1
+                loss[i, j] = trajectory.loss
+                advance()
+    dims = ("depth", "init")
+    return {
+        "variables": {
+            "relative_distance": ((*dims, "layer", "t"), distance),
+            "half_time": ((*dims, "layer"), half_time),
+            "initial_speed": ((*dims, "layer"), speed),
+            "first_layer": (dims, first),
+            "fastest_layer": (dims, fastest),
+            "loss": ((*dims, "t"), loss),
+        },
+        "coords": {
+            "depth": list(config.depths),
+            "init": list(INITS),
+            "delta": ("init", [config.imbalance, 0.0, -config.imbalance]),
+            "layer": np.arange(1, layers + 1),
+            "t": t,
+        },
+    }
+
+
+def _balanced(config: Config) -> dict:
+    """Part 2: balanced aligned weights, simulated, against the closed-form mode flow."""
+    rng = np.random.default_rng(config.seed + 2)
+    n = config.width
+    sigma0, sigma_star = np.array(config.sigma0), np.array(config.sigma_star)
+    t = np.linspace(0.0, config.mode_t_max, config.mode_time_points)
+    simulated, closed = [], []
+    for depth in config.depths:
+        frames = [np.linalg.qr(rng.normal(size=(n, n)))[0] for _ in range(depth + 1)]
+        # W_l = R_l diag(σ0^{1/L}) R_{l−1}ᵀ: balanced, E(0) = R_L diag(σ0) R_0ᵀ
+        weights0 = [(frames[l + 1] * sigma0 ** (1 / depth)) @ frames[l].T for l in range(depth)]
+        target = (frames[-1] * sigma_star) @ frames[0].T  # E*, (n, n)
+        trajectory = dl.simulate(weights0, np.eye(n), target.T, t, rtol=config.mode_rtol)
+        simulated.append(
+            np.einsum("ck,tcd,dk->tk", frames[-1], trajectory.end_to_end, frames[0])
+        )  # (T, k): the diagonal of R_Lᵀ E(t) R_0
+        closed.append(dl.balanced_singular_value_flow(sigma0, sigma_star, depth, t))
+    simulated, closed = np.array(simulated), np.array(closed)  # (D, T, k)
+    error = np.abs(closed - simulated) / np.abs(simulated)
+    return {
+        "variables": {
+            "sigma_simulated": (("depth", "mode_t", "mode"), simulated),
+            "sigma_closed_form": (("depth", "mode_t", "mode"), closed),
+            "balanced_relative_error": (("depth",), error.max(axis=(1, 2))),
+        },
+        "coords": {"mode_t": t, "mode": np.arange(n)},
+    }
+
+
+def run(config: Config, context: RunContext) -> xr.Dataset:
+    """Both parts (THEORY.md §4)."""
+    profiles, balanced = _profiles(config, context), _balanced(config)
+    return xr.Dataset(
+        {**profiles["variables"], **balanced["variables"]},
+        coords={**profiles["coords"], **balanced["coords"]},
+        attrs={"sigma0": list(config.sigma0), "sigma_star": list(config.sigma_star)},
+    )
+
+
+def plot(results: xr.Dataset) -> dict:
+    """Rows: depths. Columns: relative distance per layer for each init; balanced modes."""
+    depths = results.depth.values
+    fig = figure(17, 3.6 * depths.size)
+    axes = np.atleast_2d(fig.subplots(depths.size, len(INITS) + 1, squeeze=False))
+    t = results.t.values
+    for row, depth in zip(axes, depths, strict=True):
+        colors = [LAYER_CMAP(0.85 * l / max(depth - 1, 1)) for l in range(depth)]
+        for ax, init in zip(row[:-1], INITS, strict=True):
+            cell = results.sel(depth=depth, init=init)
+            for layer, color in zip(range(1, depth + 1), colors, strict=True):
+                ax.semilogx(
+                    t[1:],
+                    cell.relative_distance.sel(layer=layer)[1:],
+                    color=color,
+                    linewidth=2,
+                    label=f"W_{layer}",
+                )
+                half = float(cell.half_time.sel(layer=layer))
+                if np.isfinite(half) and half > 0:
+                    value = np.interp(half, t, cell.relative_distance.sel(layer=layer))
+                    ax.scatter(half, value, color=color, edgecolor="black", zorder=4, s=30)
+            ax.set(
+                title=f"L = {depth}, {init} ({delta_label(float(cell.delta))}): "
+                f"W_{int(cell.first_layer)} moves first",
+                xlabel="t",
+            )
+            ax.title.set_fontsize(9)
+            ax.grid(alpha=0.3)
+        row[0].set_ylabel("‖W_l(t) − W_l(0)‖ / ‖W_l(0)‖")
+        row[0].scatter([], [], color="grey", edgecolor="black", s=30, label="half its final move")
+        row[0].legend(fontsize=8)
+        ax = row[-1]
+        modes = results.mode.values
+        for color, mode in zip(delta_colors(np.linspace(-1, 1, modes.size)), modes, strict=True):
+            ax.plot(
+                results.mode_t,
+                results.sigma_simulated.sel(depth=depth, mode=mode),
+                color=color,
+                linewidth=2.5,
+            )
+            ax.plot(
+                results.mode_t,
+                results.sigma_closed_form.sel(depth=depth, mode=mode),
+                **THEORY_STYLE,
+            )
+        ax.plot([], [], color="grey", linewidth=2.5, label="simulated weights")
+        ax.plot([], [], **THEORY_STYLE, label="σ̇ = −Lσ^(2−2/L)(σ − σ*)")
+        ax.set(title=f"L = {depth}, balanced: singular values of E(t)", xlabel="t", ylabel="σ")
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(
+        "Deep linear networks: upstream (later layers larger) moves W_1 first, downstream W_L"
+    )
+    return {"deep_linear": fig}
+
+
+def headline(results: xr.Dataset) -> dict[str, str]:
+    summary = {}
+    for depth in results.depth.values:
+        for name, label in (
+            ("first_layer", "first to half its move"),
+            ("fastest_layer", "fastest at t = 0"),
+        ):
+            layer = results[name].sel(depth=depth)
+            summary[f"L = {depth}, {label}, up / bal. / down"] = " / ".join(
+                f"W_{int(layer.sel(init=init))}" for init in INITS
+            )
+    summary["balanced flow vs simulation (max rel. error)"] = (
+        f"{float(results.balanced_relative_error.max()):.1e}"
+    )
+    return summary
+
+
+EXPERIMENT = Experiment(
+    name="deep-linear",
+    paper="§4 (deep linear)",
+    summary="deep linear net: which layer moves first (up/balanced/downstream); balanced flow",
+    presets=PRESETS,
+    run=run,
+    plot=plot,
+    headline=headline,
+)
