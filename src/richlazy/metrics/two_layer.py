@@ -1,0 +1,114 @@
+"""Feature-learning metrics of two-layer network batches (THEORY.md §5), from parameters alone.
+
+Every metric is computed per network, (S, K), in chunks of networks so that memory stays
+bounded, and never builds per-sample Jacobians: the NTK has the closed form
+K = η_a ΦΦᵀ + η_w (XXᵀ + 1_bias) ⊙ (C diag(a²) Cᵀ), Φ = σ(XWᵀ + b), C = σ'(XWᵀ + b), which costs
+O(n²m) per network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from richlazy.nets.two_layer import (
+    TwoLayerNets,
+    activation,
+    activation_slope,
+    forward,
+    per_neuron_delta,
+    preactivations,
+)
+
+CHUNK_ELEMENTS = 1 << 24  # largest temporary per chunk: 128 MB in float64
+
+
+def _chunks(K: int, per_network: int) -> Iterator[slice]:
+    """Slices of the K networks of each dataset holding at most CHUNK_ELEMENTS elements."""
+    size = max(1, CHUNK_ELEMENTS // max(per_network, 1))
+    for start in range(0, K, size):
+        yield slice(start, min(start + size, K))
+
+
+def _take(nets: TwoLayerNets, part: slice) -> TwoLayerNets:
+    return nets.with_tensors(tuple(t[:, part] for t in nets.tensors))
+
+
+def ntk(
+    nets: TwoLayerNets, X: torch.Tensor, eta_a: torch.Tensor, eta_w: torch.Tensor
+) -> torch.Tensor:
+    """Closed-form NTK matrices of every network: X (S, n, d) -> (S, K, n, n).
+
+    Args:
+        eta_a, eta_w: layer rates per network, (S, K).
+    """
+    pre = preactivations(nets, X).permute(0, 2, 1, 3)  # (S, K, n, m)
+    features = activation(pre, nets.leak)
+    slopes = activation_slope(pre, nets.leak) * nets.a[:, :, None, :]  # σ'(·) a_k
+    gram = X @ X.transpose(1, 2) + (0.0 if nets.b is None else 1.0)  # (S, n, n)
+    return eta_a[..., None, None] * features @ features.transpose(-1, -2) + eta_w[
+        ..., None, None
+    ] * gram[:, None] * (slopes @ slopes.transpose(-1, -2))
+
+
+def kernel_distance(
+    initial: TwoLayerNets,
+    current: TwoLayerNets,
+    X: torch.Tensor,
+    eta_a: torch.Tensor,
+    eta_w: torch.Tensor,
+) -> torch.Tensor:
+    """S(0, t) = 1 − ⟨K0, Kt⟩_F/(‖K0‖_F‖Kt‖_F) on the inputs X, per network: (S, K)."""
+    S, K = initial.a.shape[:2]
+    n = X.shape[1]
+    distance = torch.empty((S, K), dtype=X.dtype, device=X.device)
+    for part in _chunks(K, 3 * S * n * n):
+        K0 = ntk(_take(initial, part), X, eta_a[:, part], eta_w[:, part])
+        Kt = ntk(_take(current, part), X, eta_a[:, part], eta_w[:, part])
+        inner = (K0 * Kt).sum((-1, -2))
+        norms = torch.sqrt((K0 * K0).sum((-1, -2)) * (Kt * Kt).sum((-1, -2)))
+        distance[:, part] = 1 - inner / norms
+    return distance
+
+
+def hamming_distance(initial: TwoLayerNets, current: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
+    """H(t) = Σ_k mean_i 1[c_ik(t) ≠ c_ik(0)], c_ik = 1[w_kᵀx_i + b_k > 0]: (S, K).
+
+    In units of neurons: 0 when no activation pattern changed, at most m.
+    """
+    S, K, m, _ = initial.W.shape
+    distance = torch.empty((S, K), dtype=X.dtype, device=X.device)
+    for part in _chunks(K, 2 * S * X.shape[1] * m):
+        before = preactivations(_take(initial, part), X) > 0  # (S, n, k, m)
+        after = preactivations(_take(current, part), X) > 0
+        distance[:, part] = (before != after).to(X.dtype).mean(1).sum(-1)
+    invalid = ~torch.isfinite(sum(t.flatten(2).sum(-1) for t in current.tensors))
+    return distance.masked_fill(invalid, float("nan"))
+
+
+def parameter_distance(initial: TwoLayerNets, current: TwoLayerNets) -> torch.Tensor:
+    """‖θ(t) − θ(0)‖₂ over all parameters of each network: (S, K)."""
+    return torch.sqrt(
+        sum(
+            ((c - i) ** 2).flatten(2).sum(-1)
+            for i, c in zip(initial.tensors, current.tensors, strict=True)
+        )
+    )
+
+
+def conservation_drift(
+    initial: TwoLayerNets, current: TwoLayerNets, eta_a: torch.Tensor, eta_w: torch.Tensor
+) -> torch.Tensor:
+    """max_k |δ_k(t) − δ_k(0)|: how far the per-neuron conserved quantities moved, (S, K)."""
+    change = per_neuron_delta(current, eta_a, eta_w) - per_neuron_delta(initial, eta_a, eta_w)
+    return change.abs().amax(-1)
+
+
+def mean_squared_error(nets: TwoLayerNets, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(1/n) Σ_i (f(x_i) − y_i)² per network, the reference's loss: (S, K)."""
+    S, K, m, _ = nets.W.shape
+    error = torch.empty((S, K), dtype=X.dtype, device=X.device)
+    for part in _chunks(K, 2 * S * X.shape[1] * m):
+        error[:, part] = ((forward(_take(nets, part), X) - y[..., None]) ** 2).mean(1)
+    return error

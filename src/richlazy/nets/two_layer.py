@@ -1,0 +1,197 @@
+"""Batches of two-layer networks f(x) = Σ_k a_k σ(w_kᵀx + b_k), σ(z) = max(z, γz) (THEORY.md §5).
+
+A batch holds S datasets with K networks each, every network with its own parameters and
+learning rates. Weights are stored as W (S, K, m, d), so the pre-activations of all K networks
+of a dataset come from one matrix product X (S, n, d) @ W (S, K·m, d)ᵀ, laid out (S, n, K, m).
+The loss is L = ½ Σ_i (f(x_i) − y_i)² per network (THEORY.md, notation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from richlazy.nets.geometry import alpha_from
+
+
+@dataclass
+class TwoLayerNets:
+    """Parameters of S × K two-layer networks of width m on inputs of dimension d.
+
+    Attributes:
+        W: first-layer weights, shape (S, K, m, d).
+        a: readout weights, shape (S, K, m).
+        b: biases, shape (S, K, m), or None for networks without bias.
+        leak: γ of σ(z) = max(z, γz): 0 for ReLU, 1 for linear, in between for leaky ReLU.
+    """
+
+    W: torch.Tensor
+    a: torch.Tensor
+    b: torch.Tensor | None = None
+    leak: float = 0.0
+
+    def __post_init__(self):
+        if self.W.ndim != 4 or self.a.shape != self.W.shape[:3]:
+            raise ValueError(
+                f"W must be (S, K, m, d) and a (S, K, m); got {tuple(self.W.shape)} "
+                f"and {tuple(self.a.shape)}"
+            )
+        if self.b is not None and self.b.shape != self.a.shape:
+            raise ValueError(f"b must have the shape of a {tuple(self.a.shape)}")
+        if not 0.0 <= self.leak <= 1.0:
+            raise ValueError(f"leak must be in [0, 1] (0 ReLU, 1 linear), got {self.leak}")
+
+    @property
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        """The trainable tensors: (W, a) or (W, a, b)."""
+        return (self.W, self.a) if self.b is None else (self.W, self.a, self.b)
+
+    def with_tensors(self, tensors: tuple[torch.Tensor, ...]) -> TwoLayerNets:
+        """Same architecture, other parameter values."""
+        return replace(self, W=tensors[0], a=tensors[1], b=tensors[2] if len(tensors) > 2 else None)
+
+    def clone(self) -> TwoLayerNets:
+        return self.with_tensors(tuple(t.clone() for t in self.tensors))
+
+
+def activation(pre: torch.Tensor, leak: float) -> torch.Tensor:
+    """σ(z) = max(z, γz)."""
+    if leak == 1.0:
+        return pre
+    return torch.maximum(pre, pre * leak) if leak else pre.clamp_min(0)
+
+
+def activation_slope(pre: torch.Tensor, leak: float) -> torch.Tensor:
+    """σ'(z): 1 for z ≥ 0 (the reference's convention at 0), γ below."""
+    slope = (pre >= 0).to(pre.dtype)
+    return slope if leak == 0.0 else slope.mul_(1 - leak).add_(leak)
+
+
+def preactivations(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
+    """w_kᵀx + b_k for every sample and network: X (S, n, d) -> (S, n, K, m)."""
+    S, K, m, d = nets.W.shape
+    pre = torch.bmm(X, nets.W.reshape(S, K * m, d).transpose(1, 2))  # (S, n, K·m)
+    pre = pre.view(S, X.shape[1], K, m)
+    return pre if nets.b is None else pre + nets.b[:, None]
+
+
+def forward(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
+    """Outputs f(x) for every sample and network: X (S, n, d) -> (S, n, K)."""
+    return (activation(preactivations(nets, X), nets.leak) * nets.a[:, None]).sum(-1)
+
+
+def loss(nets: TwoLayerNets, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """L = ½ Σ_i (f(x_i) − y_i)² per network: (S, K)."""
+    return 0.5 * ((forward(nets, X) - y[..., None]) ** 2).sum(1)
+
+
+def per_neuron_delta(nets: TwoLayerNets, eta_a: torch.Tensor, eta_w: torch.Tensor) -> torch.Tensor:
+    """δ_k = η_w a_k² − η_a(‖w_k‖² + b_k²), conserved by gradient flow (THEORY.md §5): (S, K, m).
+
+    The bias counts as a first-layer weight (it shares the rate η_w).
+    """
+    norm2 = (nets.W**2).sum(-1) + (0 if nets.b is None else nets.b**2)
+    return eta_w[..., None] * nets.a**2 - eta_a[..., None] * norm2
+
+
+class Gradient:
+    """∇L for a batch, reusing its work buffers across calls (the training hot path).
+
+    Call it as ``gradient(nets, X, y)``; it returns the losses (S, K) and the gradients
+    (∂L/∂W, ∂L/∂a[, ∂L/∂b]) as tensors it owns: they are overwritten by the next call.
+    """
+
+    def __init__(self):
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def _buffer(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        buffer = self._buffers.get(name)
+        if (
+            buffer is None
+            or buffer.shape != shape
+            or buffer.dtype != like.dtype
+            or (buffer.device != like.device)
+        ):
+            buffer = self._buffers[name] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return buffer
+
+    def __call__(self, nets: TwoLayerNets, X: torch.Tensor, y: torch.Tensor):
+        S, K, m, d = nets.W.shape
+        n = X.shape[1]
+        pre = self._buffer("pre", (S, n, K * m), X)
+        torch.bmm(X, nets.W.reshape(S, K * m, d).transpose(1, 2), out=pre)
+        pre = pre.view(S, n, K, m)  # (S, n, K, m)
+        if nets.b is not None:
+            pre += nets.b[:, None]
+        act = self._buffer("act", (S, n, K, m), X)
+        if nets.leak == 1.0:
+            act.copy_(pre)
+        elif nets.leak:
+            torch.maximum(pre, torch.mul(pre, nets.leak, out=act), out=act)
+        else:
+            torch.clamp(pre, min=0, out=act)
+        work = self._buffer("work", (S, n, K, m), X)
+        residual = torch.sum(torch.mul(act, nets.a[:, None], out=work), dim=-1)  # f: (S, n, K)
+        residual -= y[..., None]  # f − y
+        losses = 0.5 * (residual**2).sum(1)  # (S, K)
+        grad_a = torch.sum(torch.mul(act, residual[..., None], out=work), dim=1)  # (S, K, m)
+        # ∂L/∂pre_ik = r_i a_k σ'(pre_ik); a_k is applied after the product with X.
+        slope = torch.ge(pre, 0, out=self._buffer("mask", (S, n, K, m), X))
+        if nets.leak:
+            slope.mul_(1 - nets.leak).add_(nets.leak)
+        slope.mul_(residual[..., None])  # σ'(pre)·r
+        grad_W = self._buffer("grad_W", (S, K * m, d), X)
+        torch.bmm(slope.view(S, n, K * m).transpose(1, 2), X, out=grad_W)
+        grad_W = grad_W.view(S, K, m, d).mul_(nets.a[..., None])  # (S, K, m, d)
+        if nets.b is None:
+            return losses, (grad_W, grad_a)
+        grad_b = slope.sum(1).mul_(nets.a)  # (S, K, m)
+        return losses, (grad_W, grad_a, grad_b)
+
+
+def symmetric_pairs(
+    directions: np.ndarray,
+    signs: np.ndarray,
+    tau: np.ndarray,
+    delta: np.ndarray,
+    *,
+    eta_a: np.ndarray | float = 1.0,
+    eta_w: np.ndarray | float = 1.0,
+    leak: float = 0.0,
+    bias: bool = False,
+    dtype: torch.dtype = torch.float64,
+    device: str = "cpu",
+) -> TwoLayerNets:
+    """The paired initialization of THEORY.md §5.1, one network per (dataset, cell).
+
+    Neuron k < m/2 gets w_k = (τ/α)u_k and a_k = s_k ατ; neuron k + m/2 copies w_k with −a_k, so
+    f(x; θ0) = 0 and every neuron has δ_k = δ. Biases, if any, start at 0.
+
+    Args:
+        directions: unit vectors u, shape (S, m/2, d), shared by the K networks of a dataset.
+        signs: ±1, shape (S, m/2).
+        tau, delta: scale and imbalance of each network, shape (S, K) (or broadcastable).
+        eta_a, eta_w: learning rates, broadcastable to (S, K).
+
+    Returns:
+        A batch of width m = 2·(m/2).
+    """
+    S = directions.shape[0]
+    tau, delta = np.broadcast_arrays(np.asarray(tau, float), np.asarray(delta, float))
+    if tau.ndim != 2 or tau.shape[0] not in (1, S):
+        raise ValueError(f"tau and delta must broadcast to (S={S}, K), got {tau.shape}")
+    alpha = alpha_from(tau, delta, eta_a=eta_a, eta_w=eta_w)  # (S, K)
+    scale_w = np.broadcast_to(tau / alpha, (S, tau.shape[1]))
+    scale_a = np.broadcast_to(tau * alpha, (S, tau.shape[1]))
+    W = scale_w[:, :, None, None] * directions[:, None]  # (S, K, m/2, d)
+    a = scale_a[:, :, None] * signs[:, None, :]  # (S, K, m/2)
+    W = np.concatenate([W, W], axis=2)
+    a = np.concatenate([a, -a], axis=2)
+
+    def tensor(x):
+        return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)
+
+    b = torch.zeros(a.shape, dtype=dtype, device=device) if bias else None
+    return TwoLayerNets(W=tensor(W), a=tensor(a), b=b, leak=leak)

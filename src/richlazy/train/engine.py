@@ -1,0 +1,187 @@
+"""Train a batch of two-layer networks: gradient descent or adaptive gradient flow.
+
+Time convention. Training descends L = ½ Σ_i (f − y)² (THEORY.md) with layer rates η_a, η_w.
+Learning rates are given in the reference's convention: a GD step θ ← θ − lr ∇_θ MSE on the
+mean squared error MSE = (1/n) Σ_i (f − y)², which is a step of size h = 2·lr/n on L. Gradient
+flow time after s such steps is t = s·h; checkpoints are given in steps and reported in both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from richlazy.nets.two_layer import Gradient, TwoLayerNets
+from richlazy.train.schedule import checked_schedule
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Parameters at each checkpoint, and what happened on the way.
+
+    Attributes:
+        snapshots: the networks at each checkpoint (tensors (S, K, ...)); NaN after divergence.
+        steps: checkpoints in reference GD steps, shape (C,).
+        time: gradient-flow time of each checkpoint, shape (S, K, C).
+        diverged: networks whose loss became non-finite (frozen from then on), shape (S, K).
+        gradient_evaluations: gradient evaluations per network, on average (GD: the steps).
+    """
+
+    snapshots: tuple[TwoLayerNets, ...]
+    steps: np.ndarray
+    time: np.ndarray
+    diverged: np.ndarray
+    gradient_evaluations: float
+
+
+def step_size(lr: np.ndarray | float, n: int) -> np.ndarray:
+    """Step h = 2·lr/n on L = ½Σ(f − y)² of a reference GD step with rate lr on the MSE."""
+    lr = np.asarray(lr, dtype=np.float64)
+    if not np.all(np.isfinite(lr)) or np.any(lr <= 0):
+        raise ValueError(f"lr must be finite and > 0, got {lr}")
+    return 2.0 * lr / n
+
+
+def train(
+    nets: TwoLayerNets,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    lr,
+    checkpoints,
+    eta_a=1.0,
+    eta_w=1.0,
+    method: str = "gd",
+    rtol: float = 1e-4,
+    progress: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Train ``nets`` in place and return their parameters at the checkpoints.
+
+    Args:
+        nets: a batch of S × K networks (modified in place).
+        X: training inputs per dataset, (S, n, d); y: targets, (S, n).
+        lr: reference learning rate per network (MSE convention), broadcastable to (S, K).
+        checkpoints: strictly increasing GD step counts; gradient flow stops at their times.
+        eta_a, eta_w: layer-specific rates multiplying the gradients, broadcastable to (S, K).
+        method: "gd" (full-batch gradient descent, the reference's semantics) or "gf"
+            (gradient flow with adaptive, error-controlled steps chosen per network).
+        rtol: relative tolerance of the gradient-flow stepper.
+        progress: called with a count of finished units (GD steps, or checkpoints reached).
+
+    Raises:
+        ValueError: bad method, schedule, rates or shapes.
+    """
+    steps = checked_schedule(checkpoints)
+    S, K = nets.a.shape[:2]
+    if X.ndim != 3 or X.shape[0] != S or y.shape != X.shape[:2] or X.shape[2] != nets.W.shape[3]:
+        raise ValueError(
+            f"X must be (S={S}, n, d={nets.W.shape[3]}) and y (S, n); got "
+            f"{tuple(X.shape)} and {tuple(y.shape)}"
+        )
+    h = np.array(_per_network("lr", step_size(lr, X.shape[1]), (S, K)))
+    rates = {
+        name: _per_network(name, np.asarray(value, dtype=np.float64), (S, K))
+        for name, value in (("eta_a", eta_a), ("eta_w", eta_w))
+    }
+    for name, value in rates.items():
+        if not np.all(np.isfinite(value)) or np.any(value <= 0):
+            raise ValueError(f"{name} must be finite and > 0")
+    coefficients = _per_tensor(nets, rates["eta_a"], rates["eta_w"])
+    times = h[..., None] * steps  # (S, K, C)
+    if method not in ("gd", "gf"):
+        raise ValueError(f"method must be 'gd' or 'gf', got {method!r}")
+    with _threads_for(nets, X):
+        if method == "gd":
+            snapshots, alive, evaluations = _descend(nets, X, y, coefficients, h, steps, progress)
+        else:
+            from richlazy.train.flow import integrate
+
+            snapshots, alive, evaluations = integrate(
+                nets, X, y, coefficients, h, times, rtol, progress
+            )
+    return TrainResult(tuple(snapshots), steps, times, ~alive.cpu().numpy(), evaluations)
+
+
+def _per_network(name: str, value: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``value`` broadcast to one entry per network (S, K), or a ValueError naming it."""
+    try:
+        return np.broadcast_to(value, shape)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be a number or broadcast to (S, K) = {shape}, got shape {value.shape}"
+        ) from None
+
+
+# Below this many activations per step (S·n·K·m), one CPU thread is faster than several: the
+# work per operation is too small to split, and spinning threads of an oversubscribed machine
+# were measured to slow small batches down 6-10x (fig1a quick 7.8 s on 1 thread, 72 s on 2;
+# fig1b quick 24 s vs 151 s, both on a busy 2-core machine).
+SINGLE_THREAD_BELOW = 1 << 20
+
+
+@contextmanager
+def _threads_for(nets: TwoLayerNets, X: torch.Tensor) -> Iterator[None]:
+    """Run small CPU batches on one thread; restore torch's thread count afterwards."""
+    S, K, m, _ = nets.W.shape
+    if nets.W.device.type != "cpu" or S * X.shape[1] * K * m >= SINGLE_THREAD_BELOW:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _per_tensor(nets: TwoLayerNets, eta_a: np.ndarray, eta_w: np.ndarray) -> tuple:
+    """The rate of each trainable tensor, shaped to broadcast against it."""
+
+    def tensor(x, extra):
+        return torch.tensor(x, dtype=nets.W.dtype, device=nets.W.device).reshape(
+            *x.shape, *([1] * extra)
+        )
+
+    rates = (tensor(eta_w, 2), tensor(eta_a, 1))
+    return rates if nets.b is None else (*rates, tensor(eta_w, 1))
+
+
+def snapshot(nets: TwoLayerNets, alive: torch.Tensor) -> TwoLayerNets:
+    """A copy of ``nets`` with the parameters of diverged networks set to NaN."""
+    return nets.with_tensors(tuple(frozen(t, alive, fill=float("nan")) for t in nets.tensors))
+
+
+def frozen(gradient: torch.Tensor, alive: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
+    """``gradient`` with the entries of diverged networks set to ``fill`` (0: they stop moving)."""
+    return torch.where(alive.view(*alive.shape, *([1] * (gradient.ndim - 2))), gradient, fill)
+
+
+def _descend(nets, X, y, coefficients, h, steps, progress):
+    """Full-batch gradient descent: θ ← θ − h·η·∇L at every step, for all networks at once."""
+    gradient = Gradient()
+    step = tuple(
+        c
+        * torch.as_tensor(h, dtype=c.dtype, device=c.device).reshape(
+            *h.shape, *([1] * (c.ndim - 2))
+        )
+        for c in coefficients
+    )
+    alive = torch.ones(h.shape, dtype=torch.bool, device=nets.W.device)
+    snapshots = [snapshot(nets, alive)] if steps[0] == 0 else []
+    report_every = 1000
+    for count in range(1, int(steps[-1]) + 1):
+        losses, grads = gradient(nets, X, y)
+        alive &= torch.isfinite(losses)
+        for tensor, grad, size in zip(nets.tensors, grads, step, strict=True):
+            tensor.sub_(frozen(grad, alive).mul_(size))
+        if count == steps[len(snapshots)]:
+            snapshots.append(snapshot(nets, alive))
+        if progress is not None and count % report_every == 0:
+            progress(report_every)
+    if progress is not None:
+        progress(int(steps[-1]) % report_every)
+    return snapshots, alive, int(steps[-1])

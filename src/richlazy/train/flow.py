@@ -1,0 +1,209 @@
+"""Gradient flow θ̇ = −η ∇L(θ) with adaptive steps chosen per network (Bogacki–Shampine 3(2)).
+
+All networks advance together, each with its own time t, step h and next checkpoint; a network's
+step is accepted or rejected on its own local error estimate and is shortened to land exactly on
+its checkpoints. The pair is FSAL: three gradient evaluations per step.
+
+Steps never shrink below the network's reference GD step h_GD, and a step of that size is always
+accepted. Where a data point sits on a neuron's kink and the flow slides along it (a Filippov
+sliding mode: the gradient jumps across w_kᵀx_i = 0 and both sides push towards it), no
+error-controlled method converges on its own, and GD itself zig-zags across the kink; there the
+stepper zig-zags like GD with step h_GD, so it is never less accurate than the reference GD and
+never costs more than three evaluations per GD step. Everywhere else it takes the long steps its
+error control allows. Columns of the batch
+(the same cell across datasets) whose networks are all finished are dropped from the batch, so
+the cost follows each network's own number of steps. Explicit steps are bounded by stability,
+h ≲ 2.5/λ_max of the Hessian, which the controller finds on its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from richlazy.nets.two_layer import Gradient
+from richlazy.train.engine import frozen
+
+# Bogacki–Shampine 3(2): stage nodes, third-order weights and the error weights (third order
+# minus embedded second order; the last one on the FSAL stage).
+_STAGES = ((0.5,), (0.0, 0.75))
+_B = (2 / 9, 1 / 3, 4 / 9)
+_E = (-5 / 72, 1 / 12, 1 / 9, -1 / 8)
+
+
+def _expand(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(S, K) -> broadcastable against a parameter tensor (S, K, ...)."""
+    return x.view(*x.shape, *([1] * (like.ndim - 2)))
+
+
+def _combine(base, step, weights, stages):
+    """base + step·Σ_j weights_j·stages_j, tensor by tensor (zero weights skipped)."""
+    return tuple(
+        y0 + _expand(step, y0) * sum(w * k[i] for w, k in zip(weights, stages, strict=False) if w)
+        for i, y0 in enumerate(base)
+    )
+
+
+class _Columns:
+    """The per-network state of the columns still in the batch, and how to shrink it."""
+
+    def __init__(self, **fields: torch.Tensor | tuple[torch.Tensor, ...]):
+        self.fields = fields
+        self.columns = torch.arange(fields["t"].shape[1], device=fields["t"].device)
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["fields"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def set(self, **fields) -> None:
+        self.fields.update(fields)
+
+    def keep(self, mask: torch.Tensor) -> None:
+        """Keep only the columns where ``mask`` (K,) is set."""
+        index = torch.nonzero(mask)[:, 0]
+        for name, value in self.fields.items():
+            self.fields[name] = (
+                tuple(v.index_select(1, index) for v in value)
+                if isinstance(value, tuple)
+                else value.index_select(1, index)
+            )
+        self.columns = self.columns[index]
+
+
+def integrate(nets, X, y, coefficients, h_reference, times, rtol, progress):
+    """Integrate to every checkpoint time of every network.
+
+    Args:
+        coefficients: per-tensor rates η, shaped (S, K, 1...) against each parameter tensor.
+        h_reference: the GD step of each network: its first trial step and its smallest, (S, K).
+        times: checkpoint times per network, (S, K, C).
+        rtol: relative tolerance; the absolute one is rtol·1e-3 times each network's initial
+            root-mean-square parameter.
+
+    Returns:
+        (snapshots, alive (S, K), gradient evaluations per network on average).
+    """
+    if not 0 < rtol < 1:
+        raise ValueError(f"rtol must be in (0, 1), got {rtol}")
+    device, dtype = nets.W.device, nets.W.dtype
+    targets = torch.as_tensor(np.ascontiguousarray(times), dtype=dtype, device=device)
+    S, K, C = targets.shape
+    gradient = Gradient()
+    state = tuple(t.clone() for t in nets.tensors)
+    count = sum(t[0, 0].numel() for t in state)
+    rms0 = torch.sqrt(sum((t**2).flatten(2).sum(-1) for t in state) / count)  # (S, K)
+    # Snapshots of the whole batch, filled column by column as networks reach checkpoints.
+    snapshots = [tuple(torch.full_like(t, float("nan")) for t in state) for _ in range(C)]
+    batch = _Columns(
+        state=state,
+        rates=tuple(coefficients),
+        targets=targets,
+        t=torch.zeros((S, K), dtype=dtype, device=device),
+        h=torch.as_tensor(np.ascontiguousarray(h_reference), dtype=dtype, device=device).clone(),
+        h_min=torch.as_tensor(np.ascontiguousarray(h_reference), dtype=dtype, device=device),
+        index=torch.zeros((S, K), dtype=torch.long, device=device),
+        alive=torch.ones((S, K), dtype=torch.bool, device=device),
+        atol=rtol * 1e-3 * rms0.clamp(min=torch.finfo(dtype).tiny),
+    )
+
+    def velocity(tensors):
+        losses, grads = gradient(nets.with_tensors(tensors), X, y)
+        return losses, tuple(-r * g for r, g in zip(batch.rates, grads, strict=True))
+
+    losses, k1 = velocity(batch.state)
+    evaluations = S * K
+    finished: list[tuple[torch.Tensor, torch.Tensor]] = []  # (columns, alive) written back
+    batch.set(alive=batch.alive & torch.isfinite(losses), k1=k1)
+    _record(batch, snapshots, progress)
+    while True:
+        active = batch.alive & (batch.index < C)
+        if not bool(active.any()):
+            break
+        if int(active.any(0).sum()) < 0.75 * active.shape[1]:
+            finished.append(_finish(batch, ~active.any(0), nets))
+            batch.keep(active.any(0))
+            active = batch.alive & (batch.index < C)
+        target = _next_target(batch)
+        landing = active & (batch.h >= target - batch.t)
+        step = torch.where(active, torch.where(landing, target - batch.t, batch.h), 0.0)
+        stages = [batch.k1]
+        for nodes in _STAGES:
+            stages.append(velocity(_combine(batch.state, step, nodes, stages))[1])
+        proposal = _combine(batch.state, step, _B, stages)
+        losses, k4 = velocity(proposal)
+        evaluations += 3 * active.numel()
+        error = _error_norm(batch.state, proposal, [*stages, k4], step, batch.atol, rtol)
+        finite = torch.isfinite(error) & torch.isfinite(losses)
+        accept = active & finite & ((error <= 1.0) | (step <= batch.h_min))
+        factor = torch.clamp(0.9 * error.clamp(min=1e-10) ** (-1 / 3), 0.2, 5.0)
+        # A step shortened to land on a checkpoint says little about the step size: keep h.
+        h = torch.where(
+            active & finite, torch.where(landing & accept, batch.h, step * factor), batch.h
+        )
+        alive = batch.alive & (finite | ~active)
+        h = torch.maximum(h, batch.h_min)
+        batch.set(
+            state=_where(accept, proposal, batch.state),
+            k1=_where(accept, k4, batch.k1),
+            t=torch.where(accept, torch.where(landing, target, batch.t + step), batch.t),
+            h=h,
+            alive=alive,
+        )
+        _record(batch, snapshots, progress)
+    finished.append(_finish(batch, torch.ones_like(batch.columns, dtype=torch.bool), nets))
+    alive = torch.zeros((S, K), dtype=torch.bool, device=device)
+    for columns, column_alive in finished:
+        alive[:, columns] = column_alive
+    return [nets.with_tensors(s) for s in snapshots], alive, evaluations / (S * K)
+
+
+def _finish(batch: _Columns, mask: torch.Tensor, nets) -> tuple[torch.Tensor, torch.Tensor]:
+    """Write the final parameters of the columns in ``mask`` back into ``nets``.
+
+    Returns:
+        Those columns and which of their networks are alive.
+    """
+    columns = batch.columns[mask]
+    for tensor, value in zip(nets.tensors, batch.state, strict=True):
+        tensor[:, columns] = value[:, mask]
+    return columns, batch.alive[:, mask]
+
+
+def _where(mask, new, old):
+    return tuple(torch.where(_expand(mask, n), n, o) for n, o in zip(new, old, strict=True))
+
+
+def _next_target(batch: _Columns) -> torch.Tensor:
+    C = batch.targets.shape[-1]
+    return torch.gather(batch.targets, 2, batch.index.clamp(max=C - 1)[..., None])[..., 0]
+
+
+def _error_norm(state, proposal, stages, step, atol, rtol):
+    """Per-network RMS of the local error over atol + rtol·max(|θ|, |θ_new|): (S, K)."""
+    total, count = 0.0, 0
+    for i, (old, new) in enumerate(zip(state, proposal, strict=True)):
+        local = _expand(step, old) * sum(e * k[i] for e, k in zip(_E, stages, strict=True))
+        scale = _expand(atol, old) + rtol * torch.maximum(old.abs(), new.abs())
+        total = total + ((local / scale) ** 2).flatten(2).sum(-1)
+        count += old[0, 0].numel()
+    return torch.sqrt(total / count)
+
+
+def _record(batch: _Columns, snapshots, progress) -> None:
+    """Snapshot the networks that reached their next checkpoint (diverged ones as NaN)."""
+    C = batch.targets.shape[-1]
+    while True:
+        reached = (batch.index < C) & ((batch.t >= _next_target(batch)) | ~batch.alive)
+        if not bool(reached.any()):
+            return
+        values = tuple(frozen(t, batch.alive, fill=float("nan")) for t in batch.state)
+        for c in torch.unique(batch.index[reached]).tolist():
+            mask = reached & (batch.index == c)
+            for full, value in zip(snapshots[c], values, strict=True):
+                current = full[:, batch.columns]
+                full[:, batch.columns] = torch.where(_expand(mask, value), value, current)
+        if progress is not None:
+            progress(int(reached.sum()))
+        batch.set(index=batch.index + reached.long())
