@@ -9,10 +9,29 @@ from richlazy.experiments import runner
 
 # Small but faithful overrides for a fast run of each experiment.
 TINY = {
+    "fig1a": {"steps": 1000},
+    "fig1b": {
+        "taus": (0.1, 1.0),
+        "deltas": (0.0, 1.0),
+        "seeds": (0,),
+        "d": 3,
+        "n": 10,
+        "n_test": 50,
+        "width": 6,
+        "steps": 100,
+    },
     "fig2": {"time_points": 41},
     "fig3": {"time_points": 41},
     "fig4a": {"time_points": 61},
     "fig4b": {"time_points": 81},
+    "fig5": {
+        "taus": (0.01, 1.0),
+        "deltas": (-1.0, 0.0, 1.0),
+        "seeds": (0,),
+        "steps": 1000,
+        "grid_points": 11,
+        "panels": 2,
+    },
     "fig7": {"time_points": 121},
     "fig8": {"time_points": 41},
     "wide-linear": {"time_points": 41, "mode_time_points": 41, "bias_points": 5},

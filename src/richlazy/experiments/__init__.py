@@ -12,10 +12,13 @@ from richlazy.experiments._spec import Experiment, RunContext
 __all__ = ["Experiment", "RunContext", "get", "names"]
 
 _MODULES: dict[str, str] = {
+    "fig1a": "richlazy.experiments.fig1a",
+    "fig1b": "richlazy.experiments.fig1b",
     "fig2": "richlazy.experiments.fig2",
     "fig3": "richlazy.experiments.fig3",
     "fig4a": "richlazy.experiments.fig4a",
     "fig4b": "richlazy.experiments.fig4b",
+    "fig5": "richlazy.experiments.fig5",
     "fig7": "richlazy.experiments.fig7",
     "fig8": "richlazy.experiments.fig8",
     "wide-linear": "richlazy.experiments.wide_linear",

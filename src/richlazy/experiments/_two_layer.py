@@ -1,0 +1,243 @@
+"""Sweeps of two-layer networks over scale τ, geometry δ and seeds (THEORY.md §5.1).
+
+Shared by fig1a, fig1b and fig5. One seed fixes a dataset and the student's neuron directions;
+the (τ, δ) cells only rescale them (THEORY.md §5.1), so all cells of a seed train together as
+one batch and are stored as one resumable shard. Metrics are computed from the parameters at the
+checkpoints (``richlazy.metrics``) and labeled (tau, delta, seed, step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import xarray as xr
+
+from richlazy import metrics
+from richlazy.data.tasks import Dataset, sphere
+from richlazy.experiments._spec import RunContext, require
+from richlazy.nets.two_layer import TwoLayerNets, symmetric_pairs
+from richlazy.train import TrainResult, log_schedule, train
+
+METHODS = ("gd", "gf")
+DEVICES = ("cpu", "cuda")
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+METRICS = (
+    "train_loss",
+    "test_loss",
+    "kernel_distance",
+    "hamming_distance",
+    "parameter_distance",
+    "conservation_drift",
+)
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """How a (τ, δ, seed) grid of two-layer networks is trained.
+
+    The learning rate of a cell is ``lr / τ²`` when ``lr_per_tau2`` (the reference's
+    5e-3/τ², which keeps the step a fixed fraction of the NTK scale) and ``lr`` otherwise, in the
+    reference's MSE convention (``richlazy.train.engine``).
+    """
+
+    taus: tuple[float, ...] = tuple(np.logspace(-1, 0.3, 17).round(6))
+    deltas: tuple[float, ...] = tuple(np.linspace(-1, 1, 17).round(6))
+    seeds: tuple[int, ...] = tuple(range(16))
+    width: int = 50
+    lr: float = 5e-3
+    lr_per_tau2: bool = True
+    steps: int = 1_000_000
+    checkpoints_per_decade: int = 1
+    method: str = "gd"
+    rtol: float = 1e-3
+    leak: float = 0.0
+    device: str = "cpu"
+    dtype: str = "float64"
+
+    def __post_init__(self):
+        require(
+            len(self.taus) > 0 and all(np.isfinite(self.taus)) and min(self.taus) > 0,
+            f"taus must be finite and > 0, got {self.taus}",
+        )
+        require(
+            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
+            f"deltas must be finite numbers, got {self.deltas}",
+        )
+        require(len(self.seeds) > 0, "seeds must name at least one seed")
+        require(
+            self.width >= 2 and self.width % 2 == 0,
+            f"width must be an even number >= 2 (neurons come in pairs), got {self.width}",
+        )
+        require(np.isfinite(self.lr) and self.lr > 0, f"lr must be > 0, got {self.lr}")
+        require(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
+        require(
+            self.checkpoints_per_decade >= 1,
+            f"checkpoints_per_decade must be >= 1, got {self.checkpoints_per_decade}",
+        )
+        require(self.method in METHODS, f"method must be one of {METHODS}, got {self.method!r}")
+        require(0 < self.rtol < 1, f"rtol must be in (0, 1), got {self.rtol}")
+        require(0 <= self.leak <= 1, f"leak must be in [0, 1], got {self.leak}")
+        require(self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}")
+        require(
+            self.device != "cuda" or torch.cuda.is_available(),
+            "device 'cuda' was asked for but PyTorch sees no CUDA device here",
+        )
+        require(self.dtype in DTYPES, f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
+
+    @property
+    def checkpoints(self) -> np.ndarray:
+        """Checkpoint steps: 0 and log-spaced up to ``steps``."""
+        return log_schedule(self.steps, per_decade=self.checkpoints_per_decade)
+
+    def learning_rates(self) -> np.ndarray:
+        """Reference learning rate of each cell: (n_tau, n_delta)."""
+        taus = np.asarray(self.taus)[:, None] * np.ones(len(self.deltas))
+        return self.lr / taus**2 if self.lr_per_tau2 else np.full_like(taus, self.lr)
+
+
+@dataclass(frozen=True)
+class TrainedGrid:
+    """One seed's cells after training, flattened to K = n_tau·n_delta networks.
+
+    Attributes:
+        initial: the networks at step 0 (S = 1 dataset).
+        result: the engine's output (snapshots at every checkpoint).
+        X, y, X_test, y_test: the data as tensors of shape (1, n, d) and (1, n).
+    """
+
+    initial: TwoLayerNets
+    result: TrainResult
+    X: torch.Tensor
+    y: torch.Tensor
+    X_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+def train_cells(
+    config: GridConfig,
+    dataset: Dataset,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> TrainedGrid:
+    """Train every (τ, δ) cell of ``config`` on ``dataset``, the student drawn from ``seed``.
+
+    Neuron directions are uniform on the sphere and shared by all cells (THEORY.md §5.1).
+    """
+    device, dtype = config.device, DTYPES[config.dtype]
+    d = dataset.X.shape[1]
+    rng = np.random.default_rng([seed, 1])  # a stream independent of the data's
+    half = config.width // 2
+    directions = sphere(rng, half, d)[None]  # (1, m/2, d)
+    signs = rng.choice([-1.0, 1.0], size=(1, half))
+    taus, deltas = np.meshgrid(config.taus, config.deltas, indexing="ij")  # (n_tau, n_delta)
+    nets = symmetric_pairs(
+        directions,
+        signs,
+        taus.reshape(1, -1),
+        deltas.reshape(1, -1),
+        leak=config.leak,
+        dtype=dtype,
+        device=device,
+    )
+
+    def tensor(x):
+        return torch.as_tensor(x, dtype=dtype, device=device)[None]
+
+    X, y = tensor(dataset.X), tensor(dataset.y)
+    initial = nets.clone()
+    result = train(
+        nets,
+        X,
+        y,
+        lr=config.learning_rates().reshape(1, -1),
+        checkpoints=config.checkpoints,
+        method=config.method,
+        rtol=config.rtol,
+        progress=progress,
+    )
+    return TrainedGrid(initial, result, X, y, tensor(dataset.X_test), tensor(dataset.y_test))
+
+
+def grid_metrics(trained: TrainedGrid) -> dict[str, np.ndarray]:
+    """The metrics of THEORY.md §5 at every checkpoint: name -> (K, C) arrays.
+
+    Losses are the reference's mean squared errors; the kernel distance and Hamming distance are
+    measured on the training inputs.
+    """
+    initial, X = trained.initial, trained.X
+    ones = torch.ones(initial.a.shape[:2], dtype=X.dtype, device=X.device)
+    columns: dict[str, list[torch.Tensor]] = {name: [] for name in METRICS}
+    for nets in trained.result.snapshots:
+        values = {
+            "train_loss": metrics.mean_squared_error(nets, X, trained.y),
+            "test_loss": metrics.mean_squared_error(nets, trained.X_test, trained.y_test),
+            "kernel_distance": metrics.kernel_distance(initial, nets, X, ones, ones),
+            "hamming_distance": metrics.hamming_distance(initial, nets, X),
+            "parameter_distance": metrics.parameter_distance(initial, nets),
+            "conservation_drift": metrics.conservation_drift(initial, nets, ones, ones),
+        }
+        for name, value in values.items():
+            columns[name].append(value[0])  # (K,) of the single dataset
+    return {
+        name: torch.stack(values, -1).cpu().numpy().astype(np.float64)
+        for name, values in columns.items()
+    }
+
+
+def seed_results(config: GridConfig, trained: TrainedGrid, seed: int) -> xr.Dataset:
+    """One seed's metrics labeled (tau, delta, seed, step)."""
+    shape = (len(config.taus), len(config.deltas), 1, -1)
+    dims = ("tau", "delta", "seed", "step")
+    variables = {
+        name: (dims, values.reshape(shape)) for name, values in grid_metrics(trained).items()
+    }
+    variables["time"] = (dims, trained.result.time[0].reshape(shape))
+    variables["diverged"] = (dims[:3], trained.result.diverged[0].reshape(shape[:3]))
+    return xr.Dataset(
+        variables,
+        coords={
+            "tau": list(config.taus),
+            "delta": list(config.deltas),
+            "seed": [seed],
+            "step": trained.result.steps,
+        },
+    )
+
+
+def sweep(
+    config: GridConfig,
+    context: RunContext,
+    make_dataset: Callable[[int], Dataset],
+    label: str,
+    extra: Callable[[GridConfig, TrainedGrid, int], xr.Dataset] | None = None,
+) -> xr.Dataset:
+    """Every seed of ``config``, one resumable shard each, merged into one labeled Dataset.
+
+    Args:
+        make_dataset: seed -> the task's data.
+        label: progress bar text.
+        extra: more variables to store per seed (e.g. parameter snapshots or surfaces).
+    """
+    gd = config.method == "gd"
+    cells = len(config.taus) * len(config.deltas)
+    per_seed = int(config.checkpoints[-1]) if gd else cells * len(config.checkpoints)
+    parts = []
+    with context.progress.task(f"{label}: seeds", total=len(config.seeds)) as seeds_done:
+        for seed in config.seeds:
+
+            def compute(seed=seed):
+                with context.progress.task(
+                    f"{label}: seed {seed}, {cells} networks, "
+                    + ("GD steps" if gd else "checkpoints reached"),
+                    total=per_seed,
+                ) as advance:
+                    trained = train_cells(config, make_dataset(seed), seed, advance)
+                results = seed_results(config, trained, seed)
+                return results if extra is None else results.merge(extra(config, trained, seed))
+
+            parts.append(context.shard(f"seed-{seed}", compute))
+            seeds_done(1)
+    return xr.concat(parts, dim="seed").transpose("tau", "delta", "seed", "step", ...)
