@@ -1,4 +1,4 @@
-"""The ``richlazy`` command: list, run, figure, report (DESIGN.md).
+"""The ``richlazy`` command: list, run, figure, report, bench (DESIGN.md).
 
 String names live only here: they are resolved through the experiment registry to typed configs.
 Errors a user can fix are printed as one line and exit with status 2, never as a traceback.
@@ -6,6 +6,7 @@ Errors a user can fix are printed as one line and exit with status 2, never as a
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -190,6 +191,74 @@ def report(
     if not outcomes:
         _fail(f"no finished results in {source}; run `richlazy run all --out {source}` first")
     _summary(outcomes, source)
+
+
+bench_app = typer.Typer(
+    no_args_is_help=True,
+    help="Benchmarks of the training engine; each prints one JSON line of measured numbers.",
+)
+app.add_typer(bench_app, name="bench")
+
+
+def _print_json(measure, **arguments) -> None:
+    try:
+        record = measure(**arguments)
+    except ValueError as error:
+        _fail(str(error))
+    print(json.dumps(record), flush=True)  # one plain line, for scripts and logs
+
+
+@bench_app.command("two-layer")
+def bench_two_layer(
+    width: Annotated[int, typer.Option(help="hidden neurons m")] = 50,
+    samples: Annotated[int, typer.Option(help="training samples n")] = 20,
+    dim: Annotated[int, typer.Option(help="input dimension d")] = 2,
+    nets: Annotated[int, typer.Option(help="networks G trained together")] = 256,
+    steps: Annotated[int, typer.Option(help="GD steps (or their time, for gf)")] = 2000,
+    method: Annotated[str, typer.Option(help="gd or gf")] = "gd",
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="float64 or float32")] = "float64",
+    baseline: Annotated[
+        bool, typer.Option(help="also time the per-network NumPy reference, one process per core")
+    ] = True,
+) -> None:
+    """Network steps per second of the batched engine (and the reference's, and the ratio)."""
+    from richlazy import benchmarks
+
+    if method not in ("gd", "gf"):
+        _fail(f"--method must be gd or gf, got {method!r}")
+    if device not in DEVICES:
+        _fail(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    _print_json(
+        benchmarks.two_layer,
+        width=width,
+        samples=samples,
+        dim=dim,
+        nets=nets,
+        steps=steps,
+        method=method,
+        device=device,
+        dtype=dtype,
+        baseline=baseline,
+    )
+
+
+@bench_app.command("gf-vs-gd")
+def bench_gf_vs_gd(
+    samples: Annotated[int, typer.Option(help="training samples n (Figure 1b: 1000)")] = 200,
+    dim: Annotated[int, typer.Option(help="input dimension d (Figure 1b: 100)")] = 20,
+    steps: Annotated[int, typer.Option(help="GD steps whose time both methods cover")] = 1_000_000,
+    rtol: Annotated[float, typer.Option(help="gradient-flow tolerance")] = 1e-3,
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+) -> None:
+    """Gradient flow vs GD on Figure-1b cells: evaluations and differences at every checkpoint."""
+    from richlazy import benchmarks
+
+    if device not in DEVICES:
+        _fail(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    _print_json(
+        benchmarks.gf_vs_gd, samples=samples, dim=dim, steps=steps, rtol=rtol, device=device
+    )
 
 
 def main() -> None:

@@ -1,0 +1,317 @@
+"""Benchmarks of the two-layer training engine against the reference algorithm (``richlazy bench``).
+
+Every function returns a flat dict of measured numbers (printed as one JSON line by the CLI);
+ratios are always against a baseline measured in the same call, on the same machine.
+
+- :func:`two_layer`: network steps per second of the batched engine (GD or gradient flow) on G
+  networks sharing one dataset, with the float64 matrix-multiply rate of the machine and the
+  fraction of it the GD step attains, and optionally the reference's rate for the same networks.
+- :func:`reference_two_layer`: the reference algorithm, full-batch GD of one network at a time in
+  NumPy (``richlazy.train.reference``), one single-threaded process per core.
+- :func:`gf_vs_gd`: gradient flow against gradient descent on Figure-1b cells, to the time of
+  ``steps`` GD steps: gradient evaluations and the largest differences of test loss and kernel
+  distance at every checkpoint.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from richlazy import metrics
+from richlazy.data.tasks import sphere, teacher_student
+from richlazy.nets.two_layer import TwoLayerNets, symmetric_pairs
+from richlazy.train import log_schedule, train
+from richlazy.train.reference import gradient_descent
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+_SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _positive(name: str, value: int) -> int:
+    if int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def _synchronize(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_rate(*, dtype: str = "float64", device: str = "cpu", size: int = 1024) -> float:
+    """The machine's matrix-multiply rate in FLOP/s: best of 5 products of two size² matrices."""
+    generator = torch.Generator(device=device).manual_seed(0)
+    left, right = (
+        torch.randn(size, size, dtype=DTYPES[dtype], device=device, generator=generator)
+        for _ in range(2)
+    )
+    out = torch.empty_like(left)
+    torch.mm(left, right, out=out)  # warm-up
+    best = float("inf")
+    for _ in range(5):
+        _synchronize(device)
+        start = time.perf_counter()
+        torch.mm(left, right, out=out)
+        _synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def _problem(width: int, samples: int, dim: int, nets: int, seed: int):
+    """A teacher–student dataset and G networks on it with τ, δ spread over Figure 1b's ranges."""
+    rng = np.random.default_rng(seed)
+    data = teacher_student(seed, d=dim, n=samples, n_test=1)
+    directions = sphere(rng, width // 2, dim)[None]  # (1, m/2, d)
+    signs = rng.choice([-1.0, 1.0], size=(1, width // 2))
+    tau = 10 ** rng.uniform(-1, 0.3, size=(1, nets))
+    delta = rng.uniform(-1, 1, size=(1, nets))
+    return data, directions, signs, tau, delta
+
+
+def two_layer(
+    *,
+    width: int = 50,
+    samples: int = 20,
+    dim: int = 2,
+    nets: int = 256,
+    steps: int = 2000,
+    method: str = "gd",
+    device: str = "cpu",
+    dtype: str = "float64",
+    baseline: bool = True,
+    baseline_steps: int = 2000,
+    seed: int = 0,
+) -> dict:
+    """Throughput of the batched engine on ``nets`` networks of one dataset.
+
+    The learning rate is the reference's 5e-3/τ² (THEORY.md §5.1), so GD stays stable on every
+    network. ``network_steps_per_s`` counts reference GD steps of time covered, for both methods.
+    For GD, ``matmul_fraction`` is the GD step's matrix-product rate (4·n·d·m FLOP per network
+    step: the forward product and the first-layer gradient) over the machine's measured
+    ``matmul_flops_per_s``.
+
+    Returns:
+        A dict of measured numbers (seconds, rates, evaluations, the ratio to the reference).
+    """
+    width, samples, dim, nets, steps = (
+        _positive(name, value)
+        for name, value in (
+            ("width", width),
+            ("samples", samples),
+            ("dim", dim),
+            ("nets", nets),
+            ("steps", steps),
+        )
+    )
+    if width % 2:
+        raise ValueError(f"width must be even (neurons come in pairs), got {width}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but PyTorch sees no CUDA device here")
+    data, directions, signs, tau, delta = _problem(width, samples, dim, nets, seed)
+    batch = symmetric_pairs(directions, signs, tau, delta, dtype=DTYPES[dtype], device=device)
+    X = torch.as_tensor(data.X, dtype=DTYPES[dtype], device=device)[None]
+    y = torch.as_tensor(data.y, dtype=DTYPES[dtype], device=device)[None]
+    lr = 5e-3 / tau**2
+
+    def run(count: int) -> float:
+        trained = batch.clone()
+        _synchronize(device)
+        start = time.perf_counter()
+        result = train(trained, X, y, lr=lr, checkpoints=[0, count], method=method)
+        _synchronize(device)
+        run.evaluations = result.gradient_evaluations
+        return time.perf_counter() - start
+
+    run(min(steps, 50))  # warm-up: allocations, thread pools
+    seconds = run(steps)
+    record = {
+        "method": method,
+        "width": width,
+        "samples": samples,
+        "dim": dim,
+        "nets": nets,
+        "steps": steps,
+        "device": device,
+        "dtype": dtype,
+        "torch_threads": torch.get_num_threads(),
+        "seconds": round(seconds, 4),
+        "network_steps_per_s": round(nets * steps / seconds, 1),
+        "gradient_evaluations": run.evaluations,
+    }
+    if method == "gd":
+        flops = 4 * samples * dim * width * nets * steps
+        rate = matmul_rate(dtype=dtype, device=device)
+        record.update(
+            matmul_flops_per_s=round(rate, -6),
+            step_matmul_flops_per_s=round(flops / seconds, -6),
+            matmul_fraction=round(flops / seconds / rate, 3),
+        )
+    if baseline:
+        reference = reference_two_layer(
+            width=width, samples=samples, dim=dim, steps=baseline_steps, seed=seed
+        )
+        record.update(
+            reference_network_steps_per_s=reference["network_steps_per_s"],
+            reference_processes=reference["processes"],
+            speedup=round(record["network_steps_per_s"] / reference["network_steps_per_s"], 1),
+        )
+    return record
+
+
+def _reference_job(arguments) -> float:
+    """One process's share of the baseline: GD of one network; returns its seconds."""
+    W, a, X, y, lr, steps = arguments
+    start = time.perf_counter()
+    gradient_descent(W, a, X, y, lr=lr, steps=steps)
+    return time.perf_counter() - start
+
+
+def reference_two_layer(
+    *,
+    width: int = 50,
+    samples: int = 20,
+    dim: int = 2,
+    steps: int = 2000,
+    processes: int | None = None,
+    seed: int = 0,
+) -> dict:
+    """The reference algorithm's throughput: one single-threaded NumPy process per core.
+
+    Each of ``processes`` (default: every core) worker processes trains one network with the
+    per-network NumPy loop; the rate is all their network steps over the wall-clock time.
+    """
+    processes = _positive("processes", processes or os.cpu_count() or 1)
+    steps = _positive("steps", steps)
+    data, directions, signs, tau, delta = _problem(width, samples, dim, processes, seed)
+    batch = symmetric_pairs(directions, signs, tau, delta)
+    jobs = [
+        (
+            batch.W[0, k].numpy(),
+            batch.a[0, k].numpy(),
+            data.X,
+            data.y,
+            float(5e-3 / tau[0, k] ** 2),
+            steps,
+        )
+        for k in range(processes)
+    ]
+    saved = {name: os.environ.get(name) for name in _SINGLE_THREAD}
+    os.environ.update(dict.fromkeys(_SINGLE_THREAD, "1"))  # inherited by the spawned workers
+    try:
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            pool.map(_reference_job, [(*job[:5], min(steps, 50)) for job in jobs])  # warm-up
+            start = time.perf_counter()
+            pool.map(_reference_job, jobs)
+            seconds = time.perf_counter() - start
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return {
+        "processes": processes,
+        "steps": steps,
+        "seconds": round(seconds, 4),
+        "network_steps_per_s": round(processes * steps / seconds, 1),
+    }
+
+
+def gf_vs_gd(
+    *,
+    taus: tuple[float, ...] = (0.1, 1.0, 2.0),
+    deltas: tuple[float, ...] = (-1.0, 0.0, 1.0),
+    samples: int = 200,
+    dim: int = 20,
+    n_test: int = 2000,
+    width: int = 50,
+    steps: int = 1_000_000,
+    rtol: float = 1e-3,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """Gradient flow vs gradient descent on Figure-1b cells (reference lr 5e-3/τ²).
+
+    Both train the same networks to the time of ``steps`` GD steps, checkpointed at 0 and every
+    power of ten. At every checkpoint and cell, the differences of test loss and kernel distance
+    S(0, t) are measured; a difference passes if it is ≤ 1% of the GD value or ≤ 1e-4.
+
+    Returns:
+        gd_evals and gf_evals (gradient evaluations per network), their ratio, the largest
+        relative and absolute differences per metric, and whether every difference passed.
+    """
+    data = teacher_student(seed, d=dim, n=samples, n_test=n_test)
+    rng = np.random.default_rng([seed, 1])
+    directions = sphere(rng, width // 2, dim)[None]
+    signs = rng.choice([-1.0, 1.0], size=(1, width // 2))
+    tau_grid, delta_grid = np.meshgrid(taus, deltas, indexing="ij")
+    tau, delta = tau_grid.reshape(1, -1), delta_grid.reshape(1, -1)
+    checkpoints = log_schedule(steps)
+
+    def tensor(x):
+        return torch.as_tensor(x, dtype=torch.float64, device=device)[None]
+
+    X, y, X_test, y_test = (tensor(v) for v in (data.X, data.y, data.X_test, data.y_test))
+    initial = symmetric_pairs(directions, signs, tau, delta, device=device)
+    ones = torch.ones(tau.shape, dtype=torch.float64, device=device)
+    measured, evaluations, seconds = {}, {}, {}
+    for method in ("gd", "gf"):
+        nets = initial.clone()
+        start = time.perf_counter()
+        result = train(
+            nets,
+            X,
+            y,
+            lr=5e-3 / tau**2,
+            checkpoints=checkpoints,
+            method=method,
+            rtol=rtol,
+            progress=progress,
+        )
+        seconds[method] = time.perf_counter() - start
+        evaluations[method] = result.gradient_evaluations
+        measured[method] = _checkpoint_metrics(initial, result.snapshots, X, X_test, y_test, ones)
+    record = {
+        "cells": int(tau.size),
+        "samples": samples,
+        "dim": dim,
+        "steps": steps,
+        "rtol": rtol,
+        "gd_evals": evaluations["gd"],
+        "gf_evals": evaluations["gf"],
+        "evals_ratio": round(evaluations["gd"] / evaluations["gf"], 1),
+        "gd_seconds": round(seconds["gd"], 2),
+        "gf_seconds": round(seconds["gf"], 2),
+    }
+    passed = True
+    for name in ("test_loss", "kernel_distance"):
+        gd, gf = measured["gd"][name], measured["gf"][name]  # (K, C)
+        absolute = np.abs(gf - gd)
+        relative = absolute / np.maximum(np.abs(gd), np.finfo(float).tiny)
+        passed &= bool(np.all((relative <= 0.01) | (absolute <= 1e-4)))
+        record[f"{name}_max_relative_difference"] = float(f"{relative.max():.3g}")
+        record[f"{name}_max_absolute_difference"] = float(f"{absolute.max():.3g}")
+    record["within_1pct_or_1e-4"] = passed
+    return record
+
+
+def _checkpoint_metrics(
+    initial: TwoLayerNets, snapshots, X, X_test, y_test, ones
+) -> dict[str, np.ndarray]:
+    """Test loss and kernel distance of the single dataset's networks: name -> (K, C)."""
+    columns = {
+        "test_loss": [metrics.mean_squared_error(s, X_test, y_test)[0] for s in snapshots],
+        "kernel_distance": [
+            metrics.kernel_distance(initial, s, X, ones, ones)[0] for s in snapshots
+        ],
+    }
+    return {name: torch.stack(v, -1).cpu().numpy() for name, v in columns.items()}
