@@ -106,18 +106,31 @@ class Gradient:
     def __init__(self):
         self._buffers: dict[str, torch.Tensor] = {}
 
-    def _buffer(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    def _buffer(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        like: torch.Tensor,
+        dtype: torch.dtype | None = None,
+    ) -> torch.Tensor:
+        dtype = dtype or like.dtype
         buffer = self._buffers.get(name)
         if (
             buffer is None
             or buffer.shape != shape
-            or buffer.dtype != like.dtype
+            or buffer.dtype != dtype
             or (buffer.device != like.device)
         ):
-            buffer = self._buffers[name] = torch.empty(shape, dtype=like.dtype, device=like.device)
+            buffer = self._buffers[name] = torch.empty(shape, dtype=dtype, device=like.device)
         return buffer
 
     def __call__(self, nets: TwoLayerNets, X: torch.Tensor, y: torch.Tensor):
+        """Losses (S, K) and gradients, in four passes over the (S, n, K·m) activations.
+
+        σ(z) = σ'(z)·z for σ(z) = max(z, γz), so ∂L/∂a_k = Σ_i r_i σ(pre_ik) equals
+        w_k·g_k + b_k·Σ_i r_i σ'(pre_ik), with g_k = Σ_i r_i σ'(pre_ik) x_i the product that
+        ∂L/∂w_k = a_k g_k needs anyway: the readout gradient costs O(K·m·d), not O(n·K·m).
+        """
         S, K, m, d = nets.W.shape
         n = X.shape[1]
         pre = self._buffer("pre", (S, n, K * m), X)
@@ -125,30 +138,37 @@ class Gradient:
         pre = pre.view(S, n, K, m)  # (S, n, K, m)
         if nets.b is not None:
             pre += nets.b[:, None]
-        act = self._buffer("act", (S, n, K, m), X)
-        if nets.leak == 1.0:
-            act.copy_(pre)
-        elif nets.leak:
-            torch.maximum(pre, torch.mul(pre, nets.leak, out=act), out=act)
-        else:
-            torch.clamp(pre, min=0, out=act)
-        work = self._buffer("work", (S, n, K, m), X)
-        residual = torch.sum(torch.mul(act, nets.a[:, None], out=work), dim=-1)  # f: (S, n, K)
+        active = torch.ge(pre, 0, out=self._buffer("active", (S, n, K, m), X, torch.bool))
+        # σ(pre)·a_k, in place: pre is not needed again.
+        if nets.leak == 0.0:
+            pre.clamp_(min=0)
+        elif nets.leak != 1.0:
+            torch.where(active, pre, pre * nets.leak, out=pre)
+        residual = pre.mul_(nets.a[:, None]).sum(-1)  # f: (S, n, K)
         residual -= y[..., None]  # f − y
         losses = 0.5 * (residual**2).sum(1)  # (S, K)
-        grad_a = torch.sum(torch.mul(act, residual[..., None], out=work), dim=1)  # (S, K, m)
-        # ∂L/∂pre_ik = r_i a_k σ'(pre_ik); a_k is applied after the product with X.
-        slope = torch.ge(pre, 0, out=self._buffer("mask", (S, n, K, m), X))
-        if nets.leak:
-            slope.mul_(1 - nets.leak).add_(nets.leak)
-        slope.mul_(residual[..., None])  # σ'(pre)·r
-        grad_W = self._buffer("grad_W", (S, K * m, d), X)
-        torch.bmm(slope.view(S, n, K * m).transpose(1, 2), X, out=grad_W)
-        grad_W = grad_W.view(S, K, m, d).mul_(nets.a[..., None])  # (S, K, m, d)
+        # σ'(pre)·r; a_k is applied after the product with X.
+        slope = self._buffer("slope", (S, n, K, m), X)
+        if nets.leak == 1.0:
+            slope.copy_(residual[..., None].expand_as(slope))
+        else:
+            r = residual[..., None]  # (S, n, K, 1)
+            other = r * nets.leak if nets.leak else r.new_zeros(())
+            torch.where(active, r, other, out=slope)
+        # Σ_i r_i σ'(pre_ik) x_i as Xᵀ·slope, (S, d, K·m): in this orientation the product streams
+        # the large slope once and runs near the machine's matmul rate (measured ~1.7x faster
+        # than slopeᵀ·X at n = 1000, d = 100, K·m = 14450); the transpose back is O(K·m·d).
+        gt = self._buffer("gt", (S, d, K * m), X)
+        torch.bmm(X.transpose(1, 2), slope.view(S, n, K * m), out=gt)
+        g = self._buffer("g", (S, K, m, d), X)
+        g.copy_(gt.view(S, d, K, m).permute(0, 2, 3, 1))  # (S, K, m, d)
+        grad_a = (g * nets.W).sum(-1)  # (S, K, m)
+        grad_W = g.mul_(nets.a[..., None])
         if nets.b is None:
             return losses, (grad_W, grad_a)
-        grad_b = slope.sum(1).mul_(nets.a)  # (S, K, m)
-        return losses, (grad_W, grad_a, grad_b)
+        slope_sum = slope.sum(1)  # Σ_i r_i σ'(pre_ik): (S, K, m)
+        grad_a += nets.b * slope_sum
+        return losses, (grad_W, grad_a, slope_sum.mul_(nets.a))
 
 
 def symmetric_pairs(
