@@ -18,15 +18,7 @@ from richlazy.metrics import two_layer as metrics_module
 from richlazy.nets import TwoLayerNets, per_neuron_delta
 from richlazy.nets.two_layer import loss
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """One intra-op thread: these tensors are tiny, and on a busy machine with few cores the
-    threads' synchronisation costs far more than the arithmetic."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tensor(x) -> torch.Tensor:

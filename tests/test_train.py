@@ -27,14 +27,7 @@ ETA_W = np.array([[0.5, 1.5], [1.0, 0.25]])
 LR_SPREAD = np.array([[1.0, 2.0], [0.5, 1.0]])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """One intra-op thread: these tensors are tiny, and on a busy machine with few cores the
-    threads' synchronisation costs far more than the arithmetic (measured: 70× for GD here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tensor(x) -> torch.Tensor:
