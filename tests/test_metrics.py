@@ -269,3 +269,15 @@ def test_mean_squared_error_is_twice_the_loss_over_n(monkeypatch):
     assert torch.allclose(error, 2 * loss(nets, X, y) / 9, rtol=1e-14)
     small_chunks(monkeypatch)
     assert torch.allclose(mean_squared_error(nets, X, y), error, rtol=1e-14)
+
+
+def test_metrics_take_numbers_or_per_network_rates():
+    nets = random_batch(5, S=2, K=3, m=4, d=3, n=6, leak=0.0, bias=False)[0]
+    X = torch.as_tensor(np.random.default_rng(6).normal(size=(2, 6, 3)))
+    per_network = torch.full((2, 3), 2.0, dtype=torch.float64)
+    torch.testing.assert_close(ntk(nets, X, 2.0, 2.0), ntk(nets, X, per_network, per_network))
+    torch.testing.assert_close(ntk(nets, X), ntk(nets, X, np.ones((2, 3)), np.ones(3)))
+    with pytest.raises(ValueError, match="eta_a must be a number or broadcast"):
+        ntk(nets, X, np.ones(4))
+    with pytest.raises(ValueError, match="eta_w must be a number or broadcast"):
+        kernel_distance(nets, nets, X, 1.0, np.ones((3, 2)))

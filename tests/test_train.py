@@ -425,6 +425,14 @@ def test_train_rejects_mismatched_data(shapes):
         train(nets, X, y, lr=1e-3, checkpoints=[0, 1])
 
 
+def test_train_rejects_data_of_another_dtype():
+    nets, X, y = random_batch(12, S=2, K=3, m=3, d=2, n=5, leak=0.0, bias=False)
+    with pytest.raises(ValueError, match="X must have the networks' dtype"):
+        train(nets, X.float(), y, lr=1e-3, checkpoints=[0, 1])
+    with pytest.raises(ValueError, match="y must have the networks' dtype"):
+        train(nets, X, y.float(), lr=1e-3, checkpoints=[0, 1])
+
+
 # --------------------------------------------------------------------------------------------
 # 7. The paired initialization and the (τ, δ) <-> α geometry.
 

@@ -111,6 +111,11 @@ def test_interrupted_sweep_resumes_without_recomputing_finished_seeds(tmp_path, 
         ({"method": "rk4"}, "method"),
         ({"dtype": "float16"}, "dtype"),
         ({"lr": -1.0}, "lr"),
+        ({"taus": (1.0, 0.1)}, "taus must be strictly increasing"),
+        ({"deltas": (0.0, 0.0)}, "deltas must be strictly increasing"),
+        ({"seeds": (0, 0)}, "each once"),
+        ({"steps": 1.5}, "steps must be an integer"),
+        ({"width": 4.0}, "width must be an integer"),
     ],
 )
 def test_bad_grid_settings_are_refused_before_anything_is_written(tmp_path, override, message):

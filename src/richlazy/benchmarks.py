@@ -18,7 +18,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -26,10 +25,9 @@ import torch
 from richlazy import metrics
 from richlazy.data.tasks import sphere, teacher_student
 from richlazy.nets.two_layer import TwoLayerNets, symmetric_pairs
-from richlazy.train import log_schedule, train
+from richlazy.train import DTYPES, engine_threads, log_schedule, train
 from richlazy.train.reference import gradient_descent
 
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
 _SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -44,8 +42,16 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def _check_device(device: str) -> None:
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but PyTorch sees no CUDA device here")
+
+
 def matmul_rate(*, dtype: str = "float64", device: str = "cpu", size: int = 1024) -> float:
-    """The machine's matrix-multiply rate in FLOP/s: best of 5 products of two size² matrices."""
+    """The matrix-multiply rate in FLOP/s (best of 5 products of two size² matrices), on as
+    many CPU threads as torch uses now."""
     generator = torch.Generator(device=device).manual_seed(0)
     left, right = (
         torch.randn(size, size, dtype=DTYPES[dtype], device=device, generator=generator)
@@ -113,25 +119,25 @@ def two_layer(
         raise ValueError(f"width must be even (neurons come in pairs), got {width}")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but PyTorch sees no CUDA device here")
+    _check_device(device)
     data, directions, signs, tau, delta = _problem(width, samples, dim, nets, seed)
     batch = symmetric_pairs(directions, signs, tau, delta, dtype=DTYPES[dtype], device=device)
     X = torch.as_tensor(data.X, dtype=DTYPES[dtype], device=device)[None]
     y = torch.as_tensor(data.y, dtype=DTYPES[dtype], device=device)[None]
     lr = 5e-3 / tau**2
 
-    def run(count: int) -> float:
+    def run(count: int) -> tuple[float, float]:
+        """Seconds and gradient evaluations per network of ``count`` steps' time."""
         trained = batch.clone()
         _synchronize(device)
         start = time.perf_counter()
         result = train(trained, X, y, lr=lr, checkpoints=[0, count], method=method)
         _synchronize(device)
-        run.evaluations = result.gradient_evaluations
-        return time.perf_counter() - start
+        return time.perf_counter() - start, result.gradient_evaluations
 
     run(min(steps, 50))  # warm-up: allocations, thread pools
-    seconds = run(steps)
+    seconds, evaluations = run(steps)
+    threads = engine_threads(batch, X)
     record = {
         "method": method,
         "width": width,
@@ -141,14 +147,19 @@ def two_layer(
         "steps": steps,
         "device": device,
         "dtype": dtype,
-        "torch_threads": torch.get_num_threads(),
+        "engine_threads": threads if device == "cpu" else None,
         "seconds": round(seconds, 4),
         "network_steps_per_s": round(nets * steps / seconds, 1),
-        "gradient_evaluations": run.evaluations,
+        "gradient_evaluations": evaluations,
     }
     if method == "gd":
         flops = 4 * samples * dim * width * nets * steps
-        rate = matmul_rate(dtype=dtype, device=device)
+        saved = torch.get_num_threads()
+        torch.set_num_threads(threads)  # the matmul rate on the threads the engine used
+        try:
+            rate = matmul_rate(dtype=dtype, device=device)
+        finally:
+            torch.set_num_threads(saved)
         record.update(
             matmul_flops_per_s=round(rate, -6),
             step_matmul_flops_per_s=round(flops / seconds, -6),
@@ -188,7 +199,7 @@ def reference_two_layer(
     Each of ``processes`` (default: every core) worker processes trains one network with the
     per-network NumPy loop; the rate is all their network steps over the wall-clock time.
     """
-    processes = _positive("processes", processes or os.cpu_count() or 1)
+    processes = _positive("processes", os.cpu_count() or 1 if processes is None else processes)
     steps = _positive("steps", steps)
     data, directions, signs, tau, delta = _problem(width, samples, dim, processes, seed)
     batch = symmetric_pairs(directions, signs, tau, delta)
@@ -237,7 +248,6 @@ def gf_vs_gd(
     rtol: float = 1e-3,
     seed: int = 0,
     device: str = "cpu",
-    progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Gradient flow vs gradient descent on Figure-1b cells (reference lr 5e-3/τ²).
 
@@ -249,6 +259,9 @@ def gf_vs_gd(
         gd_evals and gf_evals (gradient evaluations per network), their ratio, the largest
         relative and absolute differences per metric, and whether every difference passed.
     """
+    _check_device(device)
+    if not 0 < rtol < 1:
+        raise ValueError(f"rtol must be in (0, 1), got {rtol}")
     data = teacher_student(seed, d=dim, n=samples, n_test=n_test)
     rng = np.random.default_rng([seed, 1])
     directions = sphere(rng, width // 2, dim)[None]
@@ -262,7 +275,6 @@ def gf_vs_gd(
 
     X, y, X_test, y_test = (tensor(v) for v in (data.X, data.y, data.X_test, data.y_test))
     initial = symmetric_pairs(directions, signs, tau, delta, device=device)
-    ones = torch.ones(tau.shape, dtype=torch.float64, device=device)
     measured, evaluations, seconds = {}, {}, {}
     for method in ("gd", "gf"):
         nets = initial.clone()
@@ -275,11 +287,10 @@ def gf_vs_gd(
             checkpoints=checkpoints,
             method=method,
             rtol=rtol,
-            progress=progress,
         )
         seconds[method] = time.perf_counter() - start
         evaluations[method] = result.gradient_evaluations
-        measured[method] = _checkpoint_metrics(initial, result.snapshots, X, X_test, y_test, ones)
+        measured[method] = _checkpoint_metrics(initial, result.snapshots, X, X_test, y_test)
     record = {
         "cells": int(tau.size),
         "samples": samples,
@@ -298,20 +309,23 @@ def gf_vs_gd(
         absolute = np.abs(gf - gd)
         relative = absolute / np.maximum(np.abs(gd), np.finfo(float).tiny)
         passed &= bool(np.all((relative <= 0.01) | (absolute <= 1e-4)))
-        record[f"{name}_max_relative_difference"] = float(f"{relative.max():.3g}")
-        record[f"{name}_max_absolute_difference"] = float(f"{absolute.max():.3g}")
+        record[f"{name}_max_relative_difference"] = _finite_or_none(relative.max())
+        record[f"{name}_max_absolute_difference"] = _finite_or_none(absolute.max())
     record["within_1pct_or_1e-4"] = passed
     return record
 
 
+def _finite_or_none(value: float) -> float | None:
+    """A number for the JSON record, 3 significant digits; None (JSON null) if not finite."""
+    return float(f"{value:.3g}") if np.isfinite(value) else None
+
+
 def _checkpoint_metrics(
-    initial: TwoLayerNets, snapshots, X, X_test, y_test, ones
+    initial: TwoLayerNets, snapshots, X, X_test, y_test
 ) -> dict[str, np.ndarray]:
     """Test loss and kernel distance of the single dataset's networks: name -> (K, C)."""
     columns = {
         "test_loss": [metrics.mean_squared_error(s, X_test, y_test)[0] for s in snapshots],
-        "kernel_distance": [
-            metrics.kernel_distance(initial, s, X, ones, ones)[0] for s in snapshots
-        ],
+        "kernel_distance": [metrics.kernel_distance(initial, s, X)[0] for s in snapshots],
     }
     return {name: torch.stack(v, -1).cpu().numpy() for name, v in columns.items()}

@@ -21,6 +21,12 @@ from rich.table import Table
 from richlazy import experiments
 from richlazy.experiments import runner
 
+# The engine's choices (richlazy.train.DEVICES, DTYPES, METHODS), spelled out so that the CLI
+# starts without importing torch.
+DEVICES = ("cpu", "cuda")
+DTYPES = ("float64", "float32")
+METHODS = ("gd", "gf")
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -29,9 +35,6 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
-
-DEVICES = ("cpu", "cuda")
-DTYPES = ("float64", "float32")
 
 
 class RichProgress:
@@ -225,8 +228,8 @@ def bench_two_layer(
     """Network steps per second of the batched engine (and the reference's, and the ratio)."""
     from richlazy import benchmarks
 
-    if method not in ("gd", "gf"):
-        _fail(f"--method must be gd or gf, got {method!r}")
+    if method not in METHODS:
+        _fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if device not in DEVICES:
         _fail(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
     _print_json(

@@ -19,11 +19,8 @@ from richlazy import metrics
 from richlazy.data.tasks import Dataset, sphere
 from richlazy.experiments._spec import RunContext, require
 from richlazy.nets.two_layer import TwoLayerNets, symmetric_pairs
-from richlazy.train import TrainResult, log_schedule, train
+from richlazy.train import DEVICES, DTYPES, METHODS, TrainResult, log_schedule, train
 
-METHODS = ("gd", "gf")
-DEVICES = ("cpu", "cuda")
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
 METRICS = (
     "train_loss",
     "test_loss",
@@ -66,7 +63,23 @@ class GridConfig:
             len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
             f"deltas must be finite numbers, got {self.deltas}",
         )
-        require(len(self.seeds) > 0, "seeds must name at least one seed")
+        require(
+            list(self.taus) == sorted(set(self.taus)),
+            f"taus must be strictly increasing, got {self.taus}",
+        )
+        require(
+            list(self.deltas) == sorted(set(self.deltas)),
+            f"deltas must be strictly increasing, got {self.deltas}",
+        )
+        require(
+            len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds),
+            f"seeds must name at least one seed, each once, got {self.seeds}",
+        )
+        for name in ("width", "steps", "checkpoints_per_decade"):
+            value = getattr(self, name)
+            require(
+                isinstance(value, int | np.integer), f"{name} must be an integer, got {value!r}"
+            )
         require(
             self.width >= 2 and self.width % 2 == 0,
             f"width must be an even number >= 2 (neurons come in pairs), got {self.width}",
@@ -168,16 +181,15 @@ def grid_metrics(trained: TrainedGrid) -> dict[str, np.ndarray]:
     measured on the training inputs.
     """
     initial, X = trained.initial, trained.X
-    ones = torch.ones(initial.a.shape[:2], dtype=X.dtype, device=X.device)
     columns: dict[str, list[torch.Tensor]] = {name: [] for name in METRICS}
     for nets in trained.result.snapshots:
         values = {
             "train_loss": metrics.mean_squared_error(nets, X, trained.y),
             "test_loss": metrics.mean_squared_error(nets, trained.X_test, trained.y_test),
-            "kernel_distance": metrics.kernel_distance(initial, nets, X, ones, ones),
+            "kernel_distance": metrics.kernel_distance(initial, nets, X),
             "hamming_distance": metrics.hamming_distance(initial, nets, X),
             "parameter_distance": metrics.parameter_distance(initial, nets),
-            "conservation_drift": metrics.conservation_drift(initial, nets, ones, ones),
+            "conservation_drift": metrics.conservation_drift(initial, nets),
         }
         for name, value in values.items():
             columns[name].append(value[0])  # (K,) of the single dataset

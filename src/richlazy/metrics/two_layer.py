@@ -35,14 +35,29 @@ def _take(nets: TwoLayerNets, part: slice) -> TwoLayerNets:
     return nets.with_tensors(tuple(t[:, part] for t in nets.tensors))
 
 
-def ntk(
-    nets: TwoLayerNets, X: torch.Tensor, eta_a: torch.Tensor, eta_w: torch.Tensor
-) -> torch.Tensor:
+def _rates(nets: TwoLayerNets, eta_a, eta_w) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer rates as tensors of shape (S, K) on the networks' device, from numbers or arrays."""
+    shape = tuple(nets.a.shape[:2])
+    rates = []
+    for name, value in (("eta_a", eta_a), ("eta_w", eta_w)):
+        rate = torch.as_tensor(value, dtype=nets.W.dtype, device=nets.W.device)
+        try:
+            rates.append(rate.broadcast_to(shape))
+        except RuntimeError:
+            raise ValueError(
+                f"{name} must be a number or broadcast to (S, K) = {shape}, "
+                f"got shape {tuple(rate.shape)}"
+            ) from None
+    return rates[0], rates[1]
+
+
+def ntk(nets: TwoLayerNets, X: torch.Tensor, eta_a=1.0, eta_w=1.0) -> torch.Tensor:
     """Closed-form NTK matrices of every network: X (S, n, d) -> (S, K, n, n).
 
     Args:
-        eta_a, eta_w: layer rates per network, (S, K).
+        eta_a, eta_w: layer rates: numbers or per network, broadcastable to (S, K).
     """
+    eta_a, eta_w = _rates(nets, eta_a, eta_w)
     pre = preactivations(nets, X).permute(0, 2, 1, 3)  # (S, K, n, m)
     features = activation(pre, nets.leak)
     slopes = activation_slope(pre, nets.leak) * nets.a[:, :, None, :]  # σ'(·) a_k
@@ -56,10 +71,14 @@ def kernel_distance(
     initial: TwoLayerNets,
     current: TwoLayerNets,
     X: torch.Tensor,
-    eta_a: torch.Tensor,
-    eta_w: torch.Tensor,
+    eta_a=1.0,
+    eta_w=1.0,
 ) -> torch.Tensor:
-    """S(0, t) = 1 − ⟨K0, Kt⟩_F/(‖K0‖_F‖Kt‖_F) on the inputs X, per network: (S, K)."""
+    """S(0, t) = 1 − ⟨K0, Kt⟩_F/(‖K0‖_F‖Kt‖_F) on the inputs X, per network: (S, K).
+
+    NaN where a kernel is identically zero (the distance is undefined there).
+    """
+    eta_a, eta_w = _rates(initial, eta_a, eta_w)
     S, K = initial.a.shape[:2]
     n = X.shape[1]
     distance = torch.empty((S, K), dtype=X.dtype, device=X.device)
@@ -67,7 +86,7 @@ def kernel_distance(
         K0 = ntk(_take(initial, part), X, eta_a[:, part], eta_w[:, part])
         Kt = ntk(_take(current, part), X, eta_a[:, part], eta_w[:, part])
         inner = (K0 * Kt).sum((-1, -2))
-        norms = torch.sqrt((K0 * K0).sum((-1, -2)) * (Kt * Kt).sum((-1, -2)))
+        norms = torch.linalg.matrix_norm(K0) * torch.linalg.matrix_norm(Kt)  # no overflow
         distance[:, part] = 1 - inner / norms
     return distance
 
@@ -98,9 +117,10 @@ def parameter_distance(initial: TwoLayerNets, current: TwoLayerNets) -> torch.Te
 
 
 def conservation_drift(
-    initial: TwoLayerNets, current: TwoLayerNets, eta_a: torch.Tensor, eta_w: torch.Tensor
+    initial: TwoLayerNets, current: TwoLayerNets, eta_a=1.0, eta_w=1.0
 ) -> torch.Tensor:
     """max_k |δ_k(t) − δ_k(0)|: how far the per-neuron conserved quantities moved, (S, K)."""
+    eta_a, eta_w = _rates(initial, eta_a, eta_w)
     change = per_neuron_delta(current, eta_a, eta_w) - per_neuron_delta(initial, eta_a, eta_w)
     return change.abs().amax(-1)
 

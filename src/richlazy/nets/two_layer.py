@@ -192,16 +192,21 @@ def symmetric_pairs(
     Args:
         directions: unit vectors u, shape (S, m/2, d), shared by the K networks of a dataset.
         signs: ±1, shape (S, m/2).
-        tau, delta: scale and imbalance of each network, shape (S, K) (or broadcastable).
+        tau, delta: scale and imbalance of each network, shape (S, K) or (1, K).
         eta_a, eta_w: learning rates, broadcastable to (S, K).
 
     Returns:
         A batch of width m = 2·(m/2).
     """
-    S = directions.shape[0]
+    directions, signs = np.asarray(directions, float), np.asarray(signs, float)
+    if directions.ndim != 3:
+        raise ValueError(f"directions must be (S, m/2, d), got shape {directions.shape}")
+    S, half, _ = directions.shape
+    if signs.shape != (S, half):
+        raise ValueError(f"signs must be (S, m/2) = {(S, half)}, got shape {signs.shape}")
     tau, delta = np.broadcast_arrays(np.asarray(tau, float), np.asarray(delta, float))
     if tau.ndim != 2 or tau.shape[0] not in (1, S):
-        raise ValueError(f"tau and delta must broadcast to (S={S}, K), got {tau.shape}")
+        raise ValueError(f"tau and delta must be (S={S}, K) or (1, K), got {tau.shape}")
     alpha = alpha_from(tau, delta, eta_a=eta_a, eta_w=eta_w)  # (S, K)
     scale_w = np.broadcast_to(tau / alpha, (S, tau.shape[1]))
     scale_a = np.broadcast_to(tau * alpha, (S, tau.shape[1]))

@@ -38,6 +38,11 @@ class TrainResult:
     gradient_evaluations: float
 
 
+METHODS = ("gd", "gf")
+DEVICES = ("cpu", "cuda")
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
 def step_size(lr: np.ndarray | float, n: int) -> np.ndarray:
     """Step h = 2·lr/n on L = ½Σ(f − y)² of a reference GD step with rate lr on the MSE."""
     lr = np.asarray(lr, dtype=np.float64)
@@ -76,7 +81,17 @@ def train(
         ValueError: bad method, schedule, rates or shapes.
     """
     steps = checked_schedule(checkpoints)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "gf" and not 0 < rtol < 1:
+        raise ValueError(f"rtol must be in (0, 1), got {rtol}")
     S, K = nets.a.shape[:2]
+    for name, tensor in (("X", X), ("y", y)):
+        if tensor.dtype != nets.W.dtype or tensor.device != nets.W.device:
+            raise ValueError(
+                f"{name} must have the networks' dtype and device ({nets.W.dtype}, "
+                f"{nets.W.device}), got ({tensor.dtype}, {tensor.device})"
+            )
     if X.ndim != 3 or X.shape[0] != S or y.shape != X.shape[:2] or X.shape[2] != nets.W.shape[3]:
         raise ValueError(
             f"X must be (S={S}, n, d={nets.W.shape[3]}) and y (S, n); got "
@@ -92,8 +107,6 @@ def train(
             raise ValueError(f"{name} must be finite and > 0")
     coefficients = _per_tensor(nets, rates["eta_a"], rates["eta_w"])
     times = h[..., None] * steps  # (S, K, C)
-    if method not in ("gd", "gf"):
-        raise ValueError(f"method must be 'gd' or 'gf', got {method!r}")
     with _threads_for(nets, X):
         if method == "gd":
             snapshots, alive, evaluations = _descend(nets, X, y, coefficients, h, steps, progress)
@@ -123,15 +136,19 @@ def _per_network(name: str, value: np.ndarray, shape: tuple[int, int]) -> np.nda
 SINGLE_THREAD_BELOW = 1 << 20
 
 
+def engine_threads(nets: TwoLayerNets, X: torch.Tensor) -> int:
+    """How many CPU threads :func:`train` uses for this batch (1 below SINGLE_THREAD_BELOW)."""
+    S, K, m, _ = nets.W.shape
+    if nets.W.device.type == "cpu" and S * X.shape[1] * K * m < SINGLE_THREAD_BELOW:
+        return 1
+    return torch.get_num_threads()
+
+
 @contextmanager
 def _threads_for(nets: TwoLayerNets, X: torch.Tensor) -> Iterator[None]:
-    """Run small CPU batches on one thread; restore torch's thread count afterwards."""
-    S, K, m, _ = nets.W.shape
-    if nets.W.device.type != "cpu" or S * X.shape[1] * K * m >= SINGLE_THREAD_BELOW:
-        yield
-        return
+    """Run the batch on :func:`engine_threads` threads; restore torch's count afterwards."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(engine_threads(nets, X))
     try:
         yield
     finally:
