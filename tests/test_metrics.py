@@ -10,6 +10,7 @@ from richlazy.metrics import (
     conservation_drift,
     hamming_distance,
     kernel_distance,
+    kernel_distances,
     mean_squared_error,
     ntk,
     parameter_distance,
@@ -281,3 +282,14 @@ def test_metrics_take_numbers_or_per_network_rates():
         ntk(nets, X, np.ones(4))
     with pytest.raises(ValueError, match="eta_w must be a number or broadcast"):
         kernel_distance(nets, nets, X, 1.0, np.ones((3, 2)))
+
+
+def test_kernel_distances_of_snapshots_equal_one_at_a_time(monkeypatch):
+    initial = random_batch(7, S=2, K=3, m=4, d=3, n=6, leak=0.1, bias=True)[0]
+    X = random_batch(8, S=2, K=3, m=4, d=3, n=6, leak=0.1, bias=True)[1]
+    snapshots = [
+        random_batch(seed, S=2, K=3, m=4, d=3, n=6, leak=0.1, bias=True)[0] for seed in (9, 10)
+    ]
+    expected = torch.stack([kernel_distance(initial, s, X, 0.5, 2.0) for s in snapshots], -1)
+    small_chunks(monkeypatch)
+    torch.testing.assert_close(kernel_distances(initial, snapshots, X, 0.5, 2.0), expected)

@@ -324,8 +324,8 @@ def _checkpoint_metrics(
     initial: TwoLayerNets, snapshots, X, X_test, y_test
 ) -> dict[str, np.ndarray]:
     """Test loss and kernel distance of the single dataset's networks: name -> (K, C)."""
-    columns = {
-        "test_loss": [metrics.mean_squared_error(s, X_test, y_test)[0] for s in snapshots],
-        "kernel_distance": [metrics.kernel_distance(initial, s, X)[0] for s in snapshots],
+    losses = [metrics.mean_squared_error(s, X_test, y_test)[0] for s in snapshots]  # C × (K,)
+    return {
+        "test_loss": torch.stack(losses, -1).cpu().numpy(),
+        "kernel_distance": metrics.kernel_distances(initial, snapshots, X)[0].cpu().numpy(),
     }
-    return {name: torch.stack(v, -1).cpu().numpy() for name, v in columns.items()}

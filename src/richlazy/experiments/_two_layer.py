@@ -180,23 +180,23 @@ def grid_metrics(trained: TrainedGrid) -> dict[str, np.ndarray]:
     Losses are the reference's mean squared errors; the kernel distance and Hamming distance are
     measured on the training inputs.
     """
-    initial, X = trained.initial, trained.X
-    columns: dict[str, list[torch.Tensor]] = {name: [] for name in METRICS}
-    for nets in trained.result.snapshots:
+    initial, X, snapshots = trained.initial, trained.X, trained.result.snapshots
+    columns: dict[str, list[torch.Tensor]] = {
+        name: [] for name in METRICS if name != "kernel_distance"
+    }
+    for nets in snapshots:
         values = {
             "train_loss": metrics.mean_squared_error(nets, X, trained.y),
             "test_loss": metrics.mean_squared_error(nets, trained.X_test, trained.y_test),
-            "kernel_distance": metrics.kernel_distance(initial, nets, X),
             "hamming_distance": metrics.hamming_distance(initial, nets, X),
             "parameter_distance": metrics.parameter_distance(initial, nets),
             "conservation_drift": metrics.conservation_drift(initial, nets),
         }
         for name, value in values.items():
             columns[name].append(value[0])  # (K,) of the single dataset
-    return {
-        name: torch.stack(values, -1).cpu().numpy().astype(np.float64)
-        for name, values in columns.items()
-    }
+    stacked = {name: torch.stack(values, -1) for name, values in columns.items()}  # (K, C)
+    stacked["kernel_distance"] = metrics.kernel_distances(initial, snapshots, X)[0]  # (K, C)
+    return {name: stacked[name].cpu().numpy().astype(np.float64) for name in METRICS}
 
 
 def seed_results(config: GridConfig, trained: TrainedGrid, seed: int) -> xr.Dataset:

@@ -8,7 +8,7 @@ O(n²m) per network.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -78,16 +78,28 @@ def kernel_distance(
 
     NaN where a kernel is identically zero (the distance is undefined there).
     """
+    return kernel_distances(initial, [current], X, eta_a, eta_w)[..., 0]
+
+
+def kernel_distances(
+    initial: TwoLayerNets,
+    snapshots: Sequence[TwoLayerNets],
+    X: torch.Tensor,
+    eta_a=1.0,
+    eta_w=1.0,
+) -> torch.Tensor:
+    """S(0, t) of every snapshot, building each chunk's initial NTK once: (S, K, C)."""
     eta_a, eta_w = _rates(initial, eta_a, eta_w)
     S, K = initial.a.shape[:2]
     n = X.shape[1]
-    distance = torch.empty((S, K), dtype=X.dtype, device=X.device)
+    distance = torch.empty((S, K, len(snapshots)), dtype=X.dtype, device=X.device)
     for part in _chunks(K, 3 * S * n * n):
-        K0 = ntk(_take(initial, part), X, eta_a[:, part], eta_w[:, part])
-        Kt = ntk(_take(current, part), X, eta_a[:, part], eta_w[:, part])
-        inner = (K0 * Kt).sum((-1, -2))
-        norms = torch.linalg.matrix_norm(K0) * torch.linalg.matrix_norm(Kt)  # no overflow
-        distance[:, part] = 1 - inner / norms
+        K0 = ntk(_take(initial, part), X, eta_a[:, part], eta_w[:, part])  # (S, k, n, n)
+        norm0 = torch.linalg.matrix_norm(K0)  # (S, k)
+        for c, current in enumerate(snapshots):
+            Kt = ntk(_take(current, part), X, eta_a[:, part], eta_w[:, part])
+            inner = (K0 * Kt).sum((-1, -2))
+            distance[:, part, c] = 1 - inner / (norm0 * torch.linalg.matrix_norm(Kt))
     return distance
 
 
