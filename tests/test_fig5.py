@@ -2,13 +2,9 @@
 
 import numpy as np
 import pytest
-import torch
 import xarray as xr
 
-from richlazy import metrics
-from richlazy.data.tasks import sphere, xor
 from richlazy.experiments import fig5, runner
-from richlazy.nets.two_layer import symmetric_pairs
 
 # Rich (τ = 0.01) and lazy (τ = 1) ends of the quick grid, δ ∈ {−1, 0, 1}: about a second.
 SMALL = {
@@ -121,18 +117,6 @@ def test_kernel_interpolant_depends_on_geometry_not_scale(outcome):
     kernel = outcome.results.kernel_surface
     np.testing.assert_allclose(
         kernel.sel(init="balanced rich"), kernel.sel(init="lazy"), rtol=1e-8, atol=1e-10
-    )
-
-
-def test_cross_ntk_matches_the_closed_form_on_the_training_inputs():
-    rng = np.random.default_rng(0)
-    signs = rng.choice([-1.0, 1.0], (1, 5))
-    nets = symmetric_pairs(sphere(rng, 5, 2)[None], signs, np.array([[0.3, 1.0]]), 0.5)
-    nets.W.add_(0.1 * torch.as_tensor(rng.normal(size=nets.W.shape)))
-    X = torch.as_tensor(xor().X)[None]
-    ones = torch.ones((1, 2), dtype=X.dtype)
-    np.testing.assert_allclose(
-        fig5._cross_ntk(nets, X, X), metrics.ntk(nets, X, ones, ones), rtol=1e-12
     )
 
 

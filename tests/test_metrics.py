@@ -293,3 +293,11 @@ def test_kernel_distances_of_snapshots_equal_one_at_a_time(monkeypatch):
     expected = torch.stack([kernel_distance(initial, s, X, 0.5, 2.0) for s in snapshots], -1)
     small_chunks(monkeypatch)
     torch.testing.assert_close(kernel_distances(initial, snapshots, X, 0.5, 2.0), expected)
+
+
+@pytest.mark.parametrize(("leak", "bias"), [(0.0, False), (0.2, True)])
+def test_cross_ntk_is_the_off_diagonal_block_of_the_joint_kernel(leak, bias):
+    nets, X, rng = random_batch(11, S=2, K=3, m=5, d=3, n=4, leak=leak, bias=bias)
+    X2 = tensor(rng.normal(size=(2, 6, 3)))
+    joint = ntk(nets, torch.cat([X, X2], 1), 0.7, 1.9)  # (S, K, 10, 10), checked vs torch.func
+    torch.testing.assert_close(ntk(nets, X, 0.7, 1.9, X2=X2), joint[..., :4, 4:])

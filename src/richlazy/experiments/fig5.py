@@ -24,16 +24,14 @@ import torch
 import xarray as xr
 from matplotlib.colors import Normalize, TwoSlopeNorm
 
+from richlazy import metrics
 from richlazy.data.tasks import xor
 from richlazy.experiments._spec import Experiment, RunContext, require
 from richlazy.experiments._style import DELTA_CMAP, figure
 from richlazy.experiments._two_layer import GridConfig, TrainedGrid, sweep
 from richlazy.nets.two_layer import (
     TwoLayerNets,
-    activation,
-    activation_slope,
     forward,
-    preactivations,
 )
 
 # Contour levels drawn over the surfaces: their corners show the kinks of f.
@@ -111,17 +109,6 @@ def init_cells(taus, deltas) -> dict[str, tuple[int, int]]:
     return {name: (pick_tau[t], pick_delta[d]) for name, (t, d) in INITS.items()}
 
 
-def _cross_ntk(nets: TwoLayerNets, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-    """NTK between inputs A (S, p, d) and B (S, q, d) at unit rates (THEORY.md §5): (S, K, p, q)."""
-    pre_a = preactivations(nets, A).permute(0, 2, 1, 3)  # (S, K, p, m)
-    pre_b = preactivations(nets, B).permute(0, 2, 1, 3)  # (S, K, q, m)
-    features = activation(pre_a, nets.leak) @ activation(pre_b, nets.leak).transpose(-1, -2)
-    slopes_a = activation_slope(pre_a, nets.leak) * nets.a[:, :, None, :]
-    slopes_b = activation_slope(pre_b, nets.leak) * nets.a[:, :, None, :]
-    gram = (A @ B.transpose(1, 2))[:, None]  # (S, 1, p, q)
-    return features + gram * (slopes_a @ slopes_b.transpose(-1, -2))
-
-
 def _surfaces(config: Config, trained: TrainedGrid, seed: int) -> xr.Dataset:
     """f(x) on the grid at each checkpoint for the ``INITS`` cells, and their kernel interpolant."""
     cells = init_cells(config.taus, config.deltas)
@@ -139,8 +126,8 @@ def _surfaces(config: Config, trained: TrainedGrid, seed: int) -> xr.Dataset:
         [forward(take(nets), grid)[0] for nets in trained.result.snapshots]
     )  # (C, G², k)
     initial = take(trained.initial)
-    gram = _cross_ntk(initial, trained.X, trained.X)[0]  # (k, n, n)
-    cross = _cross_ntk(initial, grid, trained.X)[0]  # (k, G², n)
+    gram = metrics.ntk(initial, trained.X)[0]  # (k, n, n)
+    cross = metrics.ntk(initial, grid, X2=trained.X)[0]  # (k, G², n)
     weights = torch.linalg.lstsq(gram, trained.y[0][None, :, None].expand(len(columns), -1, 1))
     interpolant = (cross @ weights.solution)[..., 0]  # (k, G²)
     surface = surfaces.permute(2, 0, 1).reshape(len(columns), 1, -1, G, G)  # (k, 1, C, G, G)

@@ -51,20 +51,33 @@ def _rates(nets: TwoLayerNets, eta_a, eta_w) -> tuple[torch.Tensor, torch.Tensor
     return rates[0], rates[1]
 
 
-def ntk(nets: TwoLayerNets, X: torch.Tensor, eta_a=1.0, eta_w=1.0) -> torch.Tensor:
-    """Closed-form NTK matrices of every network: X (S, n, d) -> (S, K, n, n).
+def ntk(
+    nets: TwoLayerNets,
+    X: torch.Tensor,
+    eta_a=1.0,
+    eta_w=1.0,
+    *,
+    X2: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Closed-form NTK Θ(x, x') of every network: X (S, n, d) -> (S, K, n, n).
 
     Args:
         eta_a, eta_w: layer rates: numbers or per network, broadcastable to (S, K).
+        X2: second inputs (S, n2, d) for the cross kernel Θ(X, X2), (S, K, n, n2); default X.
     """
     eta_a, eta_w = _rates(nets, eta_a, eta_w)
-    pre = preactivations(nets, X).permute(0, 2, 1, 3)  # (S, K, n, m)
-    features = activation(pre, nets.leak)
-    slopes = activation_slope(pre, nets.leak) * nets.a[:, :, None, :]  # σ'(·) a_k
-    gram = X @ X.transpose(1, 2) + (0.0 if nets.b is None else 1.0)  # (S, n, n)
-    return eta_a[..., None, None] * features @ features.transpose(-1, -2) + eta_w[
-        ..., None, None
-    ] * gram[:, None] * (slopes @ slopes.transpose(-1, -2))
+
+    def features_and_slopes(inputs):
+        pre = preactivations(nets, inputs).permute(0, 2, 1, 3)  # (S, K, n, m)
+        return activation(pre, nets.leak), activation_slope(pre, nets.leak) * nets.a[:, :, None]
+
+    features, slopes = features_and_slopes(X)  # σ(·), σ'(·) a_k: (S, K, n, m)
+    features2, slopes2 = (features, slopes) if X2 is None else features_and_slopes(X2)
+    X2 = X if X2 is None else X2
+    gram = X @ X2.transpose(1, 2) + (0.0 if nets.b is None else 1.0)  # (S, n, n2)
+    first = features @ features2.transpose(-1, -2)  # readout part: (S, K, n, n2)
+    second = gram[:, None] * (slopes @ slopes2.transpose(-1, -2))  # first-layer part
+    return eta_a[..., None, None] * first + eta_w[..., None, None] * second
 
 
 def kernel_distance(
