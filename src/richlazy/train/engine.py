@@ -193,8 +193,10 @@ def _descend(nets, X, y, coefficients, h, steps, progress):
     for count in range(1, int(steps[-1]) + 1):
         losses, grads = gradient(nets, X, y)
         alive &= torch.isfinite(losses)
+        # Freezing diverged networks costs a pass per tensor; on the CPU, checking is free.
+        freeze = nets.W.device.type != "cpu" or not bool(alive.all())
         for tensor, grad, size in zip(nets.tensors, grads, step, strict=True):
-            tensor.sub_(frozen(grad, alive).mul_(size))
+            tensor.addcmul_(frozen(grad, alive) if freeze else grad, size, value=-1.0)
         if count == steps[len(snapshots)]:
             snapshots.append(snapshot(nets, alive))
         if progress is not None and count % report_every == 0:
