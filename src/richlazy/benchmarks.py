@@ -24,6 +24,7 @@ import torch
 
 from richlazy import metrics
 from richlazy.data.tasks import sphere, teacher_student
+from richlazy.experiments._spec import Progress, SilentProgress
 from richlazy.nets.two_layer import TwoLayerNets, symmetric_pairs
 from richlazy.train import DTYPES, engine_threads, log_schedule, train
 from richlazy.train.reference import gradient_descent
@@ -250,6 +251,7 @@ def gf_vs_gd(
     rtol: float = 1e-3,
     seed: int = 0,
     device: str = "cpu",
+    progress: Progress | None = None,
 ) -> dict:
     """Gradient flow vs gradient descent on Figure-1b cells (reference lr 5e-3/τ²).
 
@@ -277,21 +279,27 @@ def gf_vs_gd(
 
     X, y, X_test, y_test = (tensor(v) for v in (data.X, data.y, data.X_test, data.y_test))
     initial = symmetric_pairs(directions, signs, tau, delta, device=device)
-    measured, evaluations, seconds = {}, {}, {}
+    measured, evaluations, seconds, diverged = {}, {}, {}, {}
+    progress = progress or SilentProgress()
+    units = {"gd": ("GD steps", steps), "gf": ("checkpoints reached", tau.size * checkpoints.size)}
     for method in ("gd", "gf"):
         nets = initial.clone()
+        label, total = units[method]
         start = time.perf_counter()
-        result = train(
-            nets,
-            X,
-            y,
-            lr=5e-3 / tau**2,
-            checkpoints=checkpoints,
-            method=method,
-            rtol=rtol,
-        )
+        with progress.task(f"gf-vs-gd: {method}, {tau.size} networks, {label}", total) as advance:
+            result = train(
+                nets,
+                X,
+                y,
+                lr=5e-3 / tau**2,
+                checkpoints=checkpoints,
+                method=method,
+                rtol=rtol,
+                progress=advance,
+            )
         seconds[method] = time.perf_counter() - start
         evaluations[method] = result.gradient_evaluations
+        diverged[method] = int(result.diverged.sum())
         measured[method] = _checkpoint_metrics(initial, result.snapshots, X, X_test, y_test)
     record = {
         "cells": int(tau.size),
@@ -302,6 +310,8 @@ def gf_vs_gd(
         "gd_evals": evaluations["gd"],
         "gf_evals": evaluations["gf"],
         "evals_ratio": round(evaluations["gd"] / evaluations["gf"], 1),
+        "gd_diverged": diverged["gd"],
+        "gf_diverged": diverged["gf"],
         "gd_seconds": round(seconds["gd"], 2),
         "gf_seconds": round(seconds["gf"], 2),
     }

@@ -259,9 +259,16 @@ def bench_gf_vs_gd(
 
     if device not in DEVICES:
         _fail(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
-    _print_json(
-        benchmarks.gf_vs_gd, samples=samples, dim=dim, steps=steps, rtol=rtol, device=device
-    )
+    with _progress_bars() as progress:  # transient bars; the JSON line goes to stdout after
+        _print_json(
+            benchmarks.gf_vs_gd,
+            samples=samples,
+            dim=dim,
+            steps=steps,
+            rtol=rtol,
+            device=device,
+            progress=progress,
+        )
 
 
 def main() -> None:
