@@ -69,6 +69,12 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _check_choice(option: str, value: str | None, choices: tuple[str, ...]) -> None:
+    """Fail with one line unless ``value`` (None: not given) is one of ``choices``."""
+    if value is not None and value not in choices:
+        _fail(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+
+
 def _resolve(names: list[str]) -> list[str]:
     if names == ["all"]:
         return experiments.names()
@@ -124,10 +130,8 @@ def run(
     overwrite: Annotated[bool, typer.Option(help="replace results of another config")] = False,
 ) -> None:
     """Run experiments into OUT/NAME/ (results.zarr, config.json, PNGs); reruns resume."""
-    if device is not None and device not in DEVICES:
-        _fail(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
-    if dtype is not None and dtype not in DTYPES:
-        _fail(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    _check_choice("--device", device, DEVICES)
+    _check_choice("--dtype", dtype, DTYPES)
     selected = _resolve(names)
     overrides = {
         name: _overrides(name, device, dtype, explicit=len(selected) == 1) for name in selected
@@ -228,10 +232,8 @@ def bench_two_layer(
     """Network steps per second of the batched engine (and the reference's, and the ratio)."""
     from richlazy import benchmarks
 
-    if method not in METHODS:
-        _fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
-    if device not in DEVICES:
-        _fail(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    _check_choice("--method", method, METHODS)
+    _check_choice("--device", device, DEVICES)
     _print_json(
         benchmarks.two_layer,
         width=width,
@@ -257,8 +259,7 @@ def bench_gf_vs_gd(
     """Gradient flow vs GD on Figure-1b cells: evaluations and differences at every checkpoint."""
     from richlazy import benchmarks
 
-    if device not in DEVICES:
-        _fail(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    _check_choice("--device", device, DEVICES)
     with _progress_bars() as progress:  # transient bars; the JSON line goes to stdout after
         _print_json(
             benchmarks.gf_vs_gd,
