@@ -18,15 +18,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from richlazy import metrics
 from richlazy.data.tasks import sphere, teacher_student
 from richlazy.experiments._spec import Progress, SilentProgress
-from richlazy.nets.two_layer import TwoLayerNets, symmetric_pairs
-from richlazy.train import DTYPES, engine_threads, log_schedule, train
+from richlazy.experiments._two_layer import GridConfig, grid_metrics, train_cells
+from richlazy.nets.two_layer import symmetric_pairs
+from richlazy.train import DTYPES, engine_threads, train
 from richlazy.train.reference import gradient_descent
 
 _SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -264,46 +265,29 @@ def gf_vs_gd(
         gd_evals and gf_evals (gradient evaluations per network), their ratio, the largest
         relative and absolute differences per metric, and whether every difference passed.
     """
-    _check_device(device)
-    if not 0 < rtol < 1:
-        raise ValueError(f"rtol must be in (0, 1), got {rtol}")
+    # The sweep of Figure 1b itself (experiments/_two_layer.py), once per method; it validates.
+    config = GridConfig(
+        taus=taus, deltas=deltas, seeds=(seed,), width=width, steps=steps, rtol=rtol, device=device
+    )
     data = teacher_student(seed, d=dim, n=samples, n_test=n_test)
-    rng = np.random.default_rng([seed, 1])
-    directions = sphere(rng, width // 2, dim)[None]
-    signs = rng.choice([-1.0, 1.0], size=(1, width // 2))
-    tau_grid, delta_grid = np.meshgrid(taus, deltas, indexing="ij")
-    tau, delta = tau_grid.reshape(1, -1), delta_grid.reshape(1, -1)
-    checkpoints = log_schedule(steps)
-
-    def tensor(x):
-        return torch.as_tensor(x, dtype=torch.float64, device=device)[None]
-
-    X, y, X_test, y_test = (tensor(v) for v in (data.X, data.y, data.X_test, data.y_test))
-    initial = symmetric_pairs(directions, signs, tau, delta, device=device)
-    measured, evaluations, seconds, diverged = {}, {}, {}, {}
+    cells = len(taus) * len(deltas)
     progress = progress or SilentProgress()
-    units = {"gd": ("GD steps", steps), "gf": ("checkpoints reached", tau.size * checkpoints.size)}
+    units = {
+        "gd": ("GD steps", steps),
+        "gf": ("checkpoints reached", cells * config.checkpoints.size),
+    }
+    measured, evaluations, seconds, diverged = {}, {}, {}, {}
     for method in ("gd", "gf"):
-        nets = initial.clone()
         label, total = units[method]
         start = time.perf_counter()
-        with progress.task(f"gf-vs-gd: {method}, {tau.size} networks, {label}", total) as advance:
-            result = train(
-                nets,
-                X,
-                y,
-                lr=5e-3 / tau**2,
-                checkpoints=checkpoints,
-                method=method,
-                rtol=rtol,
-                progress=advance,
-            )
+        with progress.task(f"gf-vs-gd: {method}, {cells} networks, {label}", total) as advance:
+            trained = train_cells(replace(config, method=method), data, seed, advance)
         seconds[method] = time.perf_counter() - start
-        evaluations[method] = result.gradient_evaluations
-        diverged[method] = int(result.diverged.sum())
-        measured[method] = _checkpoint_metrics(initial, result.snapshots, X, X_test, y_test)
+        evaluations[method] = trained.result.gradient_evaluations
+        diverged[method] = int(trained.result.diverged.sum())
+        measured[method] = grid_metrics(trained)  # name -> (K, C)
     record = {
-        "cells": int(tau.size),
+        "cells": cells,
         "samples": samples,
         "dim": dim,
         "steps": steps,
@@ -333,14 +317,3 @@ def gf_vs_gd(
 def _finite_or_none(value: float) -> float | None:
     """A number for the JSON record, 3 significant digits; None (JSON null) if not finite."""
     return float(f"{value:.3g}") if np.isfinite(value) else None
-
-
-def _checkpoint_metrics(
-    initial: TwoLayerNets, snapshots, X, X_test, y_test
-) -> dict[str, np.ndarray]:
-    """Test loss and kernel distance of the single dataset's networks: name -> (K, C)."""
-    losses = [metrics.mean_squared_error(s, X_test, y_test)[0] for s in snapshots]  # C × (K,)
-    return {
-        "test_loss": torch.stack(losses, -1).cpu().numpy(),
-        "kernel_distance": metrics.kernel_distances(initial, snapshots, X)[0].cpu().numpy(),
-    }
