@@ -119,6 +119,7 @@ class TrainedGrid:
         initial: the networks at step 0 (S = 1 dataset).
         result: the engine's output (snapshots at every checkpoint).
         X, y, X_test, y_test: the data as tensors of shape (1, n, d) and (1, n).
+        teacher: the dataset's teacher neurons (m0, d), or None (``Dataset.teacher``).
     """
 
     initial: TwoLayerNets
@@ -127,6 +128,7 @@ class TrainedGrid:
     y: torch.Tensor
     X_test: torch.Tensor
     y_test: torch.Tensor
+    teacher: np.ndarray | None = None
 
 
 def train_cells(
@@ -171,7 +173,9 @@ def train_cells(
         rtol=config.rtol,
         progress=progress,
     )
-    return TrainedGrid(initial, result, X, y, tensor(dataset.X_test), tensor(dataset.y_test))
+    return TrainedGrid(
+        initial, result, X, y, tensor(dataset.X_test), tensor(dataset.y_test), dataset.teacher
+    )
 
 
 def grid_metrics(trained: TrainedGrid) -> dict[str, np.ndarray]:

@@ -62,8 +62,10 @@ def _parameters(config: Config, trained: TrainedGrid, seed: int) -> xr.Dataset:
     scaled = [
         (nets.a.abs()[..., None] * nets.W)[0].cpu().numpy() for nets in trained.result.snapshots
     ]  # C × (K, m, d)
-    stacked = np.stack(scaled, axis=1).reshape(*shape, len(scaled), config.width, 2)
-    teacher = teacher_student(seed, d=2, n=config.n, n_test=1).teacher
+    stacked = np.stack(scaled, axis=1).reshape(
+        *shape, len(scaled), config.width, 2
+    )  # (τ, δ, 1, C, m, 2)
+    teacher = trained.teacher  # (m0, 2)
     dims = ("tau", "delta", "seed", "step", "neuron", "component")
     return xr.Dataset(
         {
