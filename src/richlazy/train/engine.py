@@ -155,16 +155,21 @@ def _threads_for(nets: TwoLayerNets, X: torch.Tensor) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+def per_network(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-network value (S, K) shaped to broadcast against a parameter tensor (S, K, ...)."""
+    return x.view(*x.shape, *([1] * (like.ndim - 2)))
+
+
 def _per_tensor(nets: TwoLayerNets, eta_a: np.ndarray, eta_w: np.ndarray) -> tuple:
     """The rate of each trainable tensor, shaped to broadcast against it."""
-
-    def tensor(x, extra):
-        return torch.tensor(x, dtype=nets.W.dtype, device=nets.W.device).reshape(
-            *x.shape, *([1] * extra)
-        )
-
-    rates = (tensor(eta_w, 2), tensor(eta_a, 1))
-    return rates if nets.b is None else (*rates, tensor(eta_w, 1))
+    rates = {
+        name: torch.tensor(value, dtype=nets.W.dtype, device=nets.W.device)
+        for name, value in (("eta_a", eta_a), ("eta_w", eta_w))
+    }
+    return tuple(
+        per_network(rates["eta_a"] if tensor is nets.a else rates["eta_w"], tensor)
+        for tensor in nets.tensors
+    )
 
 
 def snapshot(nets: TwoLayerNets, alive: torch.Tensor) -> TwoLayerNets:
@@ -174,19 +179,14 @@ def snapshot(nets: TwoLayerNets, alive: torch.Tensor) -> TwoLayerNets:
 
 def frozen(gradient: torch.Tensor, alive: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
     """``gradient`` with the entries of diverged networks set to ``fill`` (0: they stop moving)."""
-    return torch.where(alive.view(*alive.shape, *([1] * (gradient.ndim - 2))), gradient, fill)
+    return torch.where(per_network(alive, gradient), gradient, fill)
 
 
 def _descend(nets, X, y, coefficients, h, steps, progress):
     """Full-batch gradient descent: θ ← θ − h·η·∇L at every step, for all networks at once."""
     gradient = Gradient()
-    step = tuple(
-        c
-        * torch.as_tensor(h, dtype=c.dtype, device=c.device).reshape(
-            *h.shape, *([1] * (c.ndim - 2))
-        )
-        for c in coefficients
-    )
+    h = torch.as_tensor(h, dtype=nets.W.dtype, device=nets.W.device)  # (S, K)
+    step = tuple(c * per_network(h, c) for c in coefficients)  # h·η per tensor
     alive = torch.ones(h.shape, dtype=torch.bool, device=nets.W.device)
     snapshots = [snapshot(nets, alive)] if steps[0] == 0 else []
     report_every = 1000

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from richlazy.nets.two_layer import Gradient
-from richlazy.train.engine import frozen
+from richlazy.train.engine import frozen, per_network
 
 # Bogacki–Shampine 3(2): stage nodes, third-order weights and the error weights (third order
 # minus embedded second order; the last one on the FSAL stage).
@@ -31,15 +31,11 @@ _B = (2 / 9, 1 / 3, 4 / 9)
 _E = (-5 / 72, 1 / 12, 1 / 9, -1 / 8)
 
 
-def _expand(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """(S, K) -> broadcastable against a parameter tensor (S, K, ...)."""
-    return x.view(*x.shape, *([1] * (like.ndim - 2)))
-
-
 def _combine(base, step, weights, stages):
     """base + step·Σ_j weights_j·stages_j, tensor by tensor (zero weights skipped)."""
     return tuple(
-        y0 + _expand(step, y0) * sum(w * k[i] for w, k in zip(weights, stages, strict=False) if w)
+        y0
+        + per_network(step, y0) * sum(w * k[i] for w, k in zip(weights, stages, strict=False) if w)
         for i, y0 in enumerate(base)
     )
 
@@ -171,7 +167,7 @@ def _finish(batch: _Columns, mask: torch.Tensor, nets) -> tuple[torch.Tensor, to
 
 
 def _where(mask, new, old):
-    return tuple(torch.where(_expand(mask, n), n, o) for n, o in zip(new, old, strict=True))
+    return tuple(torch.where(per_network(mask, n), n, o) for n, o in zip(new, old, strict=True))
 
 
 def _next_target(batch: _Columns) -> torch.Tensor:
@@ -183,8 +179,8 @@ def _error_norm(state, proposal, stages, step, atol, rtol):
     """Per-network RMS of the local error over atol + rtol·max(|θ|, |θ_new|): (S, K)."""
     total, count = 0.0, 0
     for i, (old, new) in enumerate(zip(state, proposal, strict=True)):
-        local = _expand(step, old) * sum(e * k[i] for e, k in zip(_E, stages, strict=True))
-        scale = _expand(atol, old) + rtol * torch.maximum(old.abs(), new.abs())
+        local = per_network(step, old) * sum(e * k[i] for e, k in zip(_E, stages, strict=True))
+        scale = per_network(atol, old) + rtol * torch.maximum(old.abs(), new.abs())
         total = total + ((local / scale) ** 2).flatten(2).sum(-1)
         count += old[0, 0].numel()
     return torch.sqrt(total / count)
@@ -202,7 +198,7 @@ def _record(batch: _Columns, snapshots, progress) -> None:
             mask = reached & (batch.index == c)
             for full, value in zip(snapshots[c], values, strict=True):
                 current = full[:, batch.columns]
-                full[:, batch.columns] = torch.where(_expand(mask, value), value, current)
+                full[:, batch.columns] = torch.where(per_network(mask, value), value, current)
         if progress is not None:
             progress(int(reached.sum()))
         batch.set(index=batch.index + reached.long())
