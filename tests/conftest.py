@@ -19,3 +19,17 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# CUDA joins the device parameter where PyTorch sees a GPU (select those cases with -m gpu); a
+# machine without one runs the CPU cases only, so nothing is skipped.
+DEVICES = [
+    "cpu",
+    *([pytest.param("cuda", marks=pytest.mark.gpu)] if torch.cuda.is_available() else []),
+]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> str:
+    """Each device the engine can run on here."""
+    return request.param

@@ -22,22 +22,23 @@ from richlazy.nets.two_layer import loss
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def tensor(x) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x, dtype=np.float64))
+def tensor(x, device: str = "cpu") -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x, dtype=np.float64), device=device)
 
 
-def nets_from(W, a, b=None, leak=0.0) -> TwoLayerNets:
+def nets_from(W, a, b=None, leak=0.0, device="cpu") -> TwoLayerNets:
     """A batch from nested lists or arrays already shaped (S, K, m, d), (S, K, m)."""
-    return TwoLayerNets(tensor(W), tensor(a), None if b is None else tensor(b), leak=leak)
+    b = None if b is None else tensor(b, device)
+    return TwoLayerNets(tensor(W, device), tensor(a, device), b, leak=leak)
 
 
-def random_batch(seed, *, S, K, m, d, n, leak, bias):
+def random_batch(seed, *, S, K, m, d, n, leak, bias, device="cpu"):
     rng = np.random.default_rng(seed)
     W = rng.normal(size=(S, K, m, d)) / np.sqrt(d)
     a = rng.normal(size=(S, K, m)) / np.sqrt(m)
     b = 0.3 * rng.normal(size=(S, K, m)) if bias else None
     X = rng.normal(size=(S, n, d))
-    return nets_from(W, a, b, leak), tensor(X), rng
+    return nets_from(W, a, b, leak, device), tensor(X, device), rng
 
 
 def small_chunks(monkeypatch):
@@ -62,11 +63,11 @@ def empirical_ntk(params: dict, leak: float, X: torch.Tensor, rates: dict) -> to
 
 
 @pytest.mark.parametrize(("leak", "bias"), [(0.0, False), (0.0, True), (0.2, True), (1.0, True)])
-def test_ntk_matches_empirical_ntk(leak, bias):
+def test_ntk_matches_empirical_ntk(leak, bias, device):
     S, K, n = 2, 3, 7
-    nets, X, rng = random_batch(20, S=S, K=K, m=6, d=4, n=n, leak=leak, bias=bias)
-    eta_a = tensor(rng.uniform(0.2, 3.0, size=(S, K)))
-    eta_w = tensor(rng.uniform(0.2, 3.0, size=(S, K)))
+    nets, X, rng = random_batch(20, S=S, K=K, m=6, d=4, n=n, leak=leak, bias=bias, device=device)
+    eta_a = tensor(rng.uniform(0.2, 3.0, size=(S, K)), device)
+    eta_w = tensor(rng.uniform(0.2, 3.0, size=(S, K)), device)
     closed = ntk(nets, X, eta_a, eta_w)
     assert closed.shape == (S, K, n, n)
     for s in range(S):
@@ -124,13 +125,13 @@ def test_kernel_distance_hand_made_cases():
     assert float(kernel_distance(before, both, X2, 2 * one, one)[0, 0]) == pytest.approx(expected)
 
 
-def test_kernel_distance_matches_its_definition_in_any_chunking(monkeypatch):
-    initial, X, rng = random_batch(23, S=2, K=4, m=5, d=3, n=6, leak=0.1, bias=False)
+def test_kernel_distance_matches_its_definition_in_any_chunking(monkeypatch, device):
+    initial, X, rng = random_batch(23, S=2, K=4, m=5, d=3, n=6, leak=0.1, bias=False, device=device)
     current = initial.with_tensors(
-        tuple(t + 0.3 * tensor(rng.normal(size=t.shape)) for t in initial.tensors)
+        tuple(t + 0.3 * tensor(rng.normal(size=t.shape), device) for t in initial.tensors)
     )
-    eta_a = tensor(rng.uniform(0.5, 2.0, size=(2, 4)))
-    eta_w = tensor(rng.uniform(0.5, 2.0, size=(2, 4)))
+    eta_a = tensor(rng.uniform(0.5, 2.0, size=(2, 4)), device)
+    eta_w = tensor(rng.uniform(0.5, 2.0, size=(2, 4)), device)
     K0, Kt = ntk(initial, X, eta_a, eta_w), ntk(current, X, eta_a, eta_w)
     expected = 1 - (K0 * Kt).sum((-1, -2)) / (
         torch.linalg.matrix_norm(K0) * torch.linalg.matrix_norm(Kt)
@@ -186,12 +187,12 @@ def test_hamming_distance_with_bias_batches_and_nan(monkeypatch):
     assert torch.allclose(hamming_distance(initial, current, X), expected, equal_nan=True)
 
 
-def test_hamming_distance_random_batch_in_units_of_neurons():
-    initial, X, rng = random_batch(24, S=2, K=3, m=7, d=3, n=50, leak=0.0, bias=True)
+def test_hamming_distance_random_batch_in_units_of_neurons(device):
+    initial, X, rng = random_batch(24, S=2, K=3, m=7, d=3, n=50, leak=0.0, bias=True, device=device)
     flipped = initial.with_tensors((-initial.W, initial.a, -initial.b))  # every pattern flips
-    np.testing.assert_array_equal(hamming_distance(initial, flipped, X).numpy(), 7.0)
+    np.testing.assert_array_equal(hamming_distance(initial, flipped, X).cpu().numpy(), 7.0)
     moved = initial.with_tensors(
-        tuple(t + 0.2 * tensor(rng.normal(size=t.shape)) for t in initial.tensors)
+        tuple(t + 0.2 * tensor(rng.normal(size=t.shape), device) for t in initial.tensors)
     )
     pre0 = torch.einsum("snd,skmd->sknm", X, initial.W) + initial.b[:, :, None]
     pret = torch.einsum("snd,skmd->sknm", X, moved.W) + moved.b[:, :, None]

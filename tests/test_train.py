@@ -30,24 +30,25 @@ LR_SPREAD = np.array([[1.0, 2.0], [0.5, 1.0]])
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def tensor(x) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x, dtype=np.float64))
+def tensor(x, device: str = "cpu") -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x, dtype=np.float64), device=device)
 
 
-def random_batch(seed, *, S, K, m, d, n, leak, bias):
+def random_batch(seed, *, S, K, m, d, n, leak, bias, device="cpu"):
     """Random networks (S, K, m, d) and random data X (S, n, d), y (S, n), all float64."""
     rng = np.random.default_rng(seed)
     W = rng.normal(size=(S, K, m, d)) / np.sqrt(d)
     a = rng.normal(size=(S, K, m)) / np.sqrt(m)
-    b = tensor(0.3 * rng.normal(size=(S, K, m))) if bias else None
+    b = tensor(0.3 * rng.normal(size=(S, K, m)), device) if bias else None
     X = rng.normal(size=(S, n, d))
     y = rng.normal(size=(S, n))
-    return TwoLayerNets(tensor(W), tensor(a), b, leak=leak), tensor(X), tensor(y)
+    nets = TwoLayerNets(tensor(W, device), tensor(a, device), b, leak=leak)
+    return nets, tensor(X, device), tensor(y, device)
 
 
 def network(nets: TwoLayerNets, s: int, k: int) -> tuple[np.ndarray, ...]:
     """The parameters (W, a[, b]) of network (s, k) as NumPy arrays."""
-    return tuple(t[s, k].numpy() for t in nets.tensors)
+    return tuple(t[s, k].cpu().numpy() for t in nets.tensors)
 
 
 def flat(nets: TwoLayerNets, s: int, k: int) -> np.ndarray:
@@ -65,9 +66,11 @@ def max_relative_error(got, expected) -> float:
 
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("leak", [0.0, 0.1, 1.0])
-def test_gd_matches_numpy_reference(leak, bias):
+def test_gd_matches_numpy_reference(leak, bias, device):
     S, K, steps = 2, 3, 200
-    nets, X, y = random_batch(int(10 * leak) + bias, S=S, K=K, m=5, d=3, n=12, leak=leak, bias=bias)
+    nets, X, y = random_batch(
+        int(10 * leak) + bias, S=S, K=K, m=5, d=3, n=12, leak=leak, bias=bias, device=device
+    )
     rng = np.random.default_rng(1)
     lr = rng.uniform(0.01, 0.05, size=(S, K))
     eta_a = rng.uniform(0.5, 2.0, size=(S, K))
@@ -85,8 +88,8 @@ def test_gd_matches_numpy_reference(leak, bias):
             expected = gradient_descent(
                 W0,
                 a0,
-                X[s].numpy(),
-                y[s].numpy(),
+                X[s].cpu().numpy(),
+                y[s].cpu().numpy(),
                 lr=lr[s, k],
                 steps=steps,
                 leak=leak,
@@ -127,10 +130,10 @@ def test_gd_float32_follows_float64():
 
 
 @pytest.mark.parametrize(("leak", "bias"), [(0.0, False), (0.1, True), (1.0, True)])
-def test_gradient_flow_conserves_per_neuron_delta(leak, bias):
-    nets, X, y = random_batch(0, S=2, K=2, m=4, d=3, n=8, leak=leak, bias=bias)
+def test_gradient_flow_conserves_per_neuron_delta(leak, bias, device):
+    nets, X, y = random_batch(0, S=2, K=2, m=4, d=3, n=8, leak=leak, bias=bias, device=device)
     initial = nets.clone()
-    eta_a, eta_w = tensor(ETA_A), tensor(ETA_W)
+    eta_a, eta_w = tensor(ETA_A, device), tensor(ETA_W, device)
     delta0 = per_neuron_delta(initial, eta_a, eta_w)
     result = train(
         nets,
@@ -176,9 +179,9 @@ def vector_field(_t, theta, X, y, m, leak, bias, eta_a, eta_w):
         (1, 0.1, True, 1e-5, 10_000),  # leaky ReLU with one isolated kink crossing
     ],
 )
-def test_gradient_flow_matches_dop853(seed, leak, bias, lr, steps):
+def test_gradient_flow_matches_dop853(seed, leak, bias, lr, steps, device):
     S, K, m = 2, 2, 3
-    nets, X, y = random_batch(seed, S=S, K=K, m=m, d=2, n=6, leak=leak, bias=bias)
+    nets, X, y = random_batch(seed, S=S, K=K, m=m, d=2, n=6, leak=leak, bias=bias, device=device)
     initial = nets.clone()
     result = train(
         nets,
@@ -202,7 +205,15 @@ def test_gradient_flow_matches_dop853(seed, leak, bias, lr, steps):
                 t_eval=times,
                 rtol=1e-12,
                 atol=1e-14,
-                args=(X[s].numpy(), y[s].numpy(), m, leak, bias, ETA_A[s, k], ETA_W[s, k]),
+                args=(
+                    X[s].cpu().numpy(),
+                    y[s].cpu().numpy(),
+                    m,
+                    leak,
+                    bias,
+                    ETA_A[s, k],
+                    ETA_W[s, k],
+                ),
             )
             assert oracle.success
             got = np.stack([flat(snapshot, s, k) for snapshot in result.snapshots], axis=1)
@@ -282,9 +293,9 @@ def columns(nets: TwoLayerNets, keep) -> TwoLayerNets:
 
 
 @pytest.mark.parametrize("method", ["gd", "gf"])
-def test_divergence_is_isolated(method):
+def test_divergence_is_isolated(method, device):
     S, K = 2, 3
-    nets, X, y = random_batch(8, S=S, K=K, m=4, d=3, n=8, leak=0.1, bias=True)
+    nets, X, y = random_batch(8, S=S, K=K, m=4, d=3, n=8, leak=0.1, bias=True, device=device)
     lr = 1e-3 * np.arange(1, S * K + 1).reshape(S, K)
     bad = (1, 1)
     huge = lr.copy()
@@ -309,7 +320,7 @@ def test_divergence_is_isolated(method):
 
     # The same batch with a sane rate for that network: every other network is unchanged.
     sane = train(initial.clone(), X, y, lr=lr, **options)
-    others = torch.ones((S, K), dtype=torch.bool)
+    others = torch.ones((S, K), dtype=torch.bool, device=device)
     others[bad] = False
     assert not sane.diverged.any()
     for snap, reference in zip(result.snapshots, sane.snapshots, strict=True):

@@ -128,16 +128,27 @@ def run(
     device: Annotated[str | None, typer.Option(help="cpu or cuda (simulations only)")] = None,
     dtype: Annotated[str | None, typer.Option(help="float64 or float32")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace results of another config")] = False,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="override one option of the preset, NAME=VALUE (repeatable; one experiment)",
+        ),
+    ] = None,
 ) -> None:
     """Run experiments into OUT/NAME/ (results.zarr, config.json, PNGs); reruns resume."""
     _check_choice("--device", device, DEVICES)
     _check_choice("--dtype", dtype, DTYPES)
     selected = _resolve(names)
+    if settings and len(selected) != 1:
+        _fail("--set applies to one experiment; name exactly one")
     overrides = {
         name: _overrides(name, device, dtype, explicit=len(selected) == 1) for name in selected
     }
     outcomes = []
     try:
+        for name in selected:
+            overrides[name].update(experiments.get(name).parse_settings(preset, settings or []))
         for name in selected:  # every config is validated before anything runs
             experiments.get(name).configure(preset, overrides[name])
         with _progress_bars() as progress:

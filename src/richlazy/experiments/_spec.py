@@ -95,6 +95,27 @@ class Experiment:
             )
         return dataclasses.replace(config, **overrides) if overrides else config
 
+    def parse_settings(self, preset: str, settings: list[str]) -> dict[str, Any]:
+        """Overrides from ``NAME=VALUE`` texts, each VALUE read as the preset's field reads.
+
+        Numbers and words take the type of the preset's value (``steps=10000``, ``rtol=1e-4``,
+        ``method=gf``); tuples take comma-separated items (``seeds=0,1,2``).
+
+        Raises:
+            ValueError: a text without ``=``, an unknown name, or a value of the wrong type.
+        """
+        config = self.configure(preset)
+        overrides = {}
+        for text in settings:
+            name, sep, value = text.partition("=")
+            name = name.strip()
+            if not sep or not name:
+                raise ValueError(f"--set takes NAME=VALUE, got {text!r}")
+            if name not in {f.name for f in dataclasses.fields(config)}:
+                self.configure(preset, {name: None})  # raises, listing the options
+            overrides[name] = _parsed(name, value.strip(), getattr(config, name))
+        return overrides
+
     def accepts(self, option: str) -> bool:
         """Whether the configs of this experiment have the field ``option``."""
         return any(option == f.name for f in dataclasses.fields(next(iter(self.presets.values()))))
@@ -104,3 +125,23 @@ def require(condition: bool, message: str) -> None:
     """Config validation: raise ValueError(message) unless ``condition``."""
     if not condition:
         raise ValueError(message)
+
+
+def _parsed(name: str, text: str, current: Any) -> Any:
+    """``text`` as a value of the type of ``current`` (the preset's value of option ``name``)."""
+    if isinstance(current, tuple):
+        kind = type(current[0]) if current else float
+        return tuple(_parsed(name, item.strip(), kind()) for item in text.split(",") if item)
+    kind = type(current)
+    try:
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return text.lower() == "true"
+        if isinstance(current, int):
+            return int(text)
+        if isinstance(current, float):
+            return float(text)
+    except ValueError:
+        raise ValueError(f"{name} takes {kind.__name__} values, got {text!r}") from None
+    return text

@@ -188,19 +188,83 @@ def _descend(nets, X, y, coefficients, h, steps, progress):
     h = torch.as_tensor(h, dtype=nets.W.dtype, device=nets.W.device)  # (S, K)
     step = tuple(c * per_network(h, c) for c in coefficients)  # h·η per tensor
     alive = torch.ones(h.shape, dtype=torch.bool, device=nets.W.device)
-    snapshots = [snapshot(nets, alive)] if steps[0] == 0 else []
-    report_every = 1000
-    for count in range(1, int(steps[-1]) + 1):
+    on_cpu = nets.W.device.type == "cpu"
+
+    def descend() -> None:
         losses, grads = gradient(nets, X, y)
-        alive &= torch.isfinite(losses)
-        # Freezing diverged networks costs a pass per tensor; on the CPU, checking is free.
-        freeze = nets.W.device.type != "cpu" or not bool(alive.all())
+        alive.logical_and_(torch.isfinite(losses))
+        # Freezing diverged networks costs a pass per tensor; on the CPU, checking is free. On
+        # a GPU, checking would wait for the device at every step, so it always freezes.
+        freeze = not on_cpu or not bool(alive.all())
         for tensor, grad, size in zip(nets.tensors, grads, step, strict=True):
             tensor.addcmul_(frozen(grad, alive) if freeze else grad, size, value=-1.0)
-        if count == steps[len(snapshots)]:
-            snapshots.append(snapshot(nets, alive))
-        if progress is not None and count % report_every == 0:
-            progress(report_every)
-    if progress is not None:
-        progress(int(steps[-1]) % report_every)
-    return snapshots, alive, int(steps[-1])
+
+    snapshots = [snapshot(nets, alive)] if steps[0] == 0 else []
+    runs = _Steps(descend, replay=nets.W.device.type == "cuda")
+    done, report_every, reported = 0, 1000, 0
+    for checkpoint in steps[steps > 0]:
+        while done < checkpoint:
+            count = min(int(checkpoint) - done, report_every - done % report_every)
+            runs(count)
+            done += count
+            if progress is not None and done % report_every == 0:
+                progress(done - reported)
+                reported = done
+        snapshots.append(snapshot(nets, alive))
+    if progress is not None and done > reported:
+        progress(done - reported)
+    return snapshots, alive, done
+
+
+class _Steps:
+    """Runs ``step`` a given number of times; on CUDA, as replays of captured graphs.
+
+    A GD step is some twenty small kernels whose launches, not their arithmetic, bound small
+    batches on a GPU. After ``WARMUP`` eager steps (which also allocate every work buffer), one
+    step and a block of ``BLOCK`` steps are captured as CUDA graphs and replayed; the results are
+    the same kernels on the same buffers, so they equal eager steps exactly.
+    """
+
+    WARMUP = 3
+    BLOCK = 32
+
+    def __init__(self, step: Callable[[], None], *, replay: bool):
+        self.step, self.replay = step, replay
+        self.done = 0
+        self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
+
+    def __call__(self, count: int) -> None:
+        if not self.replay:
+            for _ in range(count):
+                self.step()
+            return
+        while count > 0 and self.done < self.WARMUP:
+            self._warm_up()
+            count -= 1
+        if count <= 0:
+            return
+        if not self.graphs:
+            self.graphs = {size: self._capture(size) for size in (self.BLOCK, 1)}
+        blocks, rest = divmod(count, self.BLOCK)
+        for _ in range(blocks):
+            self.graphs[self.BLOCK].replay()
+        for _ in range(rest):
+            self.graphs[1].replay()
+        self.done += count
+
+    def _warm_up(self) -> None:
+        """One eager step on a side stream, as CUDA graph capture asks of warm-up work."""
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            self.step()
+        torch.cuda.current_stream().wait_stream(stream)
+        self.done += 1
+
+    def _capture(self, size: int) -> torch.cuda.CUDAGraph:
+        """A graph of ``size`` consecutive steps; capturing runs none of them."""
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for _ in range(size):
+                self.step()
+        return graph
