@@ -27,7 +27,7 @@ from richlazy.data.tasks import sphere, teacher_student
 from richlazy.experiments._spec import Progress, SilentProgress
 from richlazy.experiments._two_layer import GridConfig, grid_metrics, train_cells
 from richlazy.nets.two_layer import symmetric_pairs
-from richlazy.train import DTYPES, engine_threads, train
+from richlazy.train import DTYPES, engine_threads, fuses, train
 from richlazy.train.reference import gradient_descent
 
 _SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -94,6 +94,7 @@ def two_layer(
     method: str = "gd",
     device: str = "cpu",
     dtype: str = "float64",
+    fuse: bool | None = None,
     baseline: bool = True,
     baseline_steps: int = 2000,
     repeats: int = 3,
@@ -105,7 +106,8 @@ def two_layer(
     network. ``network_steps_per_s`` counts reference GD steps of time covered, for both methods.
     For GD, ``matmul_fraction`` is the GD step's matrix-product rate (4·n·d·m FLOP per network
     step: the forward product and the first-layer gradient) over the machine's measured
-    ``matmul_flops_per_s``.
+    ``matmul_flops_per_s``. ``fuse`` chooses the torch.compile-fused GD step (None: the
+    engine's default, :func:`richlazy.train.fuses`); the compilation happens in the warm-up.
 
     Returns:
         A dict of measured numbers (seconds, rates, evaluations, the ratio to the reference).
@@ -137,7 +139,7 @@ def two_layer(
         trained = batch.clone()
         _synchronize(device)
         start = time.perf_counter()
-        result = train(trained, X, y, lr=lr, checkpoints=[0, count], method=method)
+        result = train(trained, X, y, lr=lr, checkpoints=[0, count], method=method, fuse=fuse)
         _synchronize(device)
         return time.perf_counter() - start, result.gradient_evaluations
 
@@ -154,6 +156,7 @@ def two_layer(
         "device": device,
         "dtype": dtype,
         "engine_threads": threads if device == "cpu" else None,
+        "fused": method == "gd" and (fuses(batch, X) if fuse is None else fuse),
         "seconds": round(seconds, 4),
         "network_steps_per_s": round(nets * steps / seconds, 1),
         "gradient_evaluations": evaluations,

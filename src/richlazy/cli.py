@@ -236,6 +236,10 @@ def bench_two_layer(
     method: Annotated[str, typer.Option(help="gd or gf")] = "gd",
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
     dtype: Annotated[str, typer.Option(help="float64 or float32")] = "float64",
+    fuse: Annotated[
+        bool | None,
+        typer.Option(help="GD: torch.compile-fused steps (default: large batches on a GPU)"),
+    ] = None,
     baseline: Annotated[
         bool, typer.Option(help="also time the per-network NumPy reference, one process per core")
     ] = True,
@@ -255,6 +259,7 @@ def bench_two_layer(
         method=method,
         device=device,
         dtype=dtype,
+        fuse=fuse,
         baseline=baseline,
     )
 

@@ -6,6 +6,7 @@ from richlazy.train.engine import (
     METHODS,
     TrainResult,
     engine_threads,
+    fuses,
     step_size,
     train,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "TrainResult",
     "checked_schedule",
     "engine_threads",
+    "fuses",
     "log_schedule",
     "step_size",
     "train",

@@ -62,6 +62,7 @@ def train(
     eta_w=1.0,
     method: str = "gd",
     rtol: float = 1e-4,
+    fuse: bool | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train ``nets`` in place and return their parameters at the checkpoints.
@@ -75,6 +76,8 @@ def train(
         method: "gd" (full-batch gradient descent, the reference's semantics) or "gf"
             (gradient flow with adaptive, error-controlled steps chosen per network).
         rtol: relative tolerance of the gradient-flow stepper.
+        fuse: GD only: run each step as one torch.compile-fused function
+            (``richlazy.train.fused``); None fuses large batches on a GPU (:func:`fuses`).
         progress: called with a count of finished units (GD steps, or checkpoints reached).
 
     Raises:
@@ -109,7 +112,10 @@ def train(
     times = h[..., None] * steps  # (S, K, C)
     with _threads_for(nets, X):
         if method == "gd":
-            snapshots, alive, evaluations = _descend(nets, X, y, coefficients, h, steps, progress)
+            fused = fuses(nets, X) if fuse is None else fuse
+            snapshots, alive, evaluations = _descend(
+                nets, X, y, coefficients, h, steps, progress, fused
+            )
         else:
             from richlazy.train.flow import integrate
 
@@ -142,6 +148,17 @@ def engine_threads(nets: TwoLayerNets, X: torch.Tensor) -> int:
     if nets.W.device.type == "cpu" and S * X.shape[1] * K * m < SINGLE_THREAD_BELOW:
         return 1
     return torch.get_num_threads()
+
+
+def fuses(nets: TwoLayerNets, X: torch.Tensor) -> bool:
+    """Whether GD fuses its step by default: on a GPU, from SINGLE_THREAD_BELOW activations.
+
+    There the step is bound by memory traffic, which fusing cuts (docs/performance.md); smaller
+    batches are bound by launches, which graph replays already cut, and would pay a compilation
+    for each new shape.
+    """
+    S, K, m, _ = nets.W.shape
+    return nets.W.device.type == "cuda" and S * X.shape[1] * K * m >= SINGLE_THREAD_BELOW
 
 
 @contextmanager
@@ -182,13 +199,16 @@ def frozen(gradient: torch.Tensor, alive: torch.Tensor, fill: float = 0.0) -> to
     return torch.where(per_network(alive, gradient), gradient, fill)
 
 
-def _descend(nets, X, y, coefficients, h, steps, progress):
+def _descend(nets, X, y, coefficients, h, steps, progress, fused):
     """Full-batch gradient descent: θ ← θ − h·η·∇L at every step, for all networks at once."""
     gradient = Gradient()
     h = torch.as_tensor(h, dtype=nets.W.dtype, device=nets.W.device)  # (S, K)
     step = tuple(c * per_network(h, c) for c in coefficients)  # h·η per tensor
     alive = torch.ones(h.shape, dtype=torch.bool, device=nets.W.device)
     on_cpu = nets.W.device.type == "cpu"
+
+    def descend_fused() -> None:
+        fused_step(nets.W, nets.a, nets.b, X, y, step[0], step[1], alive, nets.leak)
 
     def descend() -> None:
         losses, grads = gradient(nets, X, y)
@@ -200,7 +220,11 @@ def _descend(nets, X, y, coefficients, h, steps, progress):
             tensor.addcmul_(frozen(grad, alive) if freeze else grad, size, value=-1.0)
 
     snapshots = [snapshot(nets, alive)] if steps[0] == 0 else []
-    runs = _Steps(descend, replay=nets.W.device.type == "cuda")
+    if fused:
+        from richlazy.train.fused import compiled_gd_step
+
+        fused_step = compiled_gd_step()
+    runs = _Steps(descend_fused if fused else descend, replay=nets.W.device.type == "cuda")
     done, report_every, reported = 0, 1000, 0
     for checkpoint in steps[steps > 0]:
         while done < checkpoint:

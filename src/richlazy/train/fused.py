@@ -1,0 +1,68 @@
+"""One gradient-descent step as a single pure function, for torch.compile to fuse.
+
+The eager step (``richlazy.nets.two_layer.Gradient`` and the update in ``engine``) makes about
+eight passes over the (S, n, K·m) pre-activations; compiled, the elementwise work between the two
+matrix products fuses into two kernels (the forward reduction, and the slope σ'(pre)·r), so the
+activations are written once by the first product, read twice and the slope written once. That
+matters where the step is bound by memory traffic: large batches on a GPU (docs/performance.md).
+The arithmetic is the eager step's (THEORY.md §5.1, the reference's semantics); only the order of
+floating-point sums may differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+
+def gd_step(
+    W: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor | None,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    step_W: torch.Tensor,
+    step_a: torch.Tensor,
+    alive: torch.Tensor,
+    leak: float,
+) -> None:
+    """θ ← θ − h·η·∇L in place for W (S, K, m, d), a, b (S, K, m) on X (S, n, d), y (S, n).
+
+    ``step_W``, ``step_a`` are h·η broadcast to W and a (b shares W's rate); ``alive`` (S, K)
+    loses the networks whose loss is not finite, and those no longer move.
+    """
+    S, K, m, d = W.shape
+    n = X.shape[1]
+    pre = torch.bmm(X, W.reshape(S, K * m, d).transpose(1, 2)).view(S, n, K, m)
+    if b is not None:
+        pre = pre + b[:, None]
+    on = pre >= 0
+    act = torch.where(on, pre, pre * leak)
+    residual = (act * a[:, None]).sum(-1) - y[..., None]  # f − y: (S, n, K)
+    losses = 0.5 * (residual**2).sum(1)  # (S, K)
+    r = residual[..., None]  # (S, n, K, 1)
+    slope = torch.where(on, r, r * leak)  # σ'(pre)·r: (S, n, K, m)
+    g = torch.bmm(X.transpose(1, 2), slope.reshape(S, n, K * m))  # (S, d, K·m)
+    g = g.view(S, d, K, m).permute(0, 2, 3, 1)  # Σ_i r_i σ'(pre_ik) x_i: (S, K, m, d)
+    # ∂L/∂a_k = Σ_i r_i σ(pre_ik) = w_k·g_k + b_k Σ_i r_i σ'(pre_ik), as in Gradient
+    grad_a = (g * W).sum(-1)  # (S, K, m)
+    if b is not None:
+        slope_sum = slope.sum(1)  # (S, K, m)
+        grad_a = grad_a + b * slope_sum
+    alive.logical_and_(torch.isfinite(losses))
+    moving = alive[..., None]  # (S, K, 1)
+    W.sub_(torch.where(moving[..., None], g * a[..., None], 0.0) * step_W)
+    if b is not None:
+        b.sub_(torch.where(moving, slope_sum * a, 0.0) * step_W[..., 0])
+    a.sub_(torch.where(moving, grad_a, 0.0) * step_a)
+
+
+_COMPILED: dict[str, Callable] = {}
+
+
+def compiled_gd_step() -> Callable[..., None]:
+    """``gd_step`` compiled by torch.compile (one cached compilation per process)."""
+    if "gd_step" not in _COMPILED:
+        _COMPILED["gd_step"] = torch.compile(gd_step, dynamic=False, fullgraph=True)
+    return _COMPILED["gd_step"]

@@ -1,0 +1,43 @@
+"""The torch.compile-fused GD step (richlazy.train.fused) against the eager engine step, which
+the engine tests hold to the NumPy reference; and when the engine fuses by default."""
+
+import numpy as np
+import pytest
+import torch
+
+from richlazy.train import fuses, train
+from test_train import random_batch
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.mark.parametrize(("leak", "bias"), [(0.0, False), (0.1, True), (1.0, True)])
+def test_fused_steps_equal_eager_steps(leak, bias, device):
+    S, K = 2, 3
+    nets, X, y = random_batch(
+        30 + int(10 * leak), S=S, K=K, m=6, d=3, n=12, leak=leak, bias=bias, device=device
+    )
+    lr = np.random.default_rng(2).uniform(0.01, 0.04, size=(S, K))
+    lr[1, 1] = 1e4  # this network diverges: it must be frozen at NaN in both
+    options = {"lr": lr, "checkpoints": [0, 3, 40, 150], "eta_a": 1.5, "eta_w": 0.7}
+    eager = train(nets.clone(), X, y, fuse=False, **options)
+    fused = train(nets.clone(), X, y, fuse=True, **options)
+
+    expected = np.zeros((S, K), dtype=bool)
+    expected[1, 1] = True
+    np.testing.assert_array_equal(eager.diverged, expected)
+    np.testing.assert_array_equal(fused.diverged, expected)
+    for e, f in zip(eager.snapshots, fused.snapshots, strict=True):
+        for te, tf in zip(e.tensors, f.tensors, strict=True):
+            torch.testing.assert_close(tf, te, rtol=1e-12, atol=1e-12, equal_nan=True)
+    # not vacuous: the networks that did not diverge moved far from where they started
+    moved = (fused.snapshots[-1].W - nets.W).abs().amax((-1, -2))
+    assert float(moved[~torch.as_tensor(expected, device=moved.device)].min()) > 1e-2
+
+
+def test_fusing_by_default_only_for_large_batches_on_a_gpu(device):
+    small = random_batch(0, S=1, K=2, m=4, d=3, n=8, leak=0.0, bias=False, device=device)
+    large = random_batch(0, S=1, K=64, m=128, d=2, n=256, leak=0.0, bias=False, device=device)
+    assert not fuses(*small[:2])
+    # on the CPU the eager step was measured faster at every size (docs/performance.md)
+    assert fuses(*large[:2]) == (device == "cuda")
