@@ -6,16 +6,21 @@ import pytest
 import torch
 
 from richlazy.train import fuses, train
+from richlazy.train.fused import PRODUCTS_FROM_D
 from test_train import random_batch
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-@pytest.mark.parametrize(("leak", "bias"), [(0.0, False), (0.1, True), (1.0, True)])
-def test_fused_steps_equal_eager_steps(leak, bias, device):
+@pytest.mark.parametrize(
+    ("leak", "bias", "d"),
+    [(0.0, False, 3), (0.1, True, 3), (1.0, True, 3), (0.0, False, PRODUCTS_FROM_D)],
+)
+def test_fused_steps_equal_eager_steps(leak, bias, d, device):
+    """Both forms of the fused step: sums over small d, matrix products from PRODUCTS_FROM_D."""
     S, K = 2, 3
     nets, X, y = random_batch(
-        30 + int(10 * leak), S=S, K=K, m=6, d=3, n=12, leak=leak, bias=bias, device=device
+        30 + int(10 * leak), S=S, K=K, m=6, d=d, n=12, leak=leak, bias=bias, device=device
     )
     lr = np.random.default_rng(2).uniform(0.01, 0.04, size=(S, K))
     lr[1, 1] = 1e4  # this network diverges: it must be frozen at NaN in both

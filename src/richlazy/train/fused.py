@@ -15,6 +15,11 @@ from collections.abc import Callable
 
 import torch
 
+# Below this input dimension the two products over d are written as sums that the compiler fuses
+# into the elementwise kernels: a step is then three or four kernels instead of six, which is
+# what bounds small networks on a GPU (measured: docs/performance.md).
+PRODUCTS_FROM_D = 8
+
 
 def gd_step(
     W: torch.Tensor,
@@ -34,7 +39,11 @@ def gd_step(
     """
     S, K, m, d = W.shape
     n = X.shape[1]
-    pre = torch.bmm(X, W.reshape(S, K * m, d).transpose(1, 2)).view(S, n, K, m)
+    inputs = X[:, :, None, None, :]  # (S, n, 1, 1, d)
+    if d < PRODUCTS_FROM_D:  # a sum the compiler fuses with its neighbours, no product kernel
+        pre = (inputs * W[:, None]).sum(-1)  # (S, n, K, m)
+    else:
+        pre = torch.bmm(X, W.reshape(S, K * m, d).transpose(1, 2)).view(S, n, K, m)
     if b is not None:
         pre = pre + b[:, None]
     on = pre >= 0
@@ -43,8 +52,12 @@ def gd_step(
     losses = 0.5 * (residual**2).sum(1)  # (S, K)
     r = residual[..., None]  # (S, n, K, 1)
     slope = torch.where(on, r, r * leak)  # σ'(pre)·r: (S, n, K, m)
-    g = torch.bmm(X.transpose(1, 2), slope.reshape(S, n, K * m))  # (S, d, K·m)
-    g = g.view(S, d, K, m).permute(0, 2, 3, 1)  # Σ_i r_i σ'(pre_ik) x_i: (S, K, m, d)
+    # Σ_i r_i σ'(pre_ik) x_i: (S, K, m, d)
+    if d < PRODUCTS_FROM_D:
+        g = (slope[..., None] * inputs).sum(1)
+    else:
+        g = torch.bmm(X.transpose(1, 2), slope.reshape(S, n, K * m))  # (S, d, K·m)
+        g = g.view(S, d, K, m).permute(0, 2, 3, 1)
     # ∂L/∂a_k = Σ_i r_i σ(pre_ik) = w_k·g_k + b_k Σ_i r_i σ'(pre_ik), as in Gradient
     grad_a = (g * W).sum(-1)  # (S, K, m)
     if b is not None:
