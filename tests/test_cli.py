@@ -51,6 +51,11 @@ def test_run_figure_report_round_trip(tmp_path):
         ("figure", "fig3", "--from", "/nonexistent/dir"),
         ("figure", "fig3"),
         ("nonsense",),
+        ("run", "fig1b", "--set", "steps"),
+        ("run", "fig1b", "--set", "steps=abc"),
+        ("run", "fig1b", "--set", "nope=1"),
+        ("run", "fig1b", "--set", "taus=-1,1"),
+        ("run", "fig1b", "fig1a", "--set", "steps=5"),
     ],
 )
 def test_bad_input_is_one_clear_line(arguments, tmp_path):

@@ -66,6 +66,32 @@ def test_unknown_names_presets_and_options_are_refused():
         experiments.get("fig3").configure("quick", {"time_points": 1})
 
 
+def test_settings_are_read_with_the_type_of_the_preset_value():
+    fig1b = experiments.get("fig1b")
+    texts = ["steps=100", "seeds=0,3", "taus=0.1, 1", "rtol=1e-4", "method=gf", "lr_per_tau2=False"]
+    overrides = fig1b.parse_settings("quick", texts)
+    assert overrides == {
+        "steps": 100,
+        "seeds": (0, 3),
+        "taus": (0.1, 1.0),
+        "rtol": 1e-4,
+        "method": "gf",
+        "lr_per_tau2": False,
+    }
+    assert type(overrides["seeds"][0]) is int and type(overrides["taus"][1]) is float
+    config = fig1b.configure("quick", overrides)
+    assert (config.steps, config.seeds, config.method) == (100, (0, 3), "gf")
+    for texts, message in [
+        (["steps"], "NAME=VALUE"),
+        (["steps=1.5"], "steps takes int values"),
+        (["seeds=0,x"], "seeds takes int values"),
+        (["lr_per_tau2=maybe"], "lr_per_tau2 takes bool values"),
+        (["nope=1"], "has no option nope"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            fig1b.parse_settings("quick", texts)
+
+
 def test_single_neuron_figures_confirm_the_theory():
     """Closed form vs simulation ≤ 1e-8; theory endpoints; basins split (THEORY.md §2)."""
     for name in ("fig2", "fig3", "fig8"):
