@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from richlazy.nets.two_layer import Gradient, TwoLayerNets
+from richlazy.nets.two_layer import Gradient, TwoLayerNets, loss
 from richlazy.train.schedule import checked_schedule
 
 
@@ -27,7 +27,8 @@ class TrainResult:
         snapshots: the networks at each checkpoint (tensors (S, K, ...)); NaN after divergence.
         steps: checkpoints in reference GD steps, shape (C,).
         time: gradient-flow time of each checkpoint, shape (S, K, C).
-        diverged: networks whose loss became non-finite (frozen from then on), shape (S, K).
+        diverged: networks whose loss became non-finite, shape (S, K); they are frozen from then
+            on (the fused step, which does not check, flags them at the next checkpoint).
         gradient_evaluations: gradient evaluations per network, on average (GD: the steps).
     """
 
@@ -194,6 +195,14 @@ def snapshot(nets: TwoLayerNets, alive: torch.Tensor) -> TwoLayerNets:
     return nets.with_tensors(tuple(frozen(t, alive, fill=float("nan")) for t in nets.tensors))
 
 
+def finite(nets: TwoLayerNets, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Which networks have finite parameters and a finite loss: (S, K) booleans."""
+    ok = torch.isfinite(loss(nets, X, y))
+    for tensor in nets.tensors:
+        ok &= torch.isfinite(tensor).flatten(2).all(-1)
+    return ok
+
+
 def frozen(gradient: torch.Tensor, alive: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
     """``gradient`` with the entries of diverged networks set to ``fill`` (0: they stop moving)."""
     return torch.where(per_network(alive, gradient), gradient, fill)
@@ -208,7 +217,7 @@ def _descend(nets, X, y, coefficients, h, steps, progress, fused):
     on_cpu = nets.W.device.type == "cpu"
 
     def descend_fused() -> None:
-        fused_step(nets.W, nets.a, nets.b, X, y, step[0], step[1], alive, nets.leak)
+        fused_step(nets.W, nets.a, nets.b, X, y, step[0], step[1], nets.leak)
 
     def descend() -> None:
         losses, grads = gradient(nets, X, y)
@@ -234,6 +243,8 @@ def _descend(nets, X, y, coefficients, h, steps, progress, fused):
             if progress is not None and done % report_every == 0:
                 progress(done - reported)
                 reported = done
+        if fused:  # the fused step does not check; a diverged network is non-finite by now
+            alive.logical_and_(finite(nets, X, y))
         snapshots.append(snapshot(nets, alive))
     if progress is not None and done > reported:
         progress(done - reported)

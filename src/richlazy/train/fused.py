@@ -29,13 +29,14 @@ def gd_step(
     y: torch.Tensor,
     step_W: torch.Tensor,
     step_a: torch.Tensor,
-    alive: torch.Tensor,
     leak: float,
 ) -> None:
     """θ ← θ − h·η·∇L in place for W (S, K, m, d), a, b (S, K, m) on X (S, n, d), y (S, n).
 
-    ``step_W``, ``step_a`` are h·η broadcast to W and a (b shares W's rate); ``alive`` (S, K)
-    loses the networks whose loss is not finite, and those no longer move.
+    ``step_W``, ``step_a`` are h·η broadcast to W and a (b shares W's rate). No loss is
+    computed and nothing is masked: a network that diverges goes on with non-finite values,
+    which reach no other network (every sum is within one network), and the engine flags it at
+    the next checkpoint. That saves a reduction and a dependency per step.
     """
     S, K, m, d = W.shape
     n = X.shape[1]
@@ -49,7 +50,6 @@ def gd_step(
     on = pre >= 0
     act = torch.where(on, pre, pre * leak)
     residual = (act * a[:, None]).sum(-1) - y[..., None]  # f − y: (S, n, K)
-    losses = 0.5 * (residual**2).sum(1)  # (S, K)
     r = residual[..., None]  # (S, n, K, 1)
     slope = torch.where(on, r, r * leak)  # σ'(pre)·r: (S, n, K, m)
     # Σ_i r_i σ'(pre_ik) x_i: (S, K, m, d)
@@ -63,12 +63,10 @@ def gd_step(
     if b is not None:
         slope_sum = slope.sum(1)  # (S, K, m)
         grad_a = grad_a + b * slope_sum
-    alive.logical_and_(torch.isfinite(losses))
-    moving = alive[..., None]  # (S, K, 1)
-    W.sub_(torch.where(moving[..., None], g * a[..., None], 0.0) * step_W)
+    W.sub_(g * a[..., None] * step_W)
     if b is not None:
-        b.sub_(torch.where(moving, slope_sum * a, 0.0) * step_W[..., 0])
-    a.sub_(torch.where(moving, grad_a, 0.0) * step_a)
+        b.sub_(slope_sum * a * step_W[..., 0])
+    a.sub_(grad_a * step_a)
 
 
 _COMPILED: dict[str, Callable] = {}
