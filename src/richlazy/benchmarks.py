@@ -156,7 +156,7 @@ def two_layer(
         "device": device,
         "dtype": dtype,
         "engine_threads": threads if device == "cpu" else None,
-        "fused": method == "gd" and (fuses(batch, X) if fuse is None else fuse),
+        "fused": method == "gd" and (fuses(batch, X, steps) if fuse is None else fuse),
         "seconds": round(seconds, 4),
         "network_steps_per_s": round(nets * steps / seconds, 1),
         "gradient_evaluations": evaluations,

@@ -113,7 +113,7 @@ def train(
     times = h[..., None] * steps  # (S, K, C)
     with _threads_for(nets, X):
         if method == "gd":
-            fused = fuses(nets, X) if fuse is None else fuse
+            fused = fuses(nets, X, int(steps[-1])) if fuse is None else fuse
             snapshots, alive, evaluations = _descend(
                 nets, X, y, coefficients, h, steps, progress, fused
             )
@@ -151,15 +151,25 @@ def engine_threads(nets: TwoLayerNets, X: torch.Tensor) -> int:
     return torch.get_num_threads()
 
 
-def fuses(nets: TwoLayerNets, X: torch.Tensor) -> bool:
-    """Whether GD fuses its step by default: on a GPU, from SINGLE_THREAD_BELOW activations.
+# A fused step pays a compilation (seconds) per new shape; on a GPU it makes small batches about
+# five times faster than graph-replayed eager steps, which run ~5e9 activation-steps per second
+# on an H100 (docs/performance.md). From this much work, eager steps would take longer than that.
+FUSE_FROM_ACTIVATION_STEPS = 1 << 35
 
-    There the step is bound by memory traffic, which fusing cuts (docs/performance.md); smaller
-    batches are bound by launches, which graph replays already cut, and would pay a compilation
-    for each new shape.
+
+def fuses(nets: TwoLayerNets, X: torch.Tensor, steps: int = 0) -> bool:
+    """Whether ``steps`` GD steps fuse by default: on a GPU, for large batches or long runs.
+
+    Large batches (from SINGLE_THREAD_BELOW activations per step) are bound by memory traffic,
+    which fusing cuts; small ones by kernel launches, which fusing also cuts, but a compilation
+    pays off only over a long run (FUSE_FROM_ACTIVATION_STEPS). On the CPU the eager step was
+    faster at large sizes, and the compilation outweighs the gain of typical small runs.
     """
     S, K, m, _ = nets.W.shape
-    return nets.W.device.type == "cuda" and S * X.shape[1] * K * m >= SINGLE_THREAD_BELOW
+    activations = S * X.shape[1] * K * m
+    return nets.W.device.type == "cuda" and (
+        activations >= SINGLE_THREAD_BELOW or activations * steps >= FUSE_FROM_ACTIVATION_STEPS
+    )
 
 
 @contextmanager
