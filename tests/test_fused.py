@@ -4,8 +4,9 @@ the engine tests hold to the NumPy reference; and when the engine fuses by defau
 import numpy as np
 import pytest
 import torch
+from torch._dynamo.exc import BackendCompilerFailed
 
-from richlazy.train import fuses, train
+from richlazy.train import fused, fuses, train
 from richlazy.train.engine import FUSE_FROM_ACTIVATION_STEPS
 from richlazy.train.fused import PRODUCTS_FROM_D
 from test_train import random_batch
@@ -50,3 +51,21 @@ def test_fusing_by_default_only_for_large_batches_on_a_gpu(device):
     on_gpu = device == "cuda"
     assert fuses(*large[:2]) == on_gpu
     assert fuses(*small[:2], steps=FUSE_FROM_ACTIVATION_STEPS) == on_gpu  # long runs
+
+
+def test_a_failed_compilation_falls_back_to_the_uncompiled_step(monkeypatch):
+    def broken_compiler(function, **options):
+        def compiled(*args):
+            raise BackendCompilerFailed(broken_compiler, RuntimeError("no compiler"), None)
+
+        return compiled
+
+    monkeypatch.setattr(fused.torch, "compile", broken_compiler)
+    monkeypatch.setattr(fused, "_COMPILED", {})
+    nets, X, y = random_batch(5, S=1, K=2, m=4, d=3, n=8, leak=0.0, bias=True)
+    options = {"lr": 0.02, "checkpoints": [0, 30]}
+    eager = train(nets.clone(), X, y, fuse=False, **options)
+    with pytest.warns(UserWarning, match="runs uncompiled"):
+        fallback = train(nets.clone(), X, y, fuse=True, **options)
+    for e, f in zip(eager.snapshots[-1].tensors, fallback.snapshots[-1].tensors, strict=True):
+        torch.testing.assert_close(f, e, rtol=1e-12, atol=1e-12)

@@ -11,9 +11,11 @@ floating-point sums may differ.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
+from torch._dynamo.exc import TorchDynamoException
 
 # Below this input dimension the two products over d are written as sums that the compiler fuses
 # into the elementwise kernels: a step is then three or four kernels instead of six, which is
@@ -69,11 +71,32 @@ def gd_step(
     a.sub_(grad_a * step_a)
 
 
-_COMPILED: dict[str, Callable] = {}
+class _CompiledOrEager:
+    """``gd_step`` compiled by torch.compile; if compiling fails on this machine (no working
+    compiler for the backend), a warning and ``gd_step`` uncompiled: slower, same results."""
+
+    def __init__(self):
+        self.step: Callable[..., None] = torch.compile(gd_step, dynamic=False, fullgraph=True)
+
+    def __call__(self, *args) -> None:
+        try:
+            self.step(*args)
+        except TorchDynamoException as error:  # raised before the step changes anything
+            warnings.warn(
+                f"torch.compile failed here ({type(error).__name__}: {str(error)[:200]}); "
+                "the fused GD step runs uncompiled (same results, slower). Pass fuse=False to "
+                "use the engine's eager step.",
+                stacklevel=2,
+            )
+            self.step = gd_step
+            self.step(*args)
+
+
+_COMPILED: dict[str, _CompiledOrEager] = {}
 
 
 def compiled_gd_step() -> Callable[..., None]:
     """``gd_step`` compiled by torch.compile (one cached compilation per process)."""
     if "gd_step" not in _COMPILED:
-        _COMPILED["gd_step"] = torch.compile(gd_step, dynamic=False, fullgraph=True)
+        _COMPILED["gd_step"] = _CompiledOrEager()
     return _COMPILED["gd_step"]
