@@ -15,6 +15,14 @@ def test_two_layer_reports_rates_and_the_reference_ratio():
     assert record["network_steps_per_s"] > 0 and 0 < record["matmul_fraction"] < 1
     ratio = record["network_steps_per_s"] / record["reference_network_steps_per_s"]
     assert record["speedup"] == pytest.approx(ratio, abs=0.05)  # rounded to 0.1
+    assert record["fused"] is False  # on the CPU the engine does not fuse by default
+
+
+def test_two_layer_times_the_fused_step_when_asked():
+    record = benchmarks.two_layer(nets=4, steps=20, fuse=True, baseline=False, repeats=1)
+    assert record["fused"] is True and record["gradient_evaluations"] == 20
+    with pytest.raises(ValueError, match="fuse"):
+        benchmarks.two_layer(nets=4, steps=20, method="gf", fuse=True, baseline=False)
 
 
 def test_gf_vs_gd_reports_evaluations_and_differences():
@@ -32,6 +40,11 @@ def test_bench_command_prints_one_json_line_and_refuses_bad_options():
     done = richlazy("bench", "two-layer", "--nets", "2", "--steps", "10", "--no-baseline")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1])["nets"] == 2
-    for arguments in (("--method", "rk4"), ("--device", "tpu"), ("--width", "5")):
+    for arguments in (
+        ("--method", "rk4"),
+        ("--device", "tpu"),
+        ("--width", "5"),
+        ("--method", "gf", "--fuse"),
+    ):
         bad = richlazy("bench", "two-layer", *arguments)
         assert bad.returncode == 2 and bad.stderr.startswith("error:"), bad.stderr

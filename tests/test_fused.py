@@ -6,12 +6,16 @@ import pytest
 import torch
 from torch._dynamo.exc import BackendCompilerFailed
 
-from richlazy.train import fused, fuses, train
+from richlazy.train import engine, fused, fuses, train
 from richlazy.train.engine import FUSE_FROM_ACTIVATION_STEPS
 from richlazy.train.fused import PRODUCTS_FROM_D
 from test_train import random_batch
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = [
+    pytest.mark.usefixtures("single_thread"),
+    # a compilation that silently fell back to the uncompiled step would not test the compiler
+    pytest.mark.filterwarnings("error:torch.compile failed"),
+]
 
 
 @pytest.mark.parametrize(
@@ -69,3 +73,44 @@ def test_a_failed_compilation_falls_back_to_the_uncompiled_step(monkeypatch):
         fallback = train(nets.clone(), X, y, fuse=True, **options)
     for e, f in zip(eager.snapshots[-1].tensors, fallback.snapshots[-1].tensors, strict=True):
         torch.testing.assert_close(f, e, rtol=1e-12, atol=1e-12)
+
+
+def test_the_step_compiles_for_many_shapes_without_falling_back(monkeypatch):
+    monkeypatch.setattr(fused, "_COMPILED", {})
+    for n in range(4, 14):  # ten shapes: more than torch's default of eight compilations
+        nets, X, y = random_batch(n, S=1, K=2, m=4, d=3, n=n, leak=0.0, bias=False)
+        train(nets, X, y, lr=0.01, checkpoints=[0, 2], fuse=True)
+    assert fused._COMPILED["gd_step"].compiled
+
+
+def test_graph_replays_run_every_step_once(monkeypatch):
+    """The CUDA path's bookkeeping, with the warm-up and the graphs replaced by counters."""
+    calls = []
+
+    class Graph:
+        def __init__(self, size):
+            self.size = size
+
+        def replay(self):
+            calls.extend(["replayed"] * self.size)
+
+    captured = []
+
+    def capture(self, size):
+        captured.append(size)
+        return Graph(size)
+
+    def warm_up(self):
+        calls.append("eager")
+        self.done += 1
+
+    monkeypatch.setattr(engine._Steps, "_capture", capture)
+    monkeypatch.setattr(engine._Steps, "_warm_up", warm_up)
+    runs = engine._Steps(lambda: None, replay=True)
+    counts = [1, 1, 70, 5, 1000, 0, 33]
+    for count in counts:
+        runs(count)
+    assert len(calls) == sum(counts)
+    assert calls[: engine._Steps.WARMUP] == ["eager"] * engine._Steps.WARMUP
+    assert "eager" not in calls[engine._Steps.WARMUP :]
+    assert sorted(captured) == [1, engine._Steps.BLOCK]  # captured once, on first need

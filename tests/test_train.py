@@ -407,6 +407,8 @@ def test_checked_schedule():
         ({"eta_w": np.array([[1.0, 1.0, -2.0]])}, "eta_w"),
         ({"method": "gf", "rtol": 0.0}, "rtol"),
         ({"method": "gf", "rtol": 1.5}, "rtol"),
+        ({"fuse": "yes"}, "fuse"),
+        ({"method": "gf", "fuse": True}, "fuse"),
     ],
 )
 def test_train_rejects_bad_options(options, name):

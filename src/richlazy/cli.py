@@ -148,7 +148,12 @@ def run(
     outcomes = []
     try:
         for name in selected:
-            overrides[name].update(experiments.get(name).parse_settings(preset, settings or []))
+            parsed = experiments.get(name).parse_settings(preset, settings or [])
+            twice = sorted(set(parsed) & set(overrides[name]))
+            if twice:
+                key = twice[0]
+                raise ValueError(f"{key} is given twice: use --{key} or --set {key}=..., not both")
+            overrides[name].update(parsed)
         for name in selected:  # every config is validated before anything runs
             experiments.get(name).configure(preset, overrides[name])
         with _progress_bars() as progress:

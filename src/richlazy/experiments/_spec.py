@@ -99,21 +99,33 @@ class Experiment:
         """Overrides from ``NAME=VALUE`` texts, each VALUE read as the preset's field reads.
 
         Numbers and words take the type of the preset's value (``steps=10000``, ``rtol=1e-4``,
-        ``method=gf``); tuples take comma-separated items (``seeds=0,1,2``).
+        ``method=gf``); tuples take comma-separated items (``seeds=0,1,2``), as many as the
+        preset has where the field's length is fixed (``tuple[float, float]``). Tuples of
+        tuples (vectors lists) are not settable here.
 
         Raises:
-            ValueError: a text without ``=``, an unknown name, or a value of the wrong type.
+            ValueError: a text without ``=``, an unknown or repeated name, a value of the wrong
+                type or length, or a field that cannot be set from text.
         """
         config = self.configure(preset)
+        fields = {f.name: f for f in dataclasses.fields(config)}
         overrides = {}
         for text in settings:
             name, sep, value = text.partition("=")
             name = name.strip()
             if not sep or not name:
                 raise ValueError(f"--set takes NAME=VALUE, got {text!r}")
-            if name not in {f.name for f in dataclasses.fields(config)}:
+            if name not in fields:
                 self.configure(preset, {name: None})  # raises, listing the options
-            overrides[name] = _parsed(name, value.strip(), getattr(config, name))
+            if name in overrides:
+                raise ValueError(f"{name} is set twice")
+            current = getattr(config, name)
+            overrides[name] = _parsed(name, value.strip(), current)
+            fixed = isinstance(current, tuple) and "..." not in str(fields[name].type)
+            if fixed and len(overrides[name]) != len(current):
+                raise ValueError(
+                    f"{name} takes exactly {len(current)} comma-separated values, got {value!r}"
+                )
         return overrides
 
     def accepts(self, option: str) -> bool:
@@ -130,8 +142,13 @@ def require(condition: bool, message: str) -> None:
 def _parsed(name: str, text: str, current: Any) -> Any:
     """``text`` as a value of the type of ``current`` (the preset's value of option ``name``)."""
     if isinstance(current, tuple):
+        if any(isinstance(item, tuple | list) for item in current):
+            raise ValueError(f"{name} holds vectors and cannot be set from the command line")
         kind = type(current[0]) if current else float
-        return tuple(_parsed(name, item.strip(), kind()) for item in text.split(",") if item)
+        items = [item.strip() for item in text.split(",")]
+        if not all(items):
+            raise ValueError(f"{name} takes comma-separated values, got {text!r}")
+        return tuple(_parsed(name, item, kind()) for item in items)
     kind = type(current)
     try:
         if isinstance(current, bool):

@@ -27,8 +27,10 @@ class TrainResult:
         snapshots: the networks at each checkpoint (tensors (S, K, ...)); NaN after divergence.
         steps: checkpoints in reference GD steps, shape (C,).
         time: gradient-flow time of each checkpoint, shape (S, K, C).
-        diverged: networks whose loss became non-finite, shape (S, K); they are frozen from then
-            on (the fused step, which does not check, flags them at the next checkpoint).
+        diverged: networks whose loss became non-finite, shape (S, K). The eager step freezes
+            them at once; the fused step does not check, so their parameters go on non-finite
+            (reaching no other network) and they are flagged at the next checkpoint. Either
+            way their snapshots are NaN from then on.
         gradient_evaluations: gradient evaluations per network, on average (GD: the steps).
     """
 
@@ -89,6 +91,10 @@ def train(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "gf" and not 0 < rtol < 1:
         raise ValueError(f"rtol must be in (0, 1), got {rtol}")
+    if fuse not in (None, True, False):
+        raise ValueError(f"fuse must be True, False or None (the engine decides), got {fuse!r}")
+    if fuse and method != "gd":
+        raise ValueError("fuse must be None or False for method 'gf' (the fused step is a GD step)")
     S, K = nets.a.shape[:2]
     for name, tensor in (("X", X), ("y", y)):
         if tensor.dtype != nets.W.dtype or tensor.device != nets.W.device:

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable
 
 import torch
-from torch._dynamo.exc import TorchDynamoException
+from torch._dynamo.exc import FailOnRecompileLimitHit, TorchDynamoException
 
 # Below this input dimension the two products over d are written as sums that the compiler fuses
 # into the elementwise kernels: a step is then three or four kernels instead of six, which is
@@ -71,32 +71,43 @@ def gd_step(
     a.sub_(grad_a * step_a)
 
 
+# Each new shape, dtype, device, leak or bias-or-not compiles anew; torch's default allows 8 per
+# function, fewer than a process that trains many problem sizes needs.
+RECOMPILE_LIMIT = 256
+
+
 class _CompiledOrEager:
     """``gd_step`` compiled by torch.compile; if compiling fails on this machine (no working
-    compiler for the backend), a warning and ``gd_step`` uncompiled: slower, same results."""
+    compiler for the backend, or more shapes than RECOMPILE_LIMIT), a warning and ``gd_step``
+    uncompiled from then on in this process: slower, same results."""
 
     def __init__(self):
         self.step: Callable[..., None] = torch.compile(gd_step, dynamic=False, fullgraph=True)
+        self.compiled = True
 
     def __call__(self, *args) -> None:
+        if not self.compiled:
+            gd_step(*args)
+            return
         try:
-            self.step(*args)
-        except TorchDynamoException as error:  # raised before the step changes anything
+            with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+                self.step(*args)
+        except (TorchDynamoException, FailOnRecompileLimitHit) as error:  # before any change
             warnings.warn(
-                f"torch.compile failed here ({type(error).__name__}: {str(error)[:200]}); "
-                "the fused GD step runs uncompiled (same results, slower). Pass fuse=False to "
-                "use the engine's eager step.",
+                f"torch.compile failed here ({type(error).__name__}: {str(error)[:200]}); the "
+                "fused GD step runs uncompiled from now on in this process (same results, "
+                "slower). Pass fuse=False to use the engine's eager step.",
                 stacklevel=2,
             )
-            self.step = gd_step
-            self.step(*args)
+            self.compiled = False
+            gd_step(*args)
 
 
 _COMPILED: dict[str, _CompiledOrEager] = {}
 
 
 def compiled_gd_step() -> Callable[..., None]:
-    """``gd_step`` compiled by torch.compile (one cached compilation per process)."""
+    """``gd_step`` compiled by torch.compile (one compiled function per process)."""
     if "gd_step" not in _COMPILED:
         _COMPILED["gd_step"] = _CompiledOrEager()
     return _COMPILED["gd_step"]
