@@ -87,9 +87,19 @@ def test_settings_are_read_with_the_type_of_the_preset_value():
         (["seeds=0,x"], "seeds takes int values"),
         (["lr_per_tau2=maybe"], "lr_per_tau2 takes bool values"),
         (["nope=1"], "has no option nope"),
+        (["seeds=0,,1"], "comma-separated values"),
+        (["steps=5", "steps=6"], "set twice"),
     ]:
         with pytest.raises(ValueError, match=message):
             fig1b.parse_settings("quick", texts)
+    # fixed-length vectors take exactly their length; lists of vectors are not settable
+    assert experiments.get("fig3").parse_settings("quick", ["beta_star=1,2"]) == {
+        "beta_star": (1.0, 2.0)
+    }
+    with pytest.raises(ValueError, match="exactly 2"):
+        experiments.get("fig3").parse_settings("quick", ["beta_star=1"])
+    with pytest.raises(ValueError, match="holds vectors"):
+        experiments.get("fig8").parse_settings("quick", ["directions=1,1"])
 
 
 def test_single_neuron_figures_confirm_the_theory():
