@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
@@ -121,6 +121,7 @@ def mode_ode(sigma0, sigma_star, depth, t, eta):
     sigma_star=st.one_of(st.just(0.0), st.floats(-3.0, 5.0)),
     eta=st.floats(0.2, 3.0),
 )
+@example(depth=2, sigma0=1.0, sigma_star=5e-324, eta=1.0)  # subnormal σ*: once quantized
 def test_balanced_singular_value_flow_matches_its_ode(depth, sigma0, sigma_star, eta):
     t = np.linspace(0, 4, 21)
     exact = balanced_singular_value_flow(sigma0, sigma_star, depth, t, eta=eta)
