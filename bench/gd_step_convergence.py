@@ -1,12 +1,14 @@
 """Is GD at the reference rate close to gradient flow? Step-size refinement on one Figure-1b cell.
 
-Trains the same two-layer ReLU student (teacher–student, n = 200, d = 20, m = 50, the seed of
-`richlazy bench gf-vs-gd`) by GD at the reference rate lr = 5e-3/τ², at lr/4 and lr/16 (4x and 16x
-more steps, same gradient-flow time), and by adaptive gradient flow at two tolerances, and prints
-the test loss at every checkpoint. If GD had converged in its step size, all rows would agree.
+Trains the same two-layer ReLU student (teacher–student, by default n = 200, d = 20, m = 50, the
+seed of `richlazy bench gf-vs-gd`; Figure 1b's own size is --samples 1000 --dim 100) by GD at the
+reference rate lr = 5e-3/τ², at lr/4 and lr/16 (4x and 16x more steps, same gradient-flow time),
+and by adaptive gradient flow at two tolerances, and prints the test loss at every checkpoint.
+If GD had converged in its step size, all rows would agree.
 
 Usage:
     python bench/gd_step_convergence.py [--tau 0.1] [--delta 1.0] [--steps 10000]
+        [--samples 200] [--dim 20]
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ def main() -> None:
     parser.add_argument("--tau", type=float, default=0.1)
     parser.add_argument("--delta", type=float, default=1.0)
     parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=200, help="training samples n")
+    parser.add_argument("--dim", type=int, default=20, help="input dimension d")
     args = parser.parse_args()
     print("# command: python " + " ".join(sys.argv), flush=True)
-    data = teacher_student(0, d=20, n=200, n_test=2000)
+    data = teacher_student(0, d=args.dim, n=args.samples, n_test=2000)
     rng = np.random.default_rng([0, 1])
-    directions = sphere(rng, 25, 20)[None]  # (1, m/2, d)
+    directions = sphere(rng, 25, args.dim)[None]  # (1, m/2, d)
     signs = rng.choice([-1.0, 1.0], size=(1, 25))
     tau, delta = np.array([[args.tau]]), np.array([[args.delta]])
     X, y, X_test, y_test = (
