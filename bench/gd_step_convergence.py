@@ -3,8 +3,8 @@
 Trains the same two-layer ReLU student (teacher–student, by default n = 200, d = 20, m = 50, the
 seed of `richlazy bench gf-vs-gd`; Figure 1b's own size is --samples 1000 --dim 100) by GD at the
 reference rate lr = 5e-3/τ², at lr/4 and lr/16 (4x and 16x more steps, same gradient-flow time),
-and by adaptive gradient flow at two tolerances, and prints the test loss at every checkpoint.
-If GD had converged in its step size, all rows would agree.
+and by adaptive gradient flow at two tolerances, and prints the test loss and the kernel
+distance S(0, t) at every checkpoint. If GD had converged in its step size, all rows would agree.
 
 Usage:
     python bench/gd_step_convergence.py [--tau 0.1] [--delta 1.0] [--steps 10000]
@@ -61,12 +61,14 @@ def main() -> None:
         losses = [
             float(metrics.mean_squared_error(s, X_test, y_test)[0, 0]) for s in result.snapshots
         ]
+        distances = metrics.kernel_distances(initial, result.snapshots, X)[0, 0]  # (C,)
         record = {
             "run": label,
             "tau": args.tau,
             "delta": args.delta,
             "time": [float(t) for t in result.time[0, 0]],
             "test_loss": [float(f"{v:.4g}") for v in losses],
+            "kernel_distance": [float(f"{v:.4g}") for v in distances.tolist()],
             "gradient_evaluations": result.gradient_evaluations,
         }
         print(json.dumps(record), flush=True)
