@@ -149,10 +149,15 @@ def _per_network(name: str, value: np.ndarray, shape: tuple[int, int]) -> np.nda
 SINGLE_THREAD_BELOW = 1 << 20
 
 
+def _activations(nets: TwoLayerNets, X: torch.Tensor) -> int:
+    """Pre-activations per step of the batch: S·n·K·m."""
+    S, K, m, _ = nets.W.shape
+    return S * X.shape[1] * K * m
+
+
 def engine_threads(nets: TwoLayerNets, X: torch.Tensor) -> int:
     """How many CPU threads :func:`train` uses for this batch (1 below SINGLE_THREAD_BELOW)."""
-    S, K, m, _ = nets.W.shape
-    if nets.W.device.type == "cpu" and S * X.shape[1] * K * m < SINGLE_THREAD_BELOW:
+    if nets.W.device.type == "cpu" and _activations(nets, X) < SINGLE_THREAD_BELOW:
         return 1
     return torch.get_num_threads()
 
@@ -171,8 +176,7 @@ def fuses(nets: TwoLayerNets, X: torch.Tensor, steps: int = 0) -> bool:
     pays off only over a long run (FUSE_FROM_ACTIVATION_STEPS). On the CPU the eager step was
     faster at large sizes, and the compilation outweighs the gain of typical small runs.
     """
-    S, K, m, _ = nets.W.shape
-    activations = S * X.shape[1] * K * m
+    activations = _activations(nets, X)
     return nets.W.device.type == "cuda" and (
         activations >= SINGLE_THREAD_BELOW or activations * steps >= FUSE_FROM_ACTIVATION_STEPS
     )
@@ -226,11 +230,11 @@ def frozen(gradient: torch.Tensor, alive: torch.Tensor, fill: float = 0.0) -> to
 
 def _descend(nets, X, y, coefficients, h, steps, progress, fused):
     """Full-batch gradient descent: θ ← θ − h·η·∇L at every step, for all networks at once."""
-    gradient = Gradient()
     h = torch.as_tensor(h, dtype=nets.W.dtype, device=nets.W.device)  # (S, K)
     step = tuple(c * per_network(h, c) for c in coefficients)  # h·η per tensor
     alive = torch.ones(h.shape, dtype=torch.bool, device=nets.W.device)
     on_cpu = nets.W.device.type == "cpu"
+    gradient = Gradient()
 
     def descend_fused() -> None:
         fused_step(nets.W, nets.a, nets.b, X, y, step[0], step[1], nets.leak)
@@ -249,7 +253,7 @@ def _descend(nets, X, y, coefficients, h, steps, progress, fused):
         from richlazy.train.fused import compiled_gd_step
 
         fused_step = compiled_gd_step()
-    runs = _Steps(descend_fused if fused else descend, replay=nets.W.device.type == "cuda")
+    runs = _Steps(descend_fused if fused else descend, replay=not on_cpu)
     done, report_every, reported = 0, 1000, 0
     for checkpoint in steps[steps > 0]:
         while done < checkpoint:

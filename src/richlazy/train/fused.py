@@ -17,6 +17,8 @@ from collections.abc import Callable
 import torch
 from torch._dynamo.exc import FailOnRecompileLimitHit, TorchDynamoException
 
+from richlazy.nets.two_layer import activation
+
 # Below this input dimension the two products over d are written as sums that the compiler fuses
 # into the elementwise kernels: a step is then three or four kernels instead of six, which is
 # what bounds small networks on a GPU (measured: docs/performance.md).
@@ -49,11 +51,9 @@ def gd_step(
         pre = torch.bmm(X, W.reshape(S, K * m, d).transpose(1, 2)).view(S, n, K, m)
     if b is not None:
         pre = pre + b[:, None]
-    on = pre >= 0
-    act = torch.where(on, pre, pre * leak)
-    residual = (act * a[:, None]).sum(-1) - y[..., None]  # f − y: (S, n, K)
+    residual = (activation(pre, leak) * a[:, None]).sum(-1) - y[..., None]  # f − y: (S, n, K)
     r = residual[..., None]  # (S, n, K, 1)
-    slope = torch.where(on, r, r * leak)  # σ'(pre)·r: (S, n, K, m)
+    slope = torch.where(pre >= 0, r, r * leak)  # σ'(pre)·r: (S, n, K, m)
     # Σ_i r_i σ'(pre_ik) x_i: (S, K, m, d)
     if d < PRODUCTS_FROM_D:
         g = (slope[..., None] * inputs).sum(1)
