@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from richlazy import metrics
-from richlazy.data.tasks import sphere, teacher_student
+from richlazy.data.tasks import student_directions, teacher_student
 from richlazy.nets.two_layer import symmetric_pairs
 from richlazy.train import log_schedule, train
 
@@ -37,8 +37,7 @@ def main() -> None:
     print("# command: python " + " ".join(sys.argv), flush=True)
     data = teacher_student(0, d=args.dim, n=args.samples, n_test=2000)
     rng = np.random.default_rng([0, 1])
-    directions = sphere(rng, 25, args.dim)[None]  # (1, m/2, d)
-    signs = rng.choice([-1.0, 1.0], size=(1, 25))
+    directions, signs = student_directions(rng, 50, args.dim)  # (1, m/2, d), (1, m/2)
     tau, delta = np.array([[args.tau]]), np.array([[args.delta]])
     X, y, X_test, y_test = (
         torch.as_tensor(v)[None] for v in (data.X, data.y, data.X_test, data.y_test)

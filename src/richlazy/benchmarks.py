@@ -23,11 +23,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from richlazy.data.tasks import sphere, teacher_student
+from richlazy.data.tasks import student_directions, teacher_student
 from richlazy.experiments._spec import Progress, SilentProgress
 from richlazy.experiments._two_layer import GridConfig, grid_metrics, train_cells
 from richlazy.nets.two_layer import symmetric_pairs
-from richlazy.train import DTYPES, engine_threads, fuses, train
+from richlazy.train import DTYPES, check_device, engine_threads, fuses, threads_for, train
 from richlazy.train.reference import gradient_descent
 
 _SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -42,13 +42,6 @@ def _positive(name: str, value: int) -> int:
 def _synchronize(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
-
-
-def _check_device(device: str) -> None:
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but PyTorch sees no CUDA device here")
 
 
 def matmul_rate(*, dtype: str = "float64", device: str = "cpu", size: int | None = None) -> float:
@@ -77,8 +70,7 @@ def _problem(width: int, samples: int, dim: int, nets: int, seed: int):
     """A teacher–student dataset and G networks on it with τ, δ spread over Figure 1b's ranges."""
     rng = np.random.default_rng(seed)
     data = teacher_student(seed, d=dim, n=samples, n_test=1)
-    directions = sphere(rng, width // 2, dim)[None]  # (1, m/2, d)
-    signs = rng.choice([-1.0, 1.0], size=(1, width // 2))
+    directions, signs = student_directions(rng, width, dim)  # (1, m/2, d), (1, m/2)
     tau = 10 ** rng.uniform(-1, 0.3, size=(1, nets))
     delta = rng.uniform(-1, 1, size=(1, nets))
     return data, directions, signs, tau, delta
@@ -127,7 +119,7 @@ def two_layer(
         raise ValueError(f"width must be even (neurons come in pairs), got {width}")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
-    _check_device(device)
+    check_device(device)
     data, directions, signs, tau, delta = _problem(width, samples, dim, nets, seed)
     batch = symmetric_pairs(directions, signs, tau, delta, dtype=DTYPES[dtype], device=device)
     X = torch.as_tensor(data.X, dtype=DTYPES[dtype], device=device)[None]
@@ -165,12 +157,8 @@ def two_layer(
     }
     if method == "gd":
         flops = 4 * samples * dim * width * nets * steps
-        saved = torch.get_num_threads()
-        torch.set_num_threads(threads)  # the matmul rate on the threads the engine used
-        try:
+        with threads_for(batch, X):  # the matmul rate on the threads the engine used
             rate = matmul_rate(dtype=dtype, device=device)
-        finally:
-            torch.set_num_threads(saved)
         record.update(
             matmul_flops_per_s=round(rate, -6),
             step_matmul_flops_per_s=round(flops / seconds, -6),
@@ -277,18 +265,15 @@ def gf_vs_gd(
         taus=taus, deltas=deltas, seeds=(seed,), width=width, steps=steps, rtol=rtol, device=device
     )
     data = teacher_student(seed, d=dim, n=samples, n_test=n_test)
-    cells = len(taus) * len(deltas)
+    cells = config.cells
     progress = progress or SilentProgress()
-    units = {
-        "gd": ("GD steps", steps),
-        "gf": ("checkpoints reached", cells * config.checkpoints.size),
-    }
     measured, evaluations, seconds, diverged = {}, {}, {}, {}
     for method in ("gd", "gf"):
-        label, total = units[method]
+        run_config = replace(config, method=method)
+        label, total = run_config.progress_units()
         start = time.perf_counter()
         with progress.task(f"gf-vs-gd: {method}, {cells} networks, {label}", total) as advance:
-            trained = train_cells(replace(config, method=method), data, seed, advance)
+            trained = train_cells(run_config, data, seed, advance)
         seconds[method] = time.perf_counter() - start
         evaluations[method] = trained.result.gradient_evaluations
         diverged[method] = int(trained.result.diverged.sum())

@@ -147,8 +147,9 @@ def run(
     }
     outcomes = []
     try:
-        for name in selected:
-            parsed = experiments.get(name).parse_settings(preset, settings or [])
+        if settings:  # one experiment, checked above
+            name = selected[0]
+            parsed = experiments.get(name).parse_settings(preset, settings)
             twice = sorted(set(parsed) & set(overrides[name]))
             if twice:
                 key = twice[0]

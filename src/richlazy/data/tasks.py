@@ -25,6 +25,16 @@ class Dataset:
     teacher: np.ndarray | None = None
 
 
+def student_directions(
+    rng: np.random.Generator, width: int, d: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The paired student's draw (THEORY.md §5.1): m/2 unit directions and their ±1 readout
+    signs, shaped for one dataset, (1, m/2, d) and (1, m/2)."""
+    directions = sphere(rng, width // 2, d)[None]
+    signs = rng.choice([-1.0, 1.0], size=(1, width // 2))
+    return directions, signs
+
+
 def sphere(rng: np.random.Generator, count: int, d: int) -> np.ndarray:
     """``count`` points uniform on the unit sphere S^{d−1}: (count, d)."""
     points = rng.normal(size=(count, d))

@@ -16,10 +16,10 @@ import torch
 import xarray as xr
 
 from richlazy import metrics
-from richlazy.data.tasks import Dataset, sphere
+from richlazy.data.tasks import Dataset, student_directions
 from richlazy.experiments._spec import RunContext, require
 from richlazy.nets.two_layer import TwoLayerNets, symmetric_pairs
-from richlazy.train import DEVICES, DTYPES, METHODS, TrainResult, log_schedule, train
+from richlazy.train import DTYPES, METHODS, TrainResult, check_device, log_schedule, train
 
 METRICS = (
     "train_loss",
@@ -93,17 +93,25 @@ class GridConfig:
         require(self.method in METHODS, f"method must be one of {METHODS}, got {self.method!r}")
         require(0 < self.rtol < 1, f"rtol must be in (0, 1), got {self.rtol}")
         require(0 <= self.leak <= 1, f"leak must be in [0, 1], got {self.leak}")
-        require(self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}")
-        require(
-            self.device != "cuda" or torch.cuda.is_available(),
-            "device 'cuda' was asked for but PyTorch sees no CUDA device here",
-        )
+        check_device(self.device)
         require(self.dtype in DTYPES, f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
 
     @property
     def checkpoints(self) -> np.ndarray:
         """Checkpoint steps: 0 and log-spaced up to ``steps``."""
         return log_schedule(self.steps, per_decade=self.checkpoints_per_decade)
+
+    @property
+    def cells(self) -> int:
+        """(τ, δ) cells per seed."""
+        return len(self.taus) * len(self.deltas)
+
+    def progress_units(self) -> tuple[str, int]:
+        """What one seed's training reports to a progress bar, and how many: the engine counts
+        GD steps, or checkpoints reached by each network for gradient flow."""
+        if self.method == "gd":
+            return "GD steps", int(self.checkpoints[-1])
+        return "checkpoints reached", self.cells * len(self.checkpoints)
 
     def learning_rates(self) -> np.ndarray:
         """Reference learning rate of each cell: (n_tau, n_delta)."""
@@ -144,9 +152,7 @@ def train_cells(
     device, dtype = config.device, DTYPES[config.dtype]
     d = dataset.X.shape[1]
     rng = np.random.default_rng([seed, 1])  # a stream independent of the data's
-    half = config.width // 2
-    directions = sphere(rng, half, d)[None]  # (1, m/2, d)
-    signs = rng.choice([-1.0, 1.0], size=(1, half))
+    directions, signs = student_directions(rng, config.width, d)  # (1, m/2, d), (1, m/2)
     taus, deltas = np.meshgrid(config.taus, config.deltas, indexing="ij")  # (n_tau, n_delta)
     nets = symmetric_pairs(
         directions,
@@ -237,18 +243,14 @@ def sweep(
         label: progress bar text.
         extra: more variables to store per seed (e.g. parameter snapshots or surfaces).
     """
-    gd = config.method == "gd"
-    cells = len(config.taus) * len(config.deltas)
-    per_seed = int(config.checkpoints[-1]) if gd else cells * len(config.checkpoints)
+    units, per_seed = config.progress_units()
     parts = []
     with context.progress.task(f"{label}: seeds", total=len(config.seeds)) as seeds_done:
         for seed in config.seeds:
 
             def compute(seed=seed):
                 with context.progress.task(
-                    f"{label}: seed {seed}, {cells} networks, "
-                    + ("GD steps" if gd else "checkpoints reached"),
-                    total=per_seed,
+                    f"{label}: seed {seed}, {config.cells} networks, {units}", total=per_seed
                 ) as advance:
                     trained = train_cells(config, make_dataset(seed), seed, advance)
                 results = seed_results(config, trained, seed)

@@ -86,10 +86,6 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
     return results.assign_attrs(d=config.d, n=config.n, width=config.width)
 
 
-def _nearest(values: np.ndarray, target: float) -> float:
-    return float(values[np.argmin(np.abs(values - target))])
-
-
 def plot(results: xr.Dataset) -> dict:
     """One panel per reference cell: neuron trajectories over the teacher's directions."""
     fig = figure(4.0 * len(CELLS), 4.3)
@@ -97,11 +93,7 @@ def plot(results: xr.Dataset) -> dict:
     seed = results.seed.values[0]
     teacher = results.teacher.sel(seed=seed).values  # (m0, 2)
     for ax, (tau, delta) in zip(axes, CELLS, strict=True):
-        cell = results.sel(
-            tau=_nearest(results.tau.values, tau),
-            delta=_nearest(results.delta.values, delta),
-            seed=seed,
-        )
+        cell = results.sel(tau=tau, delta=delta, method="nearest").sel(seed=seed)
         paths = cell.scaled_weight.values  # (C, m, 2)
         reach = max(np.nanmax(np.abs(paths)), 1e-12) * 1.15
         for j, direction in enumerate(teacher):
@@ -138,9 +130,7 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     final = results.isel(step=-1, seed=0)
     lines = {}
     for tau, delta in CELLS:
-        cell = final.sel(
-            tau=_nearest(final.tau.values, tau), delta=_nearest(final.delta.values, delta)
-        )
+        cell = final.sel(tau=tau, delta=delta, method="nearest")
         lines[f"τ = {tau:g}, δ = {delta:+g}"] = (
             f"train loss {float(cell.train_loss):.1e}, S(0, t) {float(cell.kernel_distance):.2f}"
         )

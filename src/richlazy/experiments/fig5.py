@@ -30,7 +30,6 @@ from richlazy.experiments._spec import Experiment, RunContext, require
 from richlazy.experiments._style import DELTA_CMAP, figure
 from richlazy.experiments._two_layer import GridConfig, TrainedGrid, sweep
 from richlazy.nets.two_layer import (
-    TwoLayerNets,
     forward,
 )
 
@@ -114,18 +113,15 @@ def _surfaces(config: Config, trained: TrainedGrid, seed: int) -> xr.Dataset:
     cells = init_cells(config.taus, config.deltas)
     columns = [i * len(config.deltas) + j for i, j in cells.values()]  # flat cell index
 
-    def take(nets: TwoLayerNets) -> TwoLayerNets:
-        return nets.with_tensors(tuple(t[:, columns] for t in nets.tensors))
-
     G = config.grid_points
     axis = np.linspace(-config.extent, config.extent, G)
     x1, x2 = np.meshgrid(axis, axis, indexing="xy")  # (G, G): rows x2, columns x1
     grid = torch.as_tensor(np.stack([x1.ravel(), x2.ravel()], -1), dtype=trained.X.dtype)
     grid = grid.to(trained.X.device)[None]  # (1, G², 2)
     surfaces = torch.stack(
-        [forward(take(nets), grid)[0] for nets in trained.result.snapshots]
+        [forward(nets.take(columns), grid)[0] for nets in trained.result.snapshots]
     )  # (C, G², k)
-    initial = take(trained.initial)
+    initial = trained.initial.take(columns)
     gram = metrics.ntk(initial, trained.X)[0]  # (k, n, n)
     cross = metrics.ntk(initial, grid, X2=trained.X)[0]  # (k, G², n)
     weights = torch.linalg.lstsq(gram, trained.y[0][None, :, None].expand(len(columns), -1, 1))
@@ -230,6 +226,7 @@ def _plot_surfaces(results: xr.Dataset):
     norm = Normalize(-1.5, 1.5)
     X = xor().X
     x1, x2 = results.x1.values, results.x2.values
+    interpolant_gaps, xor_gaps = interpolant_gap(results), xor_gap(results)  # (init, seed)
     for row, init in zip(axes, inits, strict=True):
         cell = results.sel(init=init, seed=seed)
         tau, delta = float(cell.init_tau), float(cell.init_delta)
@@ -253,7 +250,7 @@ def _plot_surfaces(results: xr.Dataset):
             ax.set(aspect="equal", xticks=[-1, 0, 1], yticks=[-1, 0, 1])
             ax.label_outer()
             if step is None:
-                gap = float(interpolant_gap(results).sel(init=init, seed=seed))
+                gap = float(interpolant_gaps.sel(init=init, seed=seed))
                 title = f"init-NTK kernel interpolant\n(RMS gap to last f: {gap:.3f})"
             else:
                 point = final.sel(step=step)
@@ -262,7 +259,7 @@ def _plot_surfaces(results: xr.Dataset):
                     f"MSE {float(point.train_loss):.1e}, H = {float(point.hamming_distance):.1f}"
                 )
                 if step == steps[-1]:
-                    gap = float(xor_gap(results).sel(init=init, seed=seed))
+                    gap = float(xor_gaps.sel(init=init, seed=seed))
                     title += f"\nRMS gap to f*: {gap:.1e}"
             ax.set_title(title, fontsize=9)
         row[0].set_ylabel(f"{init}\nτ = {tau:g}, δ = {delta:+g}\nx₂")

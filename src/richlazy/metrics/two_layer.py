@@ -31,10 +31,6 @@ def _chunks(K: int, per_network: int) -> Iterator[slice]:
         yield slice(start, min(start + size, K))
 
 
-def _take(nets: TwoLayerNets, part: slice) -> TwoLayerNets:
-    return nets.with_tensors(tuple(t[:, part] for t in nets.tensors))
-
-
 def _rates(nets: TwoLayerNets, eta_a, eta_w) -> tuple[torch.Tensor, torch.Tensor]:
     """Layer rates as tensors of shape (S, K) on the networks' device, from numbers or arrays."""
     shape = tuple(nets.a.shape[:2])
@@ -107,10 +103,10 @@ def kernel_distances(
     n = X.shape[1]
     distance = torch.empty((S, K, len(snapshots)), dtype=X.dtype, device=X.device)
     for part in _chunks(K, 3 * S * n * n):
-        K0 = ntk(_take(initial, part), X, eta_a[:, part], eta_w[:, part])  # (S, k, n, n)
+        K0 = ntk(initial.take(part), X, eta_a[:, part], eta_w[:, part])  # (S, k, n, n)
         norm0 = torch.linalg.matrix_norm(K0)  # (S, k)
         for c, current in enumerate(snapshots):
-            Kt = ntk(_take(current, part), X, eta_a[:, part], eta_w[:, part])
+            Kt = ntk(current.take(part), X, eta_a[:, part], eta_w[:, part])
             inner = (K0 * Kt).sum((-1, -2))
             distance[:, part, c] = 1 - inner / (norm0 * torch.linalg.matrix_norm(Kt))
     return distance
@@ -124,8 +120,8 @@ def hamming_distance(initial: TwoLayerNets, current: TwoLayerNets, X: torch.Tens
     S, K, m, _ = initial.W.shape
     distance = torch.empty((S, K), dtype=X.dtype, device=X.device)
     for part in _chunks(K, 2 * S * X.shape[1] * m):
-        before = preactivations(_take(initial, part), X) > 0  # (S, n, k, m)
-        after = preactivations(_take(current, part), X) > 0
+        before = preactivations(initial.take(part), X) > 0  # (S, n, k, m)
+        after = preactivations(current.take(part), X) > 0
         distance[:, part] = (before != after).to(X.dtype).mean(1).sum(-1)
     invalid = ~torch.isfinite(sum(t.flatten(2).sum(-1) for t in current.tensors))
     return distance.masked_fill(invalid, float("nan"))
@@ -155,5 +151,5 @@ def mean_squared_error(nets: TwoLayerNets, X: torch.Tensor, y: torch.Tensor) -> 
     S, K, m, _ = nets.W.shape
     error = torch.empty((S, K), dtype=X.dtype, device=X.device)
     for part in _chunks(K, 2 * S * X.shape[1] * m):
-        error[:, part] = ((forward(_take(nets, part), X) - y[..., None]) ** 2).mean(1)
+        error[:, part] = ((forward(nets.take(part), X) - y[..., None]) ** 2).mean(1)
     return error

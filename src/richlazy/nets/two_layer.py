@@ -52,6 +52,10 @@ class TwoLayerNets:
         """Same architecture, other parameter values."""
         return replace(self, W=tensors[0], a=tensors[1], b=tensors[2] if len(tensors) > 2 else None)
 
+    def take(self, networks: slice | list[int]) -> TwoLayerNets:
+        """The networks ``networks`` (an index along K) of every dataset."""
+        return self.with_tensors(tuple(t[:, networks] for t in self.tensors))
+
     def clone(self) -> TwoLayerNets:
         return self.with_tensors(tuple(t.clone() for t in self.tensors))
 

@@ -5,9 +5,11 @@ from richlazy.train.engine import (
     DTYPES,
     METHODS,
     TrainResult,
+    check_device,
     engine_threads,
     fuses,
     step_size,
+    threads_for,
     train,
 )
 from richlazy.train.schedule import checked_schedule, log_schedule
@@ -17,10 +19,12 @@ __all__ = [
     "DTYPES",
     "METHODS",
     "TrainResult",
+    "check_device",
     "checked_schedule",
     "engine_threads",
     "fuses",
     "log_schedule",
     "step_size",
+    "threads_for",
     "train",
 ]

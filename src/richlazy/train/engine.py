@@ -117,7 +117,7 @@ def train(
             raise ValueError(f"{name} must be finite and > 0")
     coefficients = _per_tensor(nets, rates["eta_a"], rates["eta_w"])
     times = h[..., None] * steps  # (S, K, C)
-    with _threads_for(nets, X):
+    with threads_for(nets, X):
         if method == "gd":
             fused = fuses(nets, X, int(steps[-1])) if fuse is None else fuse
             snapshots, alive, evaluations = _descend(
@@ -183,7 +183,7 @@ def fuses(nets: TwoLayerNets, X: torch.Tensor, steps: int = 0) -> bool:
 
 
 @contextmanager
-def _threads_for(nets: TwoLayerNets, X: torch.Tensor) -> Iterator[None]:
+def threads_for(nets: TwoLayerNets, X: torch.Tensor) -> Iterator[None]:
     """Run the batch on :func:`engine_threads` threads; restore torch's count afterwards."""
     threads = torch.get_num_threads()
     torch.set_num_threads(engine_threads(nets, X))
@@ -191,6 +191,14 @@ def _threads_for(nets: TwoLayerNets, X: torch.Tensor) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def check_device(device: str) -> None:
+    """A ValueError unless ``device`` is one of DEVICES and usable here."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but PyTorch sees no CUDA device here")
 
 
 def per_network(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
