@@ -1,5 +1,7 @@
 """Closed form of THEORY.md §2.1 against an independent integrator, limits, shapes, bad input."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -315,3 +317,35 @@ def test_initial_parameters_have_the_requested_beta_and_delta():
         )
     with pytest.raises(ValueError, match="beta0 = 0"):
         initial_parameters(np.zeros(2), -1.0)
+
+
+@pytest.mark.parametrize("per_row_rates", [False, True])
+def test_blocks_shared_among_cores_equal_the_serial_evaluation(monkeypatch, per_row_rates):
+    """Large batches are split into blocks evaluated by several threads; rows whose N² underflows
+    (the saddle's stable manifold, at long times) are redone in the log domain in either case."""
+    from richlazy import _closed_form
+
+    rng = np.random.default_rng(11)
+    a0, w0, beta_star = rng.normal(size=300), rng.normal(size=(300, 2)), rng.normal(size=(300, 2))
+    a0[::50], w0[::50], beta_star[::50] = -1.0, [-1.0, 0.0], [-1.5, 0.0]  # on the saddle's manifold
+    rates = rng.uniform(0.5, 2.0, size=300) if per_row_rates else 1.0  # per-row times: (B, T)
+    t = np.concatenate([[0.0], np.logspace(-3, 3, 99)])
+    log_rows = []
+    log_domain = _closed_form._log_domain
+    monkeypatch.setattr(
+        _closed_form, "_log_domain", lambda c, t: log_rows.append(c.A.shape[0]) or log_domain(c, t)
+    )
+    monkeypatch.setattr(_closed_form, "_BLOCK", 700)  # 7 rows per block, 43 blocks
+    monkeypatch.setattr(_closed_form, "_cores", lambda: 3)
+    monkeypatch.setattr(_closed_form, "_THREADED_FROM", 10**12)
+    serial = exact_trajectory(a0, w0, beta_star, t, eta_a=rates, eta_w=rates)
+    monkeypatch.setattr(_closed_form, "_THREADED_FROM", 1)
+    threaded = exact_trajectory(a0, w0, beta_star, t, eta_a=rates, eta_w=rates)
+    assert log_rows == [6, 6]  # the six rows on the manifold, in both runs
+    np.testing.assert_array_equal(threaded.a, serial.a)
+    np.testing.assert_array_equal(threaded.w, serial.w)
+    for row in (1, 299):  # two generic rows against the integrator, to t = 10
+        eta = rates[row] if per_row_rates else 1.0
+        ref = reference(a0[row], w0[row], beta_star[row], t[:67], eta_a=eta, eta_w=eta)
+        closed = SimpleNamespace(a=threaded.a[row, :67], w=threaded.w[row, :67])
+        assert relative_error(closed, ref) <= 1e-8
