@@ -97,20 +97,25 @@ def evaluate(
     rows, times, dim = c.A.shape[0], t.shape[1], beta_hat.shape[1]
     a, w = np.empty((rows, times)), np.empty((rows, times, dim))
     constants = _DirectConstants.of(c, a_scale, t.max(axis=1, keepdims=True))
-    redo = np.zeros(rows, dtype=bool)
 
-    def fill(block: slice, par: np.ndarray, perp: np.ndarray) -> None:  # each (b, T)
-        for k in range(dim):  # written in place, one strided component at a time
-            np.multiply(par, beta_hat[block, k, None], out=w[block, :, k])
-            w[block, :, k] += perp * w_perp0[block, k, None]
+    def fill(rows: slice | np.ndarray, par: np.ndarray, perp: np.ndarray, scratch) -> None:
+        component = scratch("component", par.shape)  # (b, T)
+        for k in range(dim):  # one strided component at a time
+            np.multiply(par, beta_hat[rows, k, None], out=component)
+            component += np.multiply(perp, w_perp0[rows, k, None], out=scratch("perp", par.shape))
+            w[rows, :, k] = component
 
     def run(blocks: list[slice]) -> None:
         scratch = _Scratch()
         for block in blocks:
             rows_t = t if t.shape[0] == 1 else t[block]
             par, perp, underflow = _direct(constants.rows(block), rows_t, scratch, a[block])
-            redo[block] = underflow
-            fill(block, par, perp)
+            fill(block, par, perp, scratch)
+            if np.any(underflow):  # rows whose N² underflowed: redone in the log domain
+                redo = np.flatnonzero(underflow) + block.start
+                a_redo, par, perp = _log_domain(c.rows(redo), t if t.shape[0] == 1 else t[redo])
+                a[redo] = a_redo * a_scale[redo]
+                fill(redo, par, perp, scratch)
 
     step = max(1, _BLOCK // max(times, 1))
     blocks = [slice(start, min(start + step, rows)) for start in range(0, rows, step)]
@@ -120,10 +125,6 @@ def evaluate(
     else:
         with ThreadPoolExecutor(workers) as pool:  # blocks dealt out in turn
             list(pool.map(run, [blocks[i::workers] for i in range(workers)]))
-    if np.any(redo):  # rows whose N² underflowed: recompute in the log domain
-        a_redo, par, perp = _log_domain(c.rows(redo), t if t.shape[0] == 1 else t[redo])
-        a[redo] = a_redo * a_scale[redo]
-        w[redo] = par[..., None] * beta_hat[redo, None] + perp[..., None] * w_perp0[redo, None]
     return a, w
 
 
