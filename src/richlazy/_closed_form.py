@@ -9,7 +9,7 @@ with w = w∥ β̂* + w⊥, u0 = w0·β̂*, ρ± = r±/D, σ = s/D and A = σu0 
 P = r₊A/s, Q = r₋B/s (the §2.1 w-formula with its β* terms collected). Every exponential is
 bounded for t ≥ 0.
 
-Two evaluation paths share these coefficients. The direct path uses five exponentials per point
+Two evaluation paths share these coefficients. The direct path uses six exponentials per point
 and runs in cache-sized blocks of rows, shared among the cores. Where N² would underflow
 (trajectories that approach the saddle β = 0 and linger, e.g. exactly on the separatrix of
 THEORY.md §2.1, at large t) a row falls back to the log-domain path, which factors the scale
