@@ -26,6 +26,33 @@ from richlazy.nets.two_layer import symmetric_pairs
 from richlazy.train import log_schedule, train
 
 
+def cell(tau: float, delta: float, samples: int, dim: int, width: int = 50):
+    """One Figure-1b cell as the bench gf-vs-gd draws it: the initial networks (S = K = 1), the
+    data X, y, X_test, y_test (each with a leading dataset axis) and the reference rate."""
+    data = teacher_student(0, d=dim, n=samples, n_test=2000)
+    rng = np.random.default_rng([0, 1])
+    directions, signs = student_directions(rng, width, dim)  # (1, m/2, d), (1, m/2)
+    tensors = tuple(torch.as_tensor(v)[None] for v in (data.X, data.y, data.X_test, data.y_test))
+    initial = symmetric_pairs(directions, signs, np.array([[tau]]), np.array([[delta]]))
+    return initial, tensors, 5e-3 / tau**2
+
+
+def record(label: str, initial, result, X, X_test, y_test, **extra) -> str:
+    """One JSON line: test loss and kernel distance S(0, t) at every checkpoint of ``result``."""
+    losses = [float(metrics.mean_squared_error(s, X_test, y_test)[0, 0]) for s in result.snapshots]
+    distances = metrics.kernel_distances(initial, result.snapshots, X)[0, 0]  # (C,)
+    return json.dumps(
+        {
+            "run": label,
+            **extra,
+            "time": [float(t) for t in result.time[0, 0]],
+            "test_loss": [float(f"{v:.4g}") for v in losses],
+            "kernel_distance": [float(f"{v:.4g}") for v in distances.tolist()],
+            "gradient_evaluations": result.gradient_evaluations,
+        }
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tau", type=float, default=0.1)
@@ -35,15 +62,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=20, help="input dimension d")
     args = parser.parse_args()
     print("# command: python " + " ".join(sys.argv), flush=True)
-    data = teacher_student(0, d=args.dim, n=args.samples, n_test=2000)
-    rng = np.random.default_rng([0, 1])
-    directions, signs = student_directions(rng, 50, args.dim)  # (1, m/2, d), (1, m/2)
-    tau, delta = np.array([[args.tau]]), np.array([[args.delta]])
-    X, y, X_test, y_test = (
-        torch.as_tensor(v)[None] for v in (data.X, data.y, data.X_test, data.y_test)
-    )
-    initial = symmetric_pairs(directions, signs, tau, delta)
-    lr = 5e-3 / args.tau**2
+    initial, (X, y, X_test, y_test), lr = cell(args.tau, args.delta, args.samples, args.dim)
     checkpoints = log_schedule(args.steps)
     runs = [
         ("gd, reference lr", "gd", lr, 1, 1e-3),
@@ -57,20 +76,7 @@ def main() -> None:
         result = train(
             nets, X, y, lr=rate, checkpoints=checkpoints * refine, method=method, rtol=rtol
         )
-        losses = [
-            float(metrics.mean_squared_error(s, X_test, y_test)[0, 0]) for s in result.snapshots
-        ]
-        distances = metrics.kernel_distances(initial, result.snapshots, X)[0, 0]  # (C,)
-        record = {
-            "run": label,
-            "tau": args.tau,
-            "delta": args.delta,
-            "time": [float(t) for t in result.time[0, 0]],
-            "test_loss": [float(f"{v:.4g}") for v in losses],
-            "kernel_distance": [float(f"{v:.4g}") for v in distances.tolist()],
-            "gradient_evaluations": result.gradient_evaluations,
-        }
-        print(json.dumps(record), flush=True)
+        print(record(label, initial, result, X, X_test, y_test, tau=args.tau, delta=args.delta))
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ class _Columns:
         self.columns = self.columns[index]
 
 
-def integrate(nets, X, y, coefficients, h_reference, times, rtol, progress):
+def integrate(nets, X, y, coefficients, h_reference, times, rtol, progress, gradient=None):
     """Integrate to every checkpoint time of every network.
 
     Args:
@@ -77,6 +77,9 @@ def integrate(nets, X, y, coefficients, h_reference, times, rtol, progress):
         times: checkpoint times per network, (S, K, C).
         rtol: relative tolerance; the absolute one is rtol·1e-3 times each network's initial
             root-mean-square parameter.
+        gradient: what integrate calls as ``gradient(nets, X, y)`` for the losses (S, K) and the
+            gradients; by default ∇L (:class:`Gradient`). Another vector field in its place
+            integrates another flow θ̇ = −η·gradient.
 
     Returns:
         (snapshots, alive (S, K), gradient evaluations per network on average).
@@ -84,7 +87,7 @@ def integrate(nets, X, y, coefficients, h_reference, times, rtol, progress):
     device, dtype = nets.W.device, nets.W.dtype
     targets = torch.as_tensor(np.ascontiguousarray(times), dtype=dtype, device=device)
     S, K, C = targets.shape
-    gradient = Gradient()
+    gradient = Gradient() if gradient is None else gradient
     state = tuple(t.clone() for t in nets.tensors)
     count = sum(t[0, 0].numel() for t in state)
     rms0 = torch.sqrt(sum((t**2).flatten(2).sum(-1) for t in state) / count)  # (S, K)
