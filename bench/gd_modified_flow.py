@@ -19,13 +19,12 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
 import torch
 
-from gd_step_convergence import cell, record
+from gd_step_convergence import cell, cell_arguments, record
 from richlazy.nets.two_layer import TwoLayerNets, loss
 from richlazy.train import TrainResult, log_schedule, step_size, train
 from richlazy.train.flow import integrate
@@ -64,13 +63,7 @@ def modified_flow(initial: TwoLayerNets, X, y, lr: float, checkpoints, rtol: flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tau", type=float, default=0.1)
-    parser.add_argument("--delta", type=float, default=1.0)
-    parser.add_argument("--steps", type=int, default=10_000)
-    parser.add_argument("--samples", type=int, default=1000, help="training samples n")
-    parser.add_argument("--dim", type=int, default=100, help="input dimension d")
-    args = parser.parse_args()
+    args = cell_arguments(__doc__.splitlines()[0], samples=1000, dim=100)
     print("# command: python " + " ".join(sys.argv), flush=True)
     initial, (X, y, X_test, y_test), lr = cell(args.tau, args.delta, args.samples, args.dim)
     checkpoints = log_schedule(args.steps)

@@ -53,14 +53,19 @@ def record(label: str, initial, result, X, X_test, y_test, **extra) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cell_arguments(description: str, samples: int, dim: int) -> argparse.Namespace:
+    """The command line of a one-cell script: --tau --delta --steps --samples --dim."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--tau", type=float, default=0.1)
     parser.add_argument("--delta", type=float, default=1.0)
     parser.add_argument("--steps", type=int, default=10_000)
-    parser.add_argument("--samples", type=int, default=200, help="training samples n")
-    parser.add_argument("--dim", type=int, default=20, help="input dimension d")
-    args = parser.parse_args()
+    parser.add_argument("--samples", type=int, default=samples, help="training samples n")
+    parser.add_argument("--dim", type=int, default=dim, help="input dimension d")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = cell_arguments(__doc__.splitlines()[0], samples=200, dim=20)
     print("# command: python " + " ".join(sys.argv), flush=True)
     initial, (X, y, X_test, y_test), lr = cell(args.tau, args.delta, args.samples, args.dim)
     checkpoints = log_schedule(args.steps)

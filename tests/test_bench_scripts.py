@@ -1,0 +1,59 @@
+"""The scripts in bench/ run end to end on tiny sizes and print what their docs say they print."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def run_script(name: str, *args: str) -> list[dict]:
+    """Run bench/NAME with ARGS; return its JSON lines (the first line echoes the command)."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("# command: python ")
+    return [json.loads(line) for line in lines[1:]]
+
+
+def test_closed_form_benchmark_agrees_with_the_integrator():
+    (record,) = run_script(
+        "closed_form_vs_integrator.py",
+        *("--inits", "300", "--times", "40", "--horizons", "10", "--sample", "6"),
+    )
+    assert record["inits"] == 300 and record["integrator_sampled_inits"] == 10
+    assert record["max_relative_error"] <= 1e-8
+    assert record["speedup"] > 0
+
+
+@pytest.mark.parametrize(
+    ("script", "runs"),
+    [
+        (
+            "gd_step_convergence.py",
+            ["gd, reference lr", "gd, lr/4", "gd, lr/16", "gf, rtol 1e-3", "gf, rtol 1e-6"],
+        ),
+        (
+            "gd_modified_flow.py",
+            ["gd, reference lr", "gd, lr/16", "gf, rtol 1e-3", "modified flow, rtol 1e-3"],
+        ),
+    ],
+)
+def test_one_cell_scripts_report_every_run_at_every_checkpoint(script, runs):
+    records = run_script(script, "--tau", "1", "--steps", "100", "--samples", "30", "--dim", "3")
+    assert [r["run"] for r in records] == runs
+    for record in records:
+        assert len(record["time"]) == len(record["test_loss"]) == len(record["kernel_distance"])
+        assert record["time"][-1] == pytest.approx(2 * 5e-3 / 30 * 100)  # t = h·steps, h = 2·lr/n
+        assert record["test_loss"][-1] < record["test_loss"][0]  # every run learned something
+    descent = {r["run"]: r["gradient_evaluations"] for r in records if r["run"].startswith("gd")}
+    assert descent["gd, reference lr"] == 100 and descent["gd, lr/16"] == 1600
