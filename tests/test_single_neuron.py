@@ -350,3 +350,16 @@ def test_blocks_shared_among_cores_equal_the_serial_evaluation(monkeypatch, per_
         ref = reference(a0[row], w0[row], beta_star[row], t[:67], eta_a=eta, eta_w=eta)
         closed = SimpleNamespace(a=threaded.a[row, :67], w=threaded.w[row, :67])
         assert relative_error(closed, ref) <= 1e-8
+
+
+def test_exponential_of_long_times_equals_numpy_exp():
+    """Rows reaching below −708 (where exp's results are subnormal or 0) are taken as squares."""
+    from richlazy._closed_form import _exp_of_negative
+
+    x = -np.array([np.linspace(0, 20, 501), np.linspace(0, 2000, 501), np.linspace(0, 1e6, 501)])
+    expected = np.exp(x)
+    got = _exp_of_negative(x.copy(), np.empty_like(x))
+    normal = expected >= np.finfo(float).tiny
+    np.testing.assert_allclose(got[normal], expected[normal], rtol=4e-16, atol=0)
+    assert np.all(np.abs(got - expected)[~normal] <= 4e-323)  # a few subnormal units
+    assert np.all(got[expected == 0] == 0) and (~normal).sum() > 500

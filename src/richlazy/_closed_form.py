@@ -230,10 +230,10 @@ def _direct(
     in ``scratch`` until its next use, and the rows (b,) where N² underflowed."""
     shape = (k.neg_decay_rate.shape[0], t.shape[1])
     exponent = np.multiply(k.neg_decay_rate, t, out=scratch("neg_growth", shape))  # −Dt: (b, T)
-    decay = np.exp(exponent, out=scratch("decay", shape))  # e^{−Dt}
+    decay = _exp_of_negative(exponent, scratch("decay", shape))  # e^{−Dt}
     neg_growth = np.expm1(exponent, out=exponent)  # e^{−Dt} − 1
     half_kappa = np.multiply(k.neg_half_kappa, t, out=scratch("half_kappa", shape))
-    np.exp(half_kappa, out=half_kappa)  # e^{−κt/2}
+    _exp_of_negative(half_kappa, half_kappa)  # e^{−κt/2}
     e_kappa = np.multiply(half_kappa, half_kappa, out=scratch("norm2", shape))  # e^{−κt}
     prefactors = (  # e^{−min(rate, κ)t} of the three φ terms
         None,
@@ -263,6 +263,21 @@ def _direct(
     par *= inverse
     half_kappa *= inverse
     return par, half_kappa, underflow
+
+
+def _exp_of_negative(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """e^x for x ≤ 0 of shape (b, T), decreasing along each row (times are sorted).
+
+    NumPy's exp leaves its fast vector path for any argument below −708 (results subnormal or
+    0), measured 4-16 ns per point instead of 0.6. Blocks that reach there take (e^{x/2})² with
+    x/2 clamped at −700 instead: the same subnormal or zero values, at the fast path's cost.
+    """
+    if not np.any(x[:, -1] < -708.0):
+        return np.exp(x, out=out)
+    half = np.multiply(x, 0.5, out=out)
+    np.maximum(half, -700.0, out=half)
+    np.exp(half, out=half)
+    return np.multiply(half, half, out=half)
 
 
 def _decay_ratio(rate: np.ndarray, t: np.ndarray) -> np.ndarray:
