@@ -98,12 +98,13 @@ def evaluate(
     a, w = np.empty((rows, times)), np.empty((rows, times, dim))
     constants = _DirectConstants.of(c, a_scale, t.max(axis=1, keepdims=True))
 
-    def fill(rows: slice | np.ndarray, par: np.ndarray, perp: np.ndarray, scratch) -> None:
+    def fill(index: slice | np.ndarray, par: np.ndarray, perp: np.ndarray, scratch) -> None:
+        """w[index] from w∥ and the w⊥ factor, each (b, T)."""
         component = scratch("component", par.shape)  # (b, T)
         for k in range(dim):  # one strided component at a time
-            np.multiply(par, beta_hat[rows, k, None], out=component)
-            component += np.multiply(perp, w_perp0[rows, k, None], out=scratch("perp", par.shape))
-            w[rows, :, k] = component
+            np.multiply(par, beta_hat[index, k, None], out=component)
+            component += np.multiply(perp, w_perp0[index, k, None], out=scratch("perp", par.shape))
+            w[index, :, k] = component
 
     def run(blocks: list[slice]) -> None:
         scratch = _Scratch()
