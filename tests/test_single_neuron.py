@@ -363,3 +363,12 @@ def test_exponential_of_long_times_equals_numpy_exp():
     np.testing.assert_allclose(got[normal], expected[normal], rtol=4e-16, atol=0)
     assert np.all(np.abs(got - expected)[~normal] <= 4e-323)  # a few subnormal units
     assert np.all(got[expected == 0] == 0) and (~normal).sum() > 500
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("1", 1), ("2", 2), ("999", None), ("", None)])
+def test_closed_form_threads_follow_omp_num_threads(monkeypatch, setting, expected):
+    from richlazy import _closed_form
+
+    monkeypatch.setattr(_closed_form.os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setenv("OMP_NUM_THREADS", setting)
+    assert _closed_form._cores() == (8 if expected is None else expected)

@@ -130,11 +130,14 @@ def evaluate(
 
 
 def _cores() -> int:
-    """The cores this process may run on."""
+    """The cores this process may run on, at most OMP_NUM_THREADS where that is set (as NumPy's
+    own BLAS threads do), so that many processes side by side do not oversubscribe the cores."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cores, int(limit))) if limit.isdigit() else cores
 
 
 @dataclass(frozen=True)
