@@ -3,9 +3,9 @@
 Both evaluate the same random initializations (a0, w0 ~ N(0, 1), β* ~ N(0, I), d = 2, so δ takes
 both signs) at the same T times in [0, horizon]. The closed form runs on all of them (the fastest
 of 7 runs: this machine's timings of a 0.1 s call vary by up to 30%); the integrator
-(`gradient_flow`, DOP853) runs once on a random sample of the same size at every horizon, and its
-time is scaled to the full count, which the output states. The error is the max over the sample and all times of
-‖(a, w)_closed − (a, w)_integrator‖ / ‖(a, w)_integrator‖.
+(`gradient_flow`, DOP853) runs once on a random sample of the same size at every horizon, and
+its time is scaled to the full count, which the output states. The error is the max over the
+sample and all times of ‖(a, w)_closed − (a, w)_integrator‖ / ‖(a, w)_integrator‖.
 
 The integrator's rtol defaults to 1e-12, the loosest setting at which the two agree to 1e-8 on
 every sampled trajectory (at rtol 1e-10 the integrator's own error reaches 3e-7; checked against

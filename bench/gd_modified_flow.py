@@ -56,10 +56,10 @@ def modified_flow(initial: TwoLayerNets, X, y, lr: float, checkpoints, rtol: flo
     h = np.array([[step_size(lr, X.shape[1])]])  # (S, K) = (1, 1)
     rates = tuple(torch.ones((1, 1) + (1,) * (t.ndim - 2), dtype=t.dtype) for t in nets.tensors)
     times = h[..., None] * checkpoints  # (1, 1, C)
-    snapshots, alive, evaluations = integrate(
+    snapshots, alive, evaluations, steps = integrate(
         nets, X, y, rates, h, times, rtol, None, gradient=ModifiedGradient(float(h[0, 0]))
     )
-    return TrainResult(tuple(snapshots), checkpoints, times, ~alive.numpy(), evaluations)
+    return TrainResult(tuple(snapshots), checkpoints, times, ~alive.numpy(), evaluations, steps)
 
 
 def main() -> None:

@@ -229,6 +229,11 @@ def test_gradient_flow_takes_long_steps_where_smooth():
     steps = 100_000
     result = train(nets, X, y, lr=1e-5, checkpoints=[0, steps], method="gf", rtol=1e-6)
     assert result.gradient_evaluations < steps / 10
+    flow_steps = result.flow_steps
+    assert np.all(flow_steps.at_gd_step <= 1)  # only the first trial step, of size h_GD
+    fraction = flow_steps.at_gd_step.sum() / flow_steps.accepted.sum()
+    assert flow_steps.at_gd_step_fraction == pytest.approx(fraction) and fraction < 0.05
+    assert train(nets, X, y, lr=1e-5, checkpoints=[0, 10]).flow_steps is None  # GD
 
 
 def test_gradient_flow_steps_never_below_the_gd_step():
@@ -241,6 +246,9 @@ def test_gradient_flow_steps_never_below_the_gd_step():
     assert not result.diverged.any()
     assert result.gradient_evaluations <= 3 * steps + 1
     assert np.all(np.isfinite(result.snapshots[-1].W.numpy()))
+    # every step is a GD step; the two that land on the checkpoints are not counted as floor steps
+    assert np.all(result.flow_steps.accepted == steps)
+    assert np.all(result.flow_steps.at_gd_step >= steps - 2)
 
 
 def test_gradient_descent_converges_to_gradient_flow_at_first_order():
@@ -281,7 +289,7 @@ def test_gradient_flow_integrates_a_given_vector_field():
 
     h = np.full((1, 2), step_size(lr, X.shape[1]))
     rates = tuple(torch.ones((1, 2) + (1,) * (t.ndim - 2), dtype=t.dtype) for t in nets.tensors)
-    snapshots, alive, _ = integrate(
+    snapshots, alive, _, _ = integrate(
         nets.clone(), X, y, rates, h, h[..., None] * np.array([0, steps]), 1e-10, None, doubled
     )
     assert alive.all()

@@ -257,8 +257,9 @@ def gf_vs_gd(
     value or ≤ 1e-4, and the comparison passes if every difference does and no network diverged.
 
     Returns:
-        gd_evals and gf_evals (gradient evaluations per network), their ratio, the largest
-        relative and absolute differences per metric, and whether every difference passed.
+        gd_evals and gf_evals (gradient evaluations per network), their ratio, the share of the
+        flow's steps taken at the GD step (its floor), the largest relative and absolute
+        differences per metric, and whether every difference passed.
     """
     # The sweep of Figure 1b itself (experiments/_two_layer.py), once per method; it validates.
     config = GridConfig(
@@ -267,7 +268,7 @@ def gf_vs_gd(
     data = teacher_student(seed, d=dim, n=samples, n_test=n_test)
     cells = config.cells
     progress = progress or SilentProgress()
-    measured, evaluations, seconds, diverged = {}, {}, {}, {}
+    measured, evaluations, seconds, diverged, flow_steps = {}, {}, {}, {}, None
     for method in ("gd", "gf"):
         run_config = replace(config, method=method)
         label, total = run_config.progress_units()
@@ -277,6 +278,8 @@ def gf_vs_gd(
         seconds[method] = time.perf_counter() - start
         evaluations[method] = trained.result.gradient_evaluations
         diverged[method] = int(trained.result.diverged.sum())
+        if method == "gf":
+            flow_steps = trained.result.flow_steps
         measured[method] = grid_metrics(trained)  # name -> (K, C)
     record = {
         "cells": cells,
@@ -287,6 +290,7 @@ def gf_vs_gd(
         "gd_evals": evaluations["gd"],
         "gf_evals": evaluations["gf"],
         "evals_ratio": round(evaluations["gd"] / evaluations["gf"], 1),
+        "gf_steps_at_gd_step_fraction": round(flow_steps.at_gd_step_fraction, 3),
         "gd_diverged": diverged["gd"],
         "gf_diverged": diverged["gf"],
         "gd_seconds": round(seconds["gd"], 2),

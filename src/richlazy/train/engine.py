@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from richlazy.nets.two_layer import Gradient, TwoLayerNets, loss
 from richlazy.train.schedule import checked_schedule
+
+if TYPE_CHECKING:  # flow imports this module
+    from richlazy.train.flow import FlowSteps
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class TrainResult:
             (reaching no other network) and they are flagged at the next checkpoint. Either
             way their snapshots are NaN from then on.
         gradient_evaluations: gradient evaluations per network, on average (GD: the steps).
+        flow_steps: gradient flow only: the stepper's accepted steps per network and how many
+            were at the GD step (:class:`richlazy.train.flow.FlowSteps`); None for GD.
     """
 
     snapshots: tuple[TwoLayerNets, ...]
@@ -39,6 +45,7 @@ class TrainResult:
     time: np.ndarray
     diverged: np.ndarray
     gradient_evaluations: float
+    flow_steps: FlowSteps | None = None
 
 
 METHODS = ("gd", "gf")
@@ -126,8 +133,11 @@ def train(
         else:
             from richlazy.train.flow import integrate
 
-            snapshots, alive, evaluations = integrate(
+            snapshots, alive, evaluations, flow_steps = integrate(
                 nets, X, y, coefficients, h, times, rtol, progress
+            )
+            return TrainResult(
+                tuple(snapshots), steps, times, ~alive.cpu().numpy(), evaluations, flow_steps
             )
     return TrainResult(tuple(snapshots), steps, times, ~alive.cpu().numpy(), evaluations)
 

@@ -18,6 +18,8 @@ h ≲ 2.5/λ_max of the Hessian, which the controller finds on its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -82,7 +84,8 @@ def integrate(nets, X, y, coefficients, h_reference, times, rtol, progress, grad
             integrates another flow θ̇ = −η·gradient.
 
     Returns:
-        (snapshots, alive (S, K), gradient evaluations per network on average).
+        (snapshots, alive (S, K), gradient evaluations per network on average, and
+        :class:`FlowSteps`: the accepted steps of each network and how many were GD-sized).
     """
     device, dtype = nets.W.device, nets.W.dtype
     targets = torch.as_tensor(np.ascontiguousarray(times), dtype=dtype, device=device)
@@ -111,6 +114,8 @@ def integrate(nets, X, y, coefficients, h_reference, times, rtol, progress, grad
 
     losses, k1 = velocity(batch.state)
     evaluations = S * K
+    accepted = torch.zeros((S, K), dtype=torch.long, device=device)
+    at_gd_step = torch.zeros((S, K), dtype=torch.long, device=device)
     finished: list[tuple[torch.Tensor, torch.Tensor]] = []  # (columns, alive) written back
     batch.set(alive=batch.alive & torch.isfinite(losses), k1=k1)
     _record(batch, snapshots, progress)
@@ -142,6 +147,8 @@ def integrate(nets, X, y, coefficients, h_reference, times, rtol, progress, grad
         h = torch.where(active, torch.where(landing & accept, batch.h, step * factor), batch.h)
         alive = batch.alive & (finite | ~active | (step > batch.h_min))
         h = torch.maximum(h, batch.h_min)
+        accepted[:, batch.columns] += accept.long()
+        at_gd_step[:, batch.columns] += (accept & ~landing & (step <= batch.h_min)).long()
         batch.set(
             state=_where(accept, proposal, batch.state),
             k1=_where(accept, k4, batch.k1),
@@ -154,7 +161,23 @@ def integrate(nets, X, y, coefficients, h_reference, times, rtol, progress, grad
     alive = torch.zeros((S, K), dtype=torch.bool, device=device)
     for columns, column_alive in finished:
         alive[:, columns] = column_alive
-    return [nets.with_tensors(s) for s in snapshots], alive, evaluations / (S * K)
+    steps = FlowSteps(accepted.cpu().numpy(), at_gd_step.cpu().numpy())
+    return [nets.with_tensors(s) for s in snapshots], alive, evaluations / (S * K), steps
+
+
+@dataclass(frozen=True)
+class FlowSteps:
+    """What the stepper did, per network (S, K): its accepted steps, and how many of them were
+    at the GD step h_GD, the floor (there the flow advances no faster than GD, at three
+    gradient evaluations per step)."""
+
+    accepted: np.ndarray
+    at_gd_step: np.ndarray
+
+    @property
+    def at_gd_step_fraction(self) -> float:
+        """The share of all accepted steps, over the batch, taken at the GD step."""
+        return float(self.at_gd_step.sum() / max(int(self.accepted.sum()), 1))
 
 
 def _finish(batch: _Columns, mask: torch.Tensor, nets) -> tuple[torch.Tensor, torch.Tensor]:
