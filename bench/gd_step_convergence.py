@@ -17,24 +17,18 @@ import argparse
 import json
 import sys
 
-import numpy as np
-import torch
-
 from richlazy import metrics
-from richlazy.data.tasks import student_directions, teacher_student
-from richlazy.nets.two_layer import symmetric_pairs
+from richlazy.data.tasks import teacher_student
+from richlazy.experiments._two_layer import GridConfig, initial_cells
 from richlazy.train import log_schedule, train
 
 
-def cell(tau: float, delta: float, samples: int, dim: int, width: int = 50):
-    """One Figure-1b cell as the bench gf-vs-gd draws it: the initial networks (S = K = 1), the
-    data X, y, X_test, y_test (each with a leading dataset axis) and the reference rate."""
-    data = teacher_student(0, d=dim, n=samples, n_test=2000)
-    rng = np.random.default_rng([0, 1])
-    directions, signs = student_directions(rng, width, dim)  # (1, m/2, d), (1, m/2)
-    tensors = tuple(torch.as_tensor(v)[None] for v in (data.X, data.y, data.X_test, data.y_test))
-    initial = symmetric_pairs(directions, signs, np.array([[tau]]), np.array([[delta]]))
-    return initial, tensors, 5e-3 / tau**2
+def cell(tau: float, delta: float, samples: int, dim: int):
+    """One Figure-1b cell as the bench gf-vs-gd draws it (seed 0): the initial networks (S = K =
+    1), the data X, y, X_test, y_test (each with a leading dataset axis) and the reference rate."""
+    config = GridConfig(taus=(tau,), deltas=(delta,), seeds=(0,))
+    initial, tensors = initial_cells(config, teacher_student(0, d=dim, n=samples, n_test=2000), 0)
+    return initial, tensors, float(config.learning_rates()[0, 0])
 
 
 def record(label: str, initial, result, X, X_test, y_test, **extra) -> str:

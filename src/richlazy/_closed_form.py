@@ -216,12 +216,13 @@ class _Scratch:
         return buffer[: shape[0] * shape[1]].reshape(shape)
 
 
-def _pick(terms, decay, neg_growth, out):
-    """c0 + c1e^{−Dt}, or the equal (c0 + c1) + c1(e^{−Dt} − 1) where that cancels less."""
+def _pick(terms, decay, neg_growth, out, spare):
+    """c0 + c1e^{−Dt}, or the equal (c0 + c1) + c1(e^{−Dt} − 1) where that cancels less, into
+    ``out``; ``spare`` is a work buffer of the same shape."""
     coef0, coef1, switch = terms
     direct = np.multiply(coef1, decay, out=out)
     direct += coef0
-    shifted = coef1 * neg_growth
+    shifted = np.multiply(coef1, neg_growth, out=spare)
     shifted += coef0 + coef1
     np.copyto(direct, shifted, where=decay > switch)
     return direct
@@ -261,9 +262,9 @@ def _direct(
         np.divide(1.0, inverse, out=inverse)
     if np.any(underflow):
         inverse[underflow] = np.nan  # quiet placeholders until the log domain redoes the rows
-    _pick(k.a_terms, decay, neg_growth, a)
+    _pick(k.a_terms, decay, neg_growth, a, scratch("shifted", shape))
     a *= inverse
-    par = _pick(k.par_terms, decay, neg_growth, term)
+    par = _pick(k.par_terms, decay, neg_growth, term, scratch("shifted", shape))
     par *= inverse
     half_kappa *= inverse
     return par, half_kappa, underflow

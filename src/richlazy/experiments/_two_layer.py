@@ -139,13 +139,11 @@ class TrainedGrid:
     teacher: np.ndarray | None = None
 
 
-def train_cells(
-    config: GridConfig,
-    dataset: Dataset,
-    seed: int,
-    progress: Callable[[int], None] | None = None,
-) -> TrainedGrid:
-    """Train every (τ, δ) cell of ``config`` on ``dataset``, the student drawn from ``seed``.
+def initial_cells(
+    config: GridConfig, dataset: Dataset, seed: int
+) -> tuple[TwoLayerNets, tuple[torch.Tensor, ...]]:
+    """The networks of every (τ, δ) cell of ``config`` before training, the student drawn from
+    ``seed``, and the data X, y, X_test, y_test as tensors (1, n, d) and (1, n).
 
     Neuron directions are uniform on the sphere and shared by all cells (THEORY.md §5.1).
     """
@@ -163,11 +161,18 @@ def train_cells(
         dtype=dtype,
         device=device,
     )
+    data = (dataset.X, dataset.y, dataset.X_test, dataset.y_test)
+    return nets, tuple(torch.as_tensor(v, dtype=dtype, device=device)[None] for v in data)
 
-    def tensor(x):
-        return torch.as_tensor(x, dtype=dtype, device=device)[None]
 
-    X, y = tensor(dataset.X), tensor(dataset.y)
+def train_cells(
+    config: GridConfig,
+    dataset: Dataset,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> TrainedGrid:
+    """Train every (τ, δ) cell of ``config`` on ``dataset`` (:func:`initial_cells`)."""
+    nets, (X, y, X_test, y_test) = initial_cells(config, dataset, seed)
     initial = nets.clone()
     result = train(
         nets,
@@ -179,9 +184,7 @@ def train_cells(
         rtol=config.rtol,
         progress=progress,
     )
-    return TrainedGrid(
-        initial, result, X, y, tensor(dataset.X_test), tensor(dataset.y_test), dataset.teacher
-    )
+    return TrainedGrid(initial, result, X, y, X_test, y_test, dataset.teacher)
 
 
 def grid_metrics(trained: TrainedGrid) -> dict[str, np.ndarray]:

@@ -29,9 +29,7 @@ from richlazy.data.tasks import xor
 from richlazy.experiments._spec import Experiment, RunContext, require
 from richlazy.experiments._style import DELTA_CMAP, figure
 from richlazy.experiments._two_layer import GridConfig, TrainedGrid, sweep
-from richlazy.nets.two_layer import (
-    forward,
-)
+from richlazy.nets.two_layer import forward
 
 # Contour levels drawn over the surfaces: their corners show the kinks of f.
 LEVELS = [-1.25, -1.0, -0.75, -0.5, -0.25, 0.25, 0.5, 0.75, 1.0, 1.25]

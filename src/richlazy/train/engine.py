@@ -124,6 +124,7 @@ def train(
             raise ValueError(f"{name} must be finite and > 0")
     coefficients = _per_tensor(nets, rates["eta_a"], rates["eta_w"])
     times = h[..., None] * steps  # (S, K, C)
+    flow_steps = None
     with threads_for(nets, X):
         if method == "gd":
             fused = fuses(nets, X, int(steps[-1])) if fuse is None else fuse
@@ -136,10 +137,9 @@ def train(
             snapshots, alive, evaluations, flow_steps = integrate(
                 nets, X, y, coefficients, h, times, rtol, progress
             )
-            return TrainResult(
-                tuple(snapshots), steps, times, ~alive.cpu().numpy(), evaluations, flow_steps
-            )
-    return TrainResult(tuple(snapshots), steps, times, ~alive.cpu().numpy(), evaluations)
+    return TrainResult(
+        tuple(snapshots), steps, times, ~alive.cpu().numpy(), evaluations, flow_steps
+    )
 
 
 def _per_network(name: str, value: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
