@@ -2,9 +2,15 @@
 
 Both evaluate the same random initializations (a0, w0 ~ N(0, 1), β* ~ N(0, I), d = 2, so δ takes
 both signs) at the same T times in [0, horizon]. The closed form runs on all of them (the fastest
-of 7 runs: this machine's timings of a 0.1 s call vary by up to 30%); the integrator
-(`gradient_flow`, DOP853) runs once on a random sample of the same size at every horizon, and
-its time is scaled to the full count, which the output states. The error is the max over the
+of 7 runs: this machine's timings of a 0.1 s call vary by up to 30%), once on all the cores it
+may use and once on one; the integrator (`gradient_flow`, DOP853, one trajectory at a time on
+one core) runs once on a random sample of the same size at every horizon, and its time is scaled
+to the full count, which the output states. `speedup` sets the closed form on every core against
+the integrator on one; `speedup_one_core_each` gives both one core (the integrator's
+trajectories are independent, so a pool of processes would divide its time by the cores).
+`output_write_s` is the time to allocate and fill arrays of the output's size on the same cores,
+a floor for any evaluation that returns them, and `speedup_if_only_writing_output` the ratio the
+integrator's time would give against that floor alone. The error is the max over the
 sample and all times of ‖(a, w)_closed − (a, w)_integrator‖ / ‖(a, w)_integrator‖.
 
 The integrator's rtol defaults to 1e-12, the loosest setting at which the two agree to 1e-8 on
@@ -19,12 +25,16 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from richlazy._closed_form import _cores
 from richlazy.single_neuron import exact_trajectory, gradient_flow
 
 
@@ -38,6 +48,34 @@ def best_of(repeats: int, function) -> float:
     return min(timings)
 
 
+@contextlib.contextmanager
+def one_core():
+    """The closed form on one thread: its worker count follows OMP_NUM_THREADS at each call."""
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["OMP_NUM_THREADS"]
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
+
+
+def write_output(inits: int, times: int, dims: int, cores: int) -> None:
+    """Allocate and fill arrays the size of the closed form's output, a (B, T) and w (B, T, d),
+    rows shared among ``cores`` threads: the least any evaluation that returns them costs."""
+    a, w = np.empty((inits, times)), np.empty((inits, times, dims))
+    chunks = np.array_split(np.arange(inits), 8 * cores)
+
+    def fill(rows):
+        a[rows[0] : rows[-1] + 1] = 1.0
+        w[rows[0] : rows[-1] + 1] = 1.0
+
+    with ThreadPoolExecutor(cores) as pool:
+        list(pool.map(fill, [rows for rows in chunks if rows.size]))
+
+
 def measure(inits: int, times: int, horizon: float, sample: int, seed: int, rtol: float) -> dict:
     rng = np.random.default_rng(seed)
     a0, w0, beta_star = (
@@ -47,6 +85,9 @@ def measure(inits: int, times: int, horizon: float, sample: int, seed: int, rtol
     )
     t = np.linspace(0.0, horizon, times)
     closed_seconds = best_of(7, lambda: exact_trajectory(a0, w0, beta_star, t))
+    with one_core():
+        one_core_seconds = best_of(7, lambda: exact_trajectory(a0, w0, beta_star, t))
+    write_seconds = best_of(7, lambda: write_output(inits, times, 2, _cores()))
     closed = exact_trajectory(a0, w0, beta_star, t)
     picked = rng.choice(inits, size=min(sample, inits), replace=False)
     start = time.perf_counter()
@@ -63,10 +104,15 @@ def measure(inits: int, times: int, horizon: float, sample: int, seed: int, rtol
         "times": times,
         "horizon": horizon,
         "integrator_rtol": rtol,
+        "closed_form_cores": _cores(),
         "closed_form_s": round(closed_seconds, 4),
+        "closed_form_one_core_s": round(one_core_seconds, 4),
         "integrator_s": round(integrator_seconds, 2),
         "integrator_sampled_inits": int(picked.size),
         "speedup": round(integrator_seconds / closed_seconds, 1),
+        "speedup_one_core_each": round(integrator_seconds / one_core_seconds, 1),
+        "output_write_s": round(write_seconds, 4),
+        "speedup_if_only_writing_output": round(integrator_seconds / write_seconds, 1),
         "max_relative_error": float(f"{worst:.2e}"),
     }
 

@@ -31,6 +31,8 @@ def test_gf_vs_gd_reports_evaluations_and_differences():
     assert record["gd_diverged"] == record["gf_diverged"] == 0
     assert record["evals_ratio"] == pytest.approx(100 / record["gf_evals"], abs=0.05)
     assert 0 <= record["gf_steps_at_gd_step_fraction"] <= 1
+    assert isinstance(record["gf_most_steps_one_network"], int)
+    assert record["gf_most_steps_one_network"] >= 1
     for name in ("test_loss", "kernel_distance"):
         assert record[f"{name}_max_absolute_difference"] >= 0
     with pytest.raises(ValueError, match="rtol"):

@@ -257,8 +257,9 @@ def gf_vs_gd(
     value or ≤ 1e-4, and the comparison passes if every difference does and no network diverged.
 
     Returns:
-        gd_evals and gf_evals (gradient evaluations per network), their ratio, the share of the
-        flow's steps taken at the GD step (its floor), the largest relative and absolute
+        gd_evals and gf_evals (gradient evaluations per network, on average), their ratio, the
+        share of the flow's steps taken at the GD step (its floor), the accepted steps of the
+        network that needed the most (three evaluations each), the largest relative and absolute
         differences per metric, and whether every difference passed.
     """
     # The sweep of Figure 1b itself (experiments/_two_layer.py), once per method; it validates.
@@ -291,6 +292,7 @@ def gf_vs_gd(
         "gf_evals": evaluations["gf"],
         "evals_ratio": round(evaluations["gd"] / evaluations["gf"], 1),
         "gf_steps_at_gd_step_fraction": round(flow_steps.at_gd_step_fraction, 3),
+        "gf_most_steps_one_network": int(flow_steps.accepted.max()),
         "gd_diverged": diverged["gd"],
         "gf_diverged": diverged["gf"],
         "gd_seconds": round(seconds["gd"], 2),
