@@ -4,8 +4,8 @@ Teacher–student task on the sphere (THEORY.md §5.1): test loss and kernel dis
 averaged over seeds on the (τ, δ) grid at several checkpoints, with the supporting panels
 (Hamming distance of activation patterns, parameter distance, train loss). Expected picture:
 lazy at large τ, rich at small τ, and the fastest rich learning and lowest test loss at small τ
-with δ > 0 (upstream). Measured at the paper's settings (two seeds, docs/performance.md): the
-first two and the fastest learning hold; the lowest final test loss is at δ ≈ 0 instead.
+with δ > 0 (upstream). Measured at the paper's settings (four seeds, docs/performance.md): the
+first two and the fastest learning hold; which δ ends lowest depends on the seed.
 """
 
 from __future__ import annotations
