@@ -2,9 +2,50 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from richlazy import single_neuron as sn
+from richlazy.experiments._spec import require
+
+
+@dataclass(frozen=True)
+class DeltaSweep:
+    """Settings of a figure that follows one initialization β0 for several δ on whitened data
+    (THEORY.md §2.1; defaults: the paper's β* = (0, 1), β0 = (−1, 0), a0 > 0)."""
+
+    deltas: tuple[float, ...] = (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0)
+    beta_star: tuple[float, float] = (0.0, 1.0)
+    beta0: tuple[float, float] = (-1.0, 0.0)
+    t_max: float = 20.0
+    time_points: int = 401
+    rtol: float = 1e-12  # reference integrator: well below the 1e-8 agreement we check
+
+    def __post_init__(self):
+        require(
+            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
+            "deltas must be a non-empty tuple of finite numbers",
+        )
+        require(self.t_max > 0, f"t_max must be > 0, got {self.t_max}")
+        require(self.time_points >= 2, f"time_points must be >= 2, got {self.time_points}")
+        require(0 < self.rtol < 1e-3, f"rtol must be in (0, 1e-3), got {self.rtol}")
+
+    def trajectories(self) -> tuple[np.ndarray, sn.Trajectory, sn.Trajectory]:
+        """The times (T,) and, for every δ, the closed form and the simulation over them."""
+        t = np.linspace(0.0, self.t_max, self.time_points)
+        closed, simulated = paired_trajectories(
+            np.array(self.beta0), np.array(self.deltas), np.array(self.beta_star), t, rtol=self.rtol
+        )
+        return t, closed, simulated
+
+    def coords(self, t: np.ndarray, components: list[str]) -> dict:
+        """Dataset coordinates delta, t and component."""
+        return {"delta": list(self.deltas), "t": t, "component": components}
+
+    def attrs(self) -> dict:
+        """Dataset attributes: the target and the initialization."""
+        return {"beta_star": list(self.beta_star), "beta0": list(self.beta0)}
 
 
 def paired_trajectories(

@@ -13,29 +13,21 @@ import numpy as np
 import xarray as xr
 from matplotlib.colors import LogNorm
 
-from richlazy.experiments._single_neuron import paired_trajectories, trajectory_variables
+from richlazy.experiments._single_neuron import DeltaSweep, trajectory_variables
 from richlazy.experiments._spec import Experiment, RunContext, require
 from richlazy.experiments._style import delta_label, figure
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(DeltaSweep):
     """Settings of Figure 2 (the paper's: β* = (0, 1), β0 = (−1, 0), a0 > 0)."""
 
     deltas: tuple[float, ...] = (-2.0, 0.0, 2.0)
-    beta_star: tuple[float, float] = (0.0, 1.0)
-    beta0: tuple[float, float] = (-1.0, 0.0)
-    t_max: float = 20.0
     time_points: int = 1001
-    rtol: float = 1e-12  # reference integrator: well below the 1e-8 agreement we check
     box: float = 2.0  # half-width of the plotted cube
 
     def __post_init__(self):
-        require(
-            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
-            "deltas must be a non-empty tuple of finite numbers",
-        )
-        require(self.t_max > 0 and self.time_points >= 2, "t_max must be > 0, time_points >= 2")
+        super().__post_init__()
         require(self.box > 0, f"box must be > 0, got {self.box}")
 
 
@@ -44,18 +36,11 @@ PRESETS = {"quick": Config(time_points=301), "paper": Config()}
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """Exact trajectories for each δ, checked against a simulation."""
-    t = np.linspace(0.0, config.t_max, config.time_points)
-    closed, simulated = paired_trajectories(
-        np.array(config.beta0),
-        np.array(config.deltas),
-        np.array(config.beta_star),
-        t,
-        rtol=config.rtol,
-    )
+    t, closed, simulated = config.trajectories()
     return xr.Dataset(
         trajectory_variables(closed, simulated, ("delta",)),
-        coords={"delta": list(config.deltas), "t": t, "component": ["w1", "w2"]},
-        attrs={"beta_star": list(config.beta_star), "beta0": list(config.beta0), "box": config.box},
+        coords=config.coords(t, ["w1", "w2"]),
+        attrs=config.attrs() | {"box": config.box},
     )
 
 

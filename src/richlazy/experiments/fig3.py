@@ -8,33 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import xarray as xr
 
-from richlazy.experiments._single_neuron import paired_trajectories, trajectory_variables
-from richlazy.experiments._spec import Experiment, RunContext, require
+from richlazy.experiments._single_neuron import DeltaSweep, trajectory_variables
+from richlazy.experiments._spec import Experiment, RunContext
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(DeltaSweep):
     """Settings of Figure 3 (defaults: the paper's, from its notebook)."""
-
-    deltas: tuple[float, ...] = (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0)
-    beta_star: tuple[float, float] = (0.0, 1.0)
-    beta0: tuple[float, float] = (-1.0, 0.0)
-    t_max: float = 20.0
-    time_points: int = 401
-    rtol: float = 1e-12  # reference integrator: well below the 1e-8 agreement we check
-
-    def __post_init__(self):
-        require(
-            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
-            "deltas must be a non-empty tuple of finite numbers",
-        )
-        require(self.t_max > 0, f"t_max must be > 0, got {self.t_max}")
-        require(self.time_points >= 2, f"time_points must be >= 2, got {self.time_points}")
-        require(0 < self.rtol < 1e-3, f"rtol must be in (0, 1e-3), got {self.rtol}")
 
 
 PRESETS = {"quick": Config(time_points=201), "paper": Config()}
@@ -42,18 +25,11 @@ PRESETS = {"quick": Config(time_points=201), "paper": Config()}
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """Closed form and simulation for every δ (THEORY.md §2.1)."""
-    t = np.linspace(0.0, config.t_max, config.time_points)
-    closed, simulated = paired_trajectories(
-        np.array(config.beta0),
-        np.array(config.deltas),
-        np.array(config.beta_star),
-        t,
-        rtol=config.rtol,
-    )
+    t, closed, simulated = config.trajectories()
     return xr.Dataset(
         trajectory_variables(closed, simulated, ("delta",)),
-        coords={"delta": list(config.deltas), "t": t, "component": ["w1", "w2"]},
-        attrs={"beta_star": list(config.beta_star), "beta0": list(config.beta0)},
+        coords=config.coords(t, ["w1", "w2"]),
+        attrs=config.attrs(),
     )
 
 

@@ -11,28 +11,17 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from richlazy.experiments._single_neuron import paired_trajectories, relative_error
-from richlazy.experiments._spec import Experiment, RunContext, require
+from richlazy.experiments._single_neuron import DeltaSweep, relative_error
+from richlazy.experiments._spec import Experiment, RunContext
 from richlazy.experiments._style import delta_colors, delta_label, figure
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(DeltaSweep):
     """Settings of Figure 4a (the paper's δ and initialization)."""
 
-    deltas: tuple[float, ...] = (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0)
-    beta_star: tuple[float, float] = (0.0, 1.0)
-    beta0: tuple[float, float] = (-1.0, 0.0)
     t_max: float = 60.0
     time_points: int = 1501
-    rtol: float = 1e-12  # reference integrator: well below the 1e-8 agreement we check
-
-    def __post_init__(self):
-        require(
-            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
-            "deltas must be a non-empty tuple of finite numbers",
-        )
-        require(self.t_max > 0 and self.time_points >= 2, "t_max must be > 0, time_points >= 2")
 
 
 PRESETS = {"quick": Config(time_points=401), "paper": Config()}
@@ -40,14 +29,7 @@ PRESETS = {"quick": Config(time_points=401), "paper": Config()}
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """β(t) in closed form and simulated, for every δ."""
-    t = np.linspace(0.0, config.t_max, config.time_points)
-    closed, simulated = paired_trajectories(
-        np.array(config.beta0),
-        np.array(config.deltas),
-        np.array(config.beta_star),
-        t,
-        rtol=config.rtol,
-    )
+    t, closed, simulated = config.trajectories()
     dims = ("delta", "t", "component")
     return xr.Dataset(
         {
@@ -55,8 +37,8 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
             "beta_simulated": (dims, simulated.beta),
             "relative_error": (("delta",), relative_error(closed, simulated)),
         },
-        coords={"delta": list(config.deltas), "t": t, "component": ["beta1", "beta2"]},
-        attrs={"beta_star": list(config.beta_star), "beta0": list(config.beta0)},
+        coords=config.coords(t, ["beta1", "beta2"]),
+        attrs=config.attrs(),
     )
 
 
