@@ -240,11 +240,14 @@ def _direct(
     half_kappa = np.multiply(k.neg_half_kappa, t, out=scratch("half_kappa", shape))
     _exp_of_negative(half_kappa, half_kappa)  # e^{−κt/2}
     e_kappa = np.multiply(half_kappa, half_kappa, out=scratch("norm2", shape))  # e^{−κt}
-    prefactors = (  # e^{−min(rate, κ)t} of the three φ terms
-        None,
-        np.where(k.fast_d, decay, e_kappa),
-        np.where(k.fast_2d, decay * decay, e_kappa),
-    )
+    # e^{−min(rate, κ)t} of the second and third φ terms, taken before norm2 overwrites e^{−κt}
+    prefactor_d = scratch("prefactor_d", shape)
+    np.copyto(prefactor_d, e_kappa)
+    np.copyto(prefactor_d, decay, where=k.fast_d)
+    prefactor_2d = scratch("prefactor_2d", shape)
+    np.copyto(prefactor_2d, e_kappa)
+    np.multiply(decay, decay, out=prefactor_2d, where=k.fast_2d)
+    prefactors = (None, prefactor_d, prefactor_2d)
     norm2 = e_kappa  # accumulated in place from here on
     term = scratch("term", shape)
     for j, prefactor in enumerate(prefactors):
