@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
 import torch
 
 from gd_step_convergence import cell, cell_arguments, record
 from richlazy.nets.two_layer import TwoLayerNets, loss
-from richlazy.train import TrainResult, log_schedule, step_size, train
-from richlazy.train.flow import integrate
+from richlazy.train import log_schedule, step_size, train
 
 
 class ModifiedGradient:
@@ -52,14 +50,17 @@ class ModifiedGradient:
 
 def modified_flow(initial: TwoLayerNets, X, y, lr: float, checkpoints, rtol: float):
     """The modified flow, integrated by the engine's gradient-flow stepper."""
-    nets = initial.clone()
-    h = np.array([[step_size(lr, X.shape[1])]])  # (S, K) = (1, 1)
-    rates = tuple(torch.ones((1, 1) + (1,) * (t.ndim - 2), dtype=t.dtype) for t in nets.tensors)
-    times = h[..., None] * checkpoints  # (1, 1, C)
-    snapshots, alive, evaluations, steps = integrate(
-        nets, X, y, rates, h, times, rtol, None, gradient=ModifiedGradient(float(h[0, 0]))
+    h = float(step_size(lr, X.shape[1]))
+    return train(
+        initial.clone(),
+        X,
+        y,
+        lr=lr,
+        checkpoints=checkpoints,
+        method="gf",
+        rtol=rtol,
+        gradient=ModifiedGradient(h),
     )
-    return TrainResult(tuple(snapshots), checkpoints, times, ~alive.numpy(), evaluations, steps)
 
 
 def main() -> None:

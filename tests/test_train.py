@@ -440,6 +440,7 @@ def test_checked_schedule():
         ({"method": "gf", "rtol": 1.5}, "rtol"),
         ({"fuse": "yes"}, "fuse"),
         ({"method": "gf", "fuse": True}, "fuse"),
+        ({"gradient": lambda nets, X, y: None}, "gradient"),
     ],
 )
 def test_train_rejects_bad_options(options, name):

@@ -74,6 +74,7 @@ def train(
     rtol: float = 1e-4,
     fuse: bool | None = None,
     progress: Callable[[int], None] | None = None,
+    gradient: Callable | None = None,
 ) -> TrainResult:
     """Train ``nets`` in place and return their parameters at the checkpoints.
 
@@ -89,6 +90,9 @@ def train(
         fuse: GD only: run each step as one torch.compile-fused function
             (``richlazy.train.fused``); None fuses large batches on a GPU (:func:`fuses`).
         progress: called with a count of finished units (GD steps, or checkpoints reached).
+        gradient: gradient flow only: the vector field in place of ∇L, called as
+            ``gradient(nets, X, y)`` -> (losses (S, K), one tensor per parameter tensor); the
+            flow is θ̇ = −η·gradient (:func:`richlazy.train.flow.integrate`).
 
     Raises:
         ValueError: bad method, schedule, rates or shapes.
@@ -102,6 +106,8 @@ def train(
         raise ValueError(f"fuse must be True, False or None (the engine decides), got {fuse!r}")
     if fuse and method != "gd":
         raise ValueError("fuse must be None or False for method 'gf' (the fused step is a GD step)")
+    if gradient is not None and method != "gf":
+        raise ValueError("gradient must be None for method 'gd' (GD steps along ∇L)")
     S, K = nets.a.shape[:2]
     for name, tensor in (("X", X), ("y", y)):
         if tensor.dtype != nets.W.dtype or tensor.device != nets.W.device:
@@ -135,7 +141,7 @@ def train(
             from richlazy.train.flow import integrate
 
             snapshots, alive, evaluations, flow_steps = integrate(
-                nets, X, y, coefficients, h, times, rtol, progress
+                nets, X, y, coefficients, h, times, rtol, progress, gradient
             )
     return TrainResult(
         tuple(snapshots), steps, times, ~alive.cpu().numpy(), evaluations, flow_steps
