@@ -15,7 +15,6 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from richlazy.benchmarks import _problem
-from richlazy.nets import symmetric_pairs
 from richlazy.train import train
 
 
@@ -30,13 +29,9 @@ def main() -> None:
     options = parser.parse_args()
     if not torch.cuda.is_available():
         parser.error("this profiles CUDA kernels; PyTorch sees no CUDA device here")
-    data, directions, signs, tau, delta = _problem(
-        options.width, options.samples, options.dim, options.nets, seed=0
+    _, nets, X, y, lr = _problem(
+        options.width, options.samples, options.dim, options.nets, seed=0, device="cuda"
     )
-    nets = symmetric_pairs(directions, signs, tau, delta, device="cuda")
-    X = torch.as_tensor(data.X, device="cuda")[None]
-    y = torch.as_tensor(data.y, device="cuda")[None]
-    lr = 5e-3 / tau**2
     train(nets.clone(), X, y, lr=lr, checkpoints=[0, 64], fuse=options.fuse)  # compile, warm up
     with profile(activities=[ProfilerActivity.CUDA]) as profiler:
         train(nets, X, y, lr=lr, checkpoints=[0, options.steps], fuse=options.fuse)

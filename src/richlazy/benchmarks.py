@@ -66,14 +66,29 @@ def matmul_rate(*, dtype: str = "float64", device: str = "cpu", size: int | None
     return 2 * size**3 / best
 
 
-def _problem(width: int, samples: int, dim: int, nets: int, seed: int):
-    """A teacher–student dataset and G networks on it with τ, δ spread over Figure 1b's ranges."""
+def _problem(
+    width: int,
+    samples: int,
+    dim: int,
+    nets: int,
+    seed: int,
+    dtype: torch.dtype = torch.float64,
+    device: str = "cpu",
+):
+    """A teacher–student dataset and G networks on it with τ, δ spread over Figure 1b's ranges.
+
+    Returns:
+        The dataset (NumPy), the networks (S = 1, K = G), its X (1, n, d) and y (1, n) as
+        tensors, and each network's reference learning rate 5e-3/τ² (1, G).
+    """
     rng = np.random.default_rng(seed)
     data = teacher_student(seed, d=dim, n=samples, n_test=1)
     directions, signs = student_directions(rng, width, dim)  # (1, m/2, d), (1, m/2)
     tau = 10 ** rng.uniform(-1, 0.3, size=(1, nets))
     delta = rng.uniform(-1, 1, size=(1, nets))
-    return data, directions, signs, tau, delta
+    batch = symmetric_pairs(directions, signs, tau, delta, dtype=dtype, device=device)
+    X, y = (torch.as_tensor(v, dtype=dtype, device=device)[None] for v in (data.X, data.y))
+    return data, batch, X, y, 5e-3 / tau**2
 
 
 def two_layer(
@@ -120,11 +135,7 @@ def two_layer(
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
     check_device(device)
-    data, directions, signs, tau, delta = _problem(width, samples, dim, nets, seed)
-    batch = symmetric_pairs(directions, signs, tau, delta, dtype=DTYPES[dtype], device=device)
-    X = torch.as_tensor(data.X, dtype=DTYPES[dtype], device=device)[None]
-    y = torch.as_tensor(data.y, dtype=DTYPES[dtype], device=device)[None]
-    lr = 5e-3 / tau**2
+    _, batch, X, y, lr = _problem(width, samples, dim, nets, seed, DTYPES[dtype], device)
     if method == "gd" and fuse is None:
         fuse = fuses(batch, X, steps)  # decided once, so that the warm-up compiles what is timed
 
@@ -200,17 +211,9 @@ def reference_two_layer(
     """
     processes = _positive("processes", os.cpu_count() or 1 if processes is None else processes)
     steps = _positive("steps", steps)
-    data, directions, signs, tau, delta = _problem(width, samples, dim, processes, seed)
-    batch = symmetric_pairs(directions, signs, tau, delta)
+    data, batch, _, _, lr = _problem(width, samples, dim, processes, seed)
     jobs = [
-        (
-            batch.W[0, k].numpy(),
-            batch.a[0, k].numpy(),
-            data.X,
-            data.y,
-            float(5e-3 / tau[0, k] ** 2),
-            steps,
-        )
+        (batch.W[0, k].numpy(), batch.a[0, k].numpy(), data.X, data.y, float(lr[0, k]), steps)
         for k in range(processes)
     ]
     saved = {name: os.environ.get(name) for name in _SINGLE_THREAD}
