@@ -1,4 +1,4 @@
-"""Deep linear networks (THEORY.md §4): conservation, balanced closed form, learning speed."""
+"""Deep linear networks (docs/theory.md §4): conservation, balanced closed form, learning speed."""
 
 import numpy as np
 import pytest

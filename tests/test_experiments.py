@@ -103,7 +103,7 @@ def test_settings_are_read_with_the_type_of_the_preset_value():
 
 
 def test_single_neuron_figures_confirm_the_theory():
-    """Closed form vs simulation ≤ 1e-8; theory endpoints; basins split (THEORY.md §2)."""
+    """Closed form vs simulation ≤ 1e-8; theory endpoints; basins split (docs/theory.md §2)."""
     for name in ("fig2", "fig3", "fig8"):
         results = runner.run(name, overrides=TINY[name]).results
         assert float(results.relative_error.max()) <= 1e-8
@@ -115,7 +115,7 @@ def test_single_neuron_figures_confirm_the_theory():
 
 
 def test_linear_network_figures_confirm_the_theory():
-    """Theorem 4.2 (function = parameter space), ℓ1 → ℓ2 bias, and who moves first (THEORY §3–4)."""
+    """Theorem 4.2 (function = parameter space), ℓ1 → ℓ2 bias, and who moves first (docs/theory.md §3–4)."""
     wide = runner.run("wide-linear", overrides=TINY["wide-linear"]).results
     assert float(wide.relative_error.max()) <= 1e-8
     assert set(wide.hidden_width.values) == {4, 6, 2}  # h = d, any h, h = c

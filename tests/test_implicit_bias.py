@@ -1,4 +1,4 @@
-"""Implicit bias at interpolation (THEORY.md §2.2) against long gradient flows."""
+"""Implicit bias at interpolation (docs/theory.md §2.2) against long gradient flows."""
 
 import numpy as np
 import pytest
@@ -97,7 +97,7 @@ def test_potential_gradient_matches_finite_differences_and_hessian_is_mirror():
             ]
         )
         np.testing.assert_allclose(potential_gradient(beta, delta), numeric, rtol=1e-7)
-        # ∇²Q_δ = μ M⁻¹ for a scalar μ (THEORY.md §2.2): ∇²Q · M is a multiple of I.
+        # ∇²Q_δ = μ M⁻¹ for a scalar μ (docs/theory.md §2.2): ∇²Q · M is a multiple of I.
         hessian = np.array(
             [
                 (potential_gradient(beta + h * e, delta) - potential_gradient(beta - h * e, delta))

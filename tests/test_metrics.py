@@ -1,4 +1,4 @@
-"""Feature-learning metrics of two-layer batches (THEORY.md §5): the closed-form NTK against an
+"""Feature-learning metrics of two-layer batches (docs/theory.md §5): the closed-form NTK against an
 empirical NTK from torch.func, and every metric on hand-made cases with known values."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Closed form of THEORY.md §2.1 against an independent integrator, limits, shapes, bad input."""
+"""Closed form of docs/theory.md §2.1 against an independent integrator, limits, shapes, bad input."""
 
 from types import SimpleNamespace
 
@@ -33,7 +33,7 @@ def relative_error(closed, reference):
 
 
 def orthonormal_inputs(rng, n, d):
-    """X of shape (n, d), n ≥ d, with XᵀX = I: whitened data of THEORY.md §2.1."""
+    """X of shape (n, d), n ≥ d, with XᵀX = I: whitened data of docs/theory.md §2.1."""
     return np.linalg.qr(rng.normal(size=(n, d)))[0]
 
 
@@ -175,7 +175,7 @@ def test_initial_condition_and_limit():
     np.testing.assert_allclose(closed.a[0], a0, rtol=2e-16)
     np.testing.assert_allclose(closed.w[0], w0, rtol=2e-16, atol=1e-16)
     np.testing.assert_allclose(closed.beta[-1], beta_star, rtol=1e-12)
-    # At the minimum a² = κ/2 = (δ + √(δ² + 4s²))/2 (THEORY.md §2.1).
+    # At the minimum a² = κ/2 = (δ + √(δ² + 4s²))/2 (docs/theory.md §2.1).
     delta, s = closed.delta, np.linalg.norm(beta_star)
     np.testing.assert_allclose(closed.a[-1] ** 2, (delta + np.hypot(delta, 2 * s)) / 2)
 
@@ -293,7 +293,7 @@ def test_regime_names_and_limits():
 
 
 def test_kernel_distance_falls_from_downstream_to_upstream():
-    """Fig. 3 setting: S(0, t) is large downstream/balanced and vanishes upstream (THEORY §2)."""
+    """Fig. 3 setting: S(0, t) is large downstream/balanced and vanishes upstream (docs/theory.md §2)."""
     t = np.linspace(0, 20, 201)
     beta0, beta_star = np.array([-1.0, 0.0]), np.array([0.0, 1.0])
     distances = []

@@ -1,4 +1,4 @@
-"""The batched two-layer engine (THEORY.md §5): GD against the per-network NumPy reference,
+"""The batched two-layer engine (docs/theory.md §5): GD against the per-network NumPy reference,
 gradient flow against its conservation laws and scipy's DOP853, divergence isolation, the time
 convention, checkpoint schedules, bad input; the paired initialization and the data tasks."""
 
@@ -157,7 +157,7 @@ def test_gradient_flow_conserves_per_neuron_delta(leak, bias, device):
 
 
 def vector_field(_t, theta, X, y, m, leak, bias, eta_a, eta_w):
-    """θ̇ = −η ∇L for one network, L = ½ Σ (f − y)², written from THEORY.md §5 in NumPy."""
+    """θ̇ = −η ∇L for one network, L = ½ Σ (f − y)², written from docs/theory.md §5 in NumPy."""
     d = X.shape[1]
     W = theta[: m * d].reshape(m, d)
     a = theta[m * d : m * d + m]
@@ -561,7 +561,7 @@ def test_symmetric_pairs_start_at_zero_output_with_the_requested_delta(bias):
         -1
     )
     assert np.all(np.abs(deltas - delta[..., None]) <= 1e-13 * terms)
-    # and the layout of THEORY.md §5.1: w_k = (τ/α)u_k, a_k = ±ατ, pairs (u, +a), (u, −a)
+    # and the layout of docs/theory.md §5.1: w_k = (τ/α)u_k, a_k = ±ατ, pairs (u, +a), (u, −a)
     alpha = alpha_from(tau, delta, eta_a=eta_a, eta_w=eta_w)
     W, a = nets.W.numpy(), nets.a.numpy()
     np.testing.assert_allclose(W[:, :, :half], W[:, :, half:], rtol=0, atol=0)

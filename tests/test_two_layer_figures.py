@@ -1,4 +1,4 @@
-"""Figures 1a and 1b at reduced size: the paper's qualitative picture, measured (THEORY.md §5.1)."""
+"""Figures 1a and 1b at reduced size: the paper's qualitative picture, measured (docs/theory.md §5.1)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Wide two-layer linear networks (THEORY.md §3) against parameter-space gradient flow."""
+"""Wide two-layer linear networks (docs/theory.md §3) against parameter-space gradient flow."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Evaluation of the single-neuron closed form of THEORY.md §2.1 at unit learning rates.
+"""Evaluation of the single-neuron closed form of docs/theory.md §2.1 at unit learning rates.
 
 The formula is rearranged as
 
@@ -12,7 +12,7 @@ bounded for t ≥ 0.
 Two evaluation paths share these coefficients. The direct path uses six exponentials per point
 and runs in cache-sized blocks of rows, shared among the cores. Where N² would underflow
 (trajectories that approach the saddle β = 0 and linger, e.g. exactly on the separatrix of
-THEORY.md §2.1, at large t) a row falls back to the log-domain path, which factors the scale
+docs/theory.md §2.1, at large t) a row falls back to the log-domain path, which factors the scale
 e^{ℓ*} of N² out of every quotient.
 """
 
@@ -305,7 +305,7 @@ def _log_abs(x: np.ndarray) -> np.ndarray:
 
 
 def _log_dd(p: np.ndarray, q: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """log dd(p, q, t) with dd = (e^{−pt} − e^{−qt})/(q − p) (THEORY.md §2.1); p, q ≥ 0."""
+    """log dd(p, q, t) with dd = (e^{−pt} − e^{−qt})/(q − p) (docs/theory.md §2.1); p, q ≥ 0."""
     with np.errstate(divide="ignore"):
         return -np.minimum(p, q) * t + np.log(_decay_ratio(np.abs(q - p), t))
 

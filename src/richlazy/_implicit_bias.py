@@ -1,4 +1,4 @@
-"""Implicit bias of the single neuron at interpolation (THEORY.md §2.2).
+"""Implicit bias of the single neuron at interpolation (docs/theory.md §2.2).
 
 Gradient flow is a time-warped mirror flow with potential Q_δ(β) = q_δ(‖β‖), so on
 underdetermined data it converges to argmin_{Xβ=y} Q_δ(β) − ∇Q_δ(β0)ᵀβ, unless a crosses zero.
@@ -25,7 +25,7 @@ class CrossingError(ValueError):
 
     Attributes:
         flipped_interpolant: where the flow goes instead, argmin Q_δ(β) + ∇Q_δ(β0)ᵀβ on Xβ = y
-            (the other basin of attraction, THEORY.md §2.2), shape (d,).
+            (the other basin of attraction, docs/theory.md §2.2), shape (d,).
     """
 
     def __init__(self, message: str, flipped_interpolant: np.ndarray):
@@ -50,7 +50,7 @@ def _abs_w(r: np.ndarray, delta: float | np.ndarray) -> np.ndarray:
 
 
 def potential(beta: np.ndarray, delta: float) -> np.ndarray:
-    """Q_δ(β) = q_δ(‖β‖), q_δ(r) = ⅔ā(r)³ − δā(r) − q_δ(0) (THEORY.md §2.2, unit rates).
+    """Q_δ(β) = q_δ(‖β‖), q_δ(r) = ⅔ā(r)³ − δā(r) − q_δ(0) (docs/theory.md §2.2, unit rates).
 
     Args:
         beta: shape (..., d).
@@ -67,7 +67,7 @@ def potential(beta: np.ndarray, delta: float) -> np.ndarray:
 
 
 def potential_gradient(beta: np.ndarray, delta: float) -> np.ndarray:
-    """∇Q_δ(β) = |w| β̂ with |w| = √((√(δ² + 4‖β‖²) − δ)/2) (THEORY.md §2.2); 0 at β = 0."""
+    """∇Q_δ(β) = |w| β̂ with |w| = √((√(δ² + 4‖β‖²) − δ)/2) (docs/theory.md §2.2); 0 at β = 0."""
     beta = check.finite_array("beta", beta, min_ndim=1)
     delta = float(check.finite_array("delta", delta, ndim=0))
     r = np.linalg.norm(beta, axis=-1)
@@ -155,11 +155,11 @@ def interpolant(
     eta_w: float = 1.0,
     check_crossing: bool = True,
 ) -> np.ndarray:
-    """Where gradient flow of f(x) = a wᵀx interpolates underdetermined data (THEORY.md §2.2).
+    """Where gradient flow of f(x) = a wᵀx interpolates underdetermined data (docs/theory.md §2.2).
 
     β∞ = argmin_{Xβ=y} Q_δ(β) − ∇Q_δ(β0)ᵀβ, with the limits δ = +inf (minimum ‖β − β0‖, lazy) and
     δ = −inf (n = 1: the interpolant along β0). The rates enter through the unit-rate
-    δ̂ = δ/√(η_aη_w) (THEORY.md §2).
+    δ̂ = δ/√(η_aη_w) (docs/theory.md §2).
 
     Args:
         X: inputs, shape (n, d) with n < d and rank n.
@@ -219,7 +219,7 @@ def interpolant(
 
 
 def _downstream_limit(X: np.ndarray, y: np.ndarray, beta0: np.ndarray) -> np.ndarray:
-    """δ → −∞ with one sample: the interpolant along β0, (y/(Xβ0))β0 (THEORY.md §2.2)."""
+    """δ → −∞ with one sample: the interpolant along β0, (y/(Xβ0))β0 (docs/theory.md §2.2)."""
     if X.shape[0] != 1:
         raise ValueError(
             "delta = -inf has a closed form only for a single sample (n = 1); "

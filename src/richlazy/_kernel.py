@@ -1,4 +1,4 @@
-"""Kernel distance between NTK matrices (THEORY.md, notation paragraph), in NumPy."""
+"""Kernel distance between NTK matrices (docs/theory.md §0), in NumPy."""
 
 from __future__ import annotations
 

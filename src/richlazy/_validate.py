@@ -1,7 +1,7 @@
 """Input checks shared by the theory modules.
 
 Every check raises ``ValueError`` (or ``TypeError`` for the wrong kind of object) with a message
-that names the argument and says what is accepted, as DESIGN.md asks.
+that names the argument and says what is accepted, as docs/architecture.md asks.
 """
 
 from __future__ import annotations

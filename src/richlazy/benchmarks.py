@@ -109,7 +109,7 @@ def two_layer(
 ) -> dict:
     """Throughput of the batched engine on ``nets`` networks of one dataset (best of ``repeats``).
 
-    The learning rate is the reference's 5e-3/τ² (THEORY.md §5.1), so GD stays stable on every
+    The learning rate is the reference's 5e-3/τ² (docs/theory.md §5.1), so GD stays stable on every
     network. ``network_steps_per_s`` counts reference GD steps of time covered, for both methods.
     For GD, ``matmul_fraction`` is the GD step's matrix-product rate (4·n·d·m FLOP per network
     step: the forward product and the first-layer gradient) over the machine's measured

@@ -1,4 +1,4 @@
-"""The ``richlazy`` command: list, run, figure, report, bench (DESIGN.md).
+"""The ``richlazy`` command: list, run, figure, report, bench (docs/architecture.md).
 
 String names live only here: they are resolved through the experiment registry to typed configs.
 Errors a user can fix are printed as one line and exit with status 2, never as a traceback.

@@ -1,4 +1,4 @@
-"""Deep linear networks f(x) = W_L ⋯ W_1 x (THEORY.md §4).
+"""Deep linear networks f(x) = W_L ⋯ W_1 x (docs/theory.md §4).
 
 Conserved matrices Δ_l for any depth and per-layer rates, balanced and imbalanced
 initializations, the exact balanced singular-value flow (Arora, Cohen & Hazan 2018), and a
@@ -34,11 +34,11 @@ __all__ = [
 
 
 def conserved(weights: Sequence[np.ndarray], *, etas: Sequence[float] | None = None) -> list:
-    """Δ_l = η_l W_{l+1}ᵀW_{l+1} − η_{l+1} W_l W_lᵀ for l = 1 … L−1 (THEORY.md §4).
+    """Δ_l = η_l W_{l+1}ᵀW_{l+1} − η_{l+1} W_l W_lᵀ for l = 1 … L−1 (docs/theory.md §4).
 
     Conserved by gradient flow because W_{l+1}ᵀ ∂L/∂W_{l+1} = ∂L/∂W_l W_lᵀ. With L = 2,
     W_1 = W and W_2 = Aᵀ it is the Δ of :func:`richlazy.wide_linear.conserved`. Δ_l > 0
-    (later layer larger) is upstream: earlier layers learn faster (THEORY.md §1).
+    (later layer larger) is upstream: earlier layers learn faster (docs/theory.md §1).
 
     Args:
         weights: W_1 … W_L, W_l of shape (n_l, n_{l−1}) (a leading time axis is allowed:
@@ -64,7 +64,7 @@ def imbalanced_init(
     scale: float = 1.0,
     rng: np.random.Generator | int,
 ) -> list[np.ndarray]:
-    """Weights with Δ_l = δ_l I for every l (THEORY.md §4), any signs of the δ_l.
+    """Weights with Δ_l = δ_l I for every l (docs/theory.md §4), any signs of the δ_l.
 
     Construction: k shared modes, W_l = R_l diag(√(η_l y_l)) R_{l−1}ᵀ with Haar-random R_l of
     shape (n_l, k) with orthonormal columns. Then Δ_l = η_lη_{l+1} R_l diag(y_{l+1} − y_l) R_lᵀ,
@@ -329,7 +329,7 @@ def simulate(
     etas: Sequence[float] | None = None,
     rtol: float = 1e-10,
 ) -> DeepTrajectory:
-    """Reference integrator of gradient flow Ẇ_l = −η_l ∂L/∂W_l for any depth (THEORY.md §4).
+    """Reference integrator of gradient flow Ẇ_l = −η_l ∂L/∂W_l for any depth (docs/theory.md §4).
 
     ∂L/∂W_l = (W_L ⋯ W_{l+1})ᵀ (X Eᵀ − Y)ᵀ X (W_{l−1} ⋯ W_1)ᵀ. SciPy's DOP853 on all
     weights at once; atol is set per layer to rtol·1e-3·max|W_l(0)|, so a small layer is
@@ -395,7 +395,7 @@ def simulate(
 
 @dataclass(frozen=True)
 class LearningSpeedProfile:
-    """How far and how fast each layer moves (THEORY.md §4, §7).
+    """How far and how fast each layer moves (docs/theory.md §4, §7).
 
     Attributes:
         t: times, shape (T,).

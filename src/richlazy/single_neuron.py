@@ -1,4 +1,4 @@
-"""The minimal model of THEORY.md §2: one hidden linear neuron f(x) = a wᵀx.
+"""The minimal model of docs/theory.md §2: one hidden linear neuron f(x) = a wᵀx.
 
 Closed-form gradient flow on whitened data (§2.1), the conserved quantity δ, the function-space
 preconditioner M(β) and its NTK, the regime named by δ, a reference ODE integrator for any data,
@@ -45,7 +45,7 @@ __all__ = [
 
 
 class Regime(StrEnum):
-    """The sign of δ names the initialization geometry (THEORY.md §1)."""
+    """The sign of δ names the initialization geometry (docs/theory.md §1)."""
 
     UPSTREAM = "upstream"
     BALANCED = "balanced"
@@ -53,7 +53,7 @@ class Regime(StrEnum):
 
     @property
     def limit(self) -> str:
-        """The learning regime this geometry tends to as |δ| grows (THEORY.md §2)."""
+        """The learning regime this geometry tends to as |δ| grows (docs/theory.md §2)."""
         return {
             Regime.UPSTREAM: "lazy as δ → +∞: M ≈ δI, the flow is linear regression",
             Regime.BALANCED: "rich: M = √(η_aη_w)‖β‖(I + β̂β̂ᵀ)",
@@ -94,7 +94,7 @@ def initial_parameters(
     """The initialization (a0 > 0, w0) with function-space point β0 and conserved quantity δ.
 
     Solves η_w a² − η_a‖β0‖²/a² = δ: a0 = (η_a/η_w)^¼ ā(‖β0‖; δ/c), c = √(η_aη_w), w0 = β0/a0
-    (THEORY.md §2, §2.2). The other solution is (−a0, −w0), with the same β-trajectory.
+    (docs/theory.md §2, §2.2). The other solution is (−a0, −w0), with the same β-trajectory.
 
     Args:
         beta0: shape (..., d).
@@ -119,7 +119,7 @@ def initial_parameters(
 def conserved_quantity(
     a: np.ndarray, w: np.ndarray, *, eta_a: float = 1.0, eta_w: float = 1.0
 ) -> np.ndarray:
-    """δ = η_w a² − η_a ‖w‖², conserved by gradient flow (THEORY.md §2).
+    """δ = η_w a² − η_a ‖w‖², conserved by gradient flow (docs/theory.md §2).
 
     Args:
         a: readout weights, shape (...).
@@ -137,7 +137,7 @@ def conserved_quantity(
 def preconditioner(
     beta: np.ndarray, delta: float | np.ndarray, *, eta_a: float = 1.0, eta_w: float = 1.0
 ) -> np.ndarray:
-    """Function-space preconditioner M(β) of β̇ = −M(β)∇_βL (THEORY.md §2).
+    """Function-space preconditioner M(β) of β̇ = −M(β)∇_βL (docs/theory.md §2).
 
     M = ((s + δ)/2) I + ((s − δ)/2) β̂β̂ᵀ with s = √(δ² + 4η_aη_w‖β‖²). At β = 0 the rank-one part
     has no direction; it is dropped there (exact when δ ≥ 0).
@@ -170,7 +170,7 @@ def preconditioner(
 def asymptotic_preconditioner(
     beta: np.ndarray, delta: float, *, eta_a: float = 1.0, eta_w: float = 1.0
 ) -> np.ndarray:
-    """Leading-order M(β) in the regime of δ (THEORY.md §2, 'Limits').
+    """Leading-order M(β) in the regime of δ (docs/theory.md §2, 'Limits').
 
     Upstream: δI (lazy). Balanced: √(η_aη_w)‖β‖(I + β̂β̂ᵀ) (exact). Downstream: |δ|β̂β̂ᵀ.
     The relative error of the upstream and downstream forms vanishes as |δ| → ∞.
@@ -192,7 +192,7 @@ def asymptotic_preconditioner(
 def ntk(
     X: np.ndarray, a: np.ndarray, w: np.ndarray, *, eta_a: float = 1.0, eta_w: float = 1.0
 ) -> np.ndarray:
-    """NTK matrix K = X M Xᵀ = η_w a² XXᵀ + η_a (Xw)(Xw)ᵀ of f(x) = a wᵀx (THEORY.md §2).
+    """NTK matrix K = X M Xᵀ = η_w a² XXᵀ + η_a (Xw)(Xw)ᵀ of f(x) = a wᵀx (docs/theory.md §2).
 
     Args:
         X: inputs, shape (n, d).
@@ -271,7 +271,7 @@ def exact_trajectory(
     eta_a: float | np.ndarray = 1.0,
     eta_w: float | np.ndarray = 1.0,
 ) -> Trajectory:
-    """Closed-form gradient flow of f(x) = a wᵀx on whitened data, XᵀX = I (THEORY.md §2.1).
+    """Closed-form gradient flow of f(x) = a wᵀx on whitened data, XᵀX = I (docs/theory.md §2.1).
 
     Exact for every δ (any sign, including δ = 0), a0 = 0, β* = 0 and any positive learning
     rates; every exponential is evaluated in a scaled (log-domain) form, so t up to 1e6 and |δ|
@@ -293,7 +293,7 @@ def exact_trajectory(
     """
     a0, w0, beta_star, t, eta_a, eta_w, batch = _checked_inputs(a0, w0, beta_star, t, eta_a, eta_w)
     d = w0.shape[-1]
-    # Reduce to unit rates (THEORY.md §2): â = a (η_w/η_a)^¼, ŵ = w (η_a/η_w)^¼, time c·t.
+    # Reduce to unit rates (docs/theory.md §2): â = a (η_w/η_a)^¼, ŵ = w (η_a/η_w)^¼, time c·t.
     ratio = np.broadcast_to((eta_w / eta_a) ** 0.25, batch).reshape(-1, 1)  # (B, 1)
     c = np.sqrt(eta_a * eta_w)
     unit_time = (
@@ -355,7 +355,7 @@ def gradient_flow(
     eta_w: float = 1.0,
     rtol: float = 1e-10,
 ) -> Trajectory:
-    """Reference integrator of gradient flow for f(x) = a wᵀx on any data (THEORY.md §2).
+    """Reference integrator of gradient flow for f(x) = a wᵀx on any data (docs/theory.md §2).
 
     Integrates ȧ = −η_a wᵀXᵀr, ẇ = −η_w a Xᵀr, r = Xaw − y, with SciPy's DOP853, one
     initialization at a time. It is the oracle the closed form is tested against.

@@ -1,4 +1,4 @@
-"""Results on disk: DIR/NAME/ with results.zarr, config.json and figures (DESIGN.md).
+"""Results on disk: DIR/NAME/ with results.zarr, config.json and figures (docs/architecture.md).
 
 Every write is atomic: a file or zarr store is written beside its target under a temporary
 name and renamed into place, so an interrupted run never leaves a half-written result. Sweeps

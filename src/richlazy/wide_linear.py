@@ -1,4 +1,4 @@
-"""Two-layer wide linear networks f(x) = Aᵀ W x (THEORY.md §3; paper §4, Theorem 4.2).
+"""Two-layer wide linear networks f(x) = Aᵀ W x (docs/theory.md §3; paper §4, Theorem 4.2).
 
 W ∈ R^{h×d} (rate η_w), A ∈ R^{h×c} (rate η_a), function-space parameter β = WᵀA ∈ R^{d×c},
 loss L = ½‖XWᵀA − Y‖²_F with gradient G = ∇_βL = Xᵀ(Xβ − Y). This module gives the conserved
@@ -30,7 +30,7 @@ __all__ = [
 def conserved(
     W: np.ndarray, A: np.ndarray, *, eta_a: float = 1.0, eta_w: float = 1.0
 ) -> np.ndarray:
-    """Δ = η_w AAᵀ − η_a WWᵀ, conserved by gradient flow on any loss of β (THEORY.md §3).
+    """Δ = η_w AAᵀ − η_a WWᵀ, conserved by gradient flow on any loss of β (docs/theory.md §3).
 
     Args:
         W: first layer, shape (h, d).
@@ -55,7 +55,7 @@ def isotropic_init(
     scale: float = 1.0,
     rng: np.random.Generator | int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """An initialization (W, A) with Δ = δI_h that satisfies Theorem 4.2 (THEORY.md §3).
+    """An initialization (W, A) with Δ = δI_h that satisfies Theorem 4.2 (docs/theory.md §3).
 
     δ < 0 (needs h = d): A has i.i.d. N(0, scale²) entries, W = ((η_w AAᵀ − δI)/η_a)^{1/2} O.
     δ > 0 (needs h = c): W has i.i.d. N(0, scale²) entries, A = ((δI + η_a WWᵀ)/η_w)^{1/2} O.
@@ -105,7 +105,7 @@ def isotropic_init(
 def preconditioners(
     beta: np.ndarray, delta: float, *, eta_a: float = 1.0, eta_w: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """P = (√(δ²I + 4η_aη_wββᵀ) − δI)/2 and Q = (√(δ²I + 4η_aη_wβᵀβ) + δI)/2 (THEORY.md §3).
+    """P = (√(δ²I + 4η_aη_wββᵀ) − δI)/2 and Q = (√(δ²I + 4η_aη_wβᵀβ) + δI)/2 (docs/theory.md §3).
 
     Under the theorem's conditions P = η_a WᵀW and Q = η_w AᵀA. Computed from the SVD of β (so
     small singular values keep full relative accuracy) with (√(δ² + 4x) ∓ δ)/2 rewritten as
@@ -148,7 +148,7 @@ def flow(
     eta_w: float = 1.0,
     rtol: float = 1e-10,
 ) -> np.ndarray:
-    """Function-space gradient flow β̇ = −PG − GQ of Theorem 4.2 (THEORY.md §3).
+    """Function-space gradient flow β̇ = −PG − GQ of Theorem 4.2 (docs/theory.md §3).
 
     It is the flow of β = WᵀA for every (W, A) with Δ = δI and h = d (δ < 0), h = c (δ > 0) or
     any h (δ = 0); it does not check that such (W, A) exist for your use: call
@@ -226,7 +226,7 @@ def flow_from_params(
 ) -> np.ndarray:
     """Check Theorem 4.2's conditions on (W, A), then integrate :func:`flow` from β0 = WᵀA.
 
-    Conditions (THEORY.md §3): Δ = δI, i.e. ‖Δ − δI‖_F <= tol·(η_w‖AAᵀ‖_F + η_a‖WWᵀ‖_F) with
+    Conditions (docs/theory.md §3): Δ = δI, i.e. ‖Δ − δI‖_F <= tol·(η_w‖AAᵀ‖_F + η_a‖WWᵀ‖_F) with
     δ = tr Δ / h (δ is taken as 0 when √h|δ| is within that bound); h = d if δ < 0; h = c if
     δ > 0. Outside them β does not follow a closed equation, so nothing is integrated.
 
@@ -266,7 +266,7 @@ def flow_from_params(
 
 
 def _check_width(h: int, d: int, c: int, delta: float) -> None:
-    """Theorem 4.2's width condition for Δ = δI (THEORY.md §3)."""
+    """Theorem 4.2's width condition for Δ = δI (docs/theory.md §3)."""
     if delta < 0 and h != d:
         raise ValueError(
             f"delta < 0 needs the hidden width to equal the input dimension (h = d), "
@@ -312,7 +312,7 @@ def singular_value_flow(
     eta_a: float = 1.0,
     eta_w: float = 1.0,
 ) -> np.ndarray:
-    """Exact decoupled mode dynamics σ̇ = −√(δ² + 4η_aη_wσ²)(σ − σ*) (THEORY.md §3).
+    """Exact decoupled mode dynamics σ̇ = −√(δ² + 4η_aη_wσ²)(σ − σ*) (docs/theory.md §3).
 
     This is how each singular value of β moves when Σ = I and β0 shares singular vectors with
     β* (modes with opposite signs are allowed: σ may cross 0 when δ ≠ 0). In u = 2√(η_aη_w)σ
@@ -453,7 +453,7 @@ def aligned_interpolant(
 ) -> np.ndarray:
     """Where the aligned flow interpolates underdetermined data: its hyperbolic-entropy bias.
 
-    Aligned setting (THEORY.md §3): β = U diag(σ) Vᵀ with U, V fixed and shared by β0 and by
+    Aligned setting (docs/theory.md §3): β = U diag(σ) Vᵀ with U, V fixed and shared by β0 and by
     the data, so the loss is a function of the singular values, L = ½‖Mσ − b‖². It arises for
     sensing matrices S_j = U diag(M_j) Vᵀ (L = ½Σ_j(⟨S_j, β⟩ − b_j)², e.g. the trace regression
     f = ⟨diag(x), β⟩ with U = V = I); then G = U diag(Mᵀ(Mσ − b)) Vᵀ and, because P + Q acts on

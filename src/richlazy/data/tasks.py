@@ -1,4 +1,4 @@
-"""The paper's tasks (THEORY.md §5.1): teacher–student on the sphere, and XOR in d = 2."""
+"""The paper's tasks (docs/theory.md §5.1): teacher–student on the sphere, and XOR in d = 2."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class Dataset:
 def student_directions(
     rng: np.random.Generator, width: int, d: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The paired student's draw (THEORY.md §5.1): m/2 unit directions and their ±1 readout
+    """The paired student's draw (docs/theory.md §5.1): m/2 unit directions and their ±1 readout
     signs, shaped for one dataset, (1, m/2, d) and (1, m/2)."""
     directions = sphere(rng, width // 2, d)[None]
     signs = rng.choice([-1.0, 1.0], size=(1, width // 2))

@@ -1,4 +1,4 @@
-"""The registry of reproducible experiments, one module each (DESIGN.md).
+"""The registry of reproducible experiments, one module each (docs/architecture.md).
 
 Names map to modules, imported only when used, so listing experiments stays fast.
 """

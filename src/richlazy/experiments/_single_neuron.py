@@ -13,7 +13,7 @@ from richlazy.experiments._spec import require
 @dataclass(frozen=True)
 class DeltaSweep:
     """Settings of a figure that follows one initialization β0 for several δ on whitened data
-    (THEORY.md §2.1; defaults: the paper's β* = (0, 1), β0 = (−1, 0), a0 > 0)."""
+    (docs/theory.md §2.1; defaults: the paper's β* = (0, 1), β0 = (−1, 0), a0 > 0)."""
 
     deltas: tuple[float, ...] = (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0)
     beta_star: tuple[float, float] = (0.0, 1.0)
@@ -85,7 +85,7 @@ def trajectory_variables(
     """Dataset variables a, w, μ, φ, S(0, t) for both trajectories, plus their relative error.
 
     ``dims`` names the batch axes; "t" and "component" are appended. The kernel is the NTK on
-    the whitened inputs X = I (THEORY.md §2): K = M(β).
+    the whitened inputs X = I (docs/theory.md §2): K = M(β).
     """
     variables = {}
     for suffix, trajectory in (("", closed), ("_simulated", simulated)):

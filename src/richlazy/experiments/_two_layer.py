@@ -1,7 +1,7 @@
-"""Sweeps of two-layer networks over scale τ, geometry δ and seeds (THEORY.md §5.1).
+"""Sweeps of two-layer networks over scale τ, geometry δ and seeds (docs/theory.md §5.1).
 
 Shared by fig1a, fig1b and fig5. One seed fixes a dataset and the student's neuron directions;
-the (τ, δ) cells only rescale them (THEORY.md §5.1), so all cells of a seed train together as
+the (τ, δ) cells only rescale them (docs/theory.md §5.1), so all cells of a seed train together as
 one batch and are stored as one resumable shard. Metrics are computed from the parameters at the
 checkpoints (``richlazy.metrics``) and labeled (tau, delta, seed, step).
 """
@@ -145,7 +145,7 @@ def initial_cells(
     """The networks of every (τ, δ) cell of ``config`` before training, the student drawn from
     ``seed``, and the data X, y, X_test, y_test as tensors (1, n, d) and (1, n).
 
-    Neuron directions are uniform on the sphere and shared by all cells (THEORY.md §5.1).
+    Neuron directions are uniform on the sphere and shared by all cells (docs/theory.md §5.1).
     """
     device, dtype = config.device, DTYPES[config.dtype]
     d = dataset.X.shape[1]
@@ -188,7 +188,7 @@ def train_cells(
 
 
 def grid_metrics(trained: TrainedGrid) -> dict[str, np.ndarray]:
-    """The metrics of THEORY.md §5 at every checkpoint: name -> (K, C) arrays.
+    """The metrics of docs/theory.md §5 at every checkpoint: name -> (K, C) arrays.
 
     Losses are the reference's mean squared errors; the kernel distance and Hamming distance are
     measured on the training inputs.

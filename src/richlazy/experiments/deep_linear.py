@@ -1,6 +1,6 @@
 """Deep linear networks: learning-speed profiles across layers, and the balanced closed form.
 
-Part 1 (THEORY.md §4, §1): at depth 3 and 4, gradient flow from inits with Δ_l = δI for δ > 0
+Part 1 (docs/theory.md §4, §1): at depth 3 and 4, gradient flow from inits with Δ_l = δI for δ > 0
 (upstream: later layers larger, so earlier layers move first and farthest), δ = 0 (balanced) and
 δ < 0 (downstream: the mirror image), same data and the same smallest-layer scale; the relative
 distance ‖W_l(t) − W_l(0)‖/‖W_l(0)‖ of every layer over time, and which layer moves first,
@@ -168,7 +168,7 @@ def _balanced(config: Config) -> dict:
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
-    """Both parts (THEORY.md §4)."""
+    """Both parts (docs/theory.md §4)."""
     profiles, balanced = _profiles(config, context), _balanced(config)
     return xr.Dataset(
         {**profiles["variables"], **balanced["variables"]},

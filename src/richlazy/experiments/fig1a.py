@@ -1,6 +1,6 @@
 """Figure 1a: how the hidden neurons of a two-layer ReLU student move, lazy vs rich.
 
-Teacher–student in d = 2 (THEORY.md §5.1): the trajectories of |a_k| w_k for every hidden
+Teacher–student in d = 2 (docs/theory.md §5.1): the trajectories of |a_k| w_k for every hidden
 neuron, with the teacher's neurons drawn as directions. Large τ (lazy): neurons barely move.
 Small τ balanced (rich): they align with the teacher. Small τ upstream (δ > 0): they align
 fast and move mostly in direction. Small τ downstream (δ < 0): the readouts move and the
@@ -25,7 +25,7 @@ CELLS = ((2.0, 0.0), (0.1, 0.0), (0.1, 0.9999), (0.1, -0.9999))
 
 @dataclass(frozen=True)
 class Config(GridConfig):
-    """Figure 1a settings (defaults: the reference's, THEORY.md §5.1).
+    """Figure 1a settings (defaults: the reference's, docs/theory.md §5.1).
 
     The (τ, δ) grid holds the reference's four cells; the other two cells it implies
     (τ = 2 with δ = ±0.9999) are trained too but not drawn.

@@ -1,6 +1,6 @@
 """Figure 1b: the phase diagram of a two-layer ReLU student over scale τ and geometry δ.
 
-Teacher–student task on the sphere (THEORY.md §5.1): test loss and kernel distance S(0, t)
+Teacher–student task on the sphere (docs/theory.md §5.1): test loss and kernel distance S(0, t)
 averaged over seeds on the (τ, δ) grid at several checkpoints, with the supporting panels
 (Hamming distance of activation patterns, parameter distance, train loss). Expected picture:
 lazy at large τ, rich at small τ, and the fastest rich learning and lowest test loss at small τ
@@ -33,7 +33,7 @@ PANELS = {
 
 @dataclass(frozen=True)
 class Config(GridConfig):
-    """Figure 1b settings (defaults: the reference's, THEORY.md §5.1)."""
+    """Figure 1b settings (defaults: the reference's, docs/theory.md §5.1)."""
 
     d: int = 100
     n: int = 1000

@@ -1,7 +1,7 @@
 """Figure 2: parameter-space geometry of the single neuron for δ = −2, 0, 2.
 
 Each panel shows, in (w1, w2, a), the conserved surface a² − ‖w‖² = δ (one-sheet hyperboloid,
-cone, two-sheet hyperboloid), colored by the loss, the exact trajectory on it (THEORY.md §2.1),
+cone, two-sheet hyperboloid), colored by the loss, the exact trajectory on it (docs/theory.md §2.1),
 and the manifold of global minima a·w = β*.
 """
 

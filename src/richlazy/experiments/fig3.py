@@ -1,6 +1,6 @@
 """Figure 3: signed magnitude, alignment and kernel distance of the single neuron over time.
 
-Closed form (THEORY.md §2.1) drawn dashed over an independent DOP853 simulation of gradient
+Closed form (docs/theory.md §2.1) drawn dashed over an independent DOP853 simulation of gradient
 flow, for δ from downstream to upstream; whitened data in d = 2, β* = (0, 1), β0 = (−1, 0).
 """
 
@@ -24,7 +24,7 @@ PRESETS = {"quick": Config(time_points=201), "paper": Config()}
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
-    """Closed form and simulation for every δ (THEORY.md §2.1)."""
+    """Closed form and simulation for every δ (docs/theory.md §2.1)."""
     t, closed, simulated = config.trajectories()
     return xr.Dataset(
         trajectory_variables(closed, simulated, ("delta",)),

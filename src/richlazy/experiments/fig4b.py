@@ -1,4 +1,4 @@
-"""Figure 4b: implicit bias on low-rank data (THEORY.md §2.2).
+"""Figure 4b: implicit bias on low-rank data (docs/theory.md §2.2).
 
 One sample x = (0.5, 1), y = 1.1: the minima form a line. Gradient flow from the same β0 for each
 δ ends at a different point of the line; the theory predicts each endpoint

@@ -1,6 +1,6 @@
 """Figure 5: how a two-layer ReLU network learns XOR, rich vs lazy, and why upstream is fast.
 
-XOR in d = 2 (inputs (±1, ±1), label x1·x2; THEORY.md §5.1, Fig. 5), a bias-free ReLU student
+XOR in d = 2 (inputs (±1, ±1), label x1·x2; docs/theory.md §5.1, Fig. 5), a bias-free ReLU student
 with the symmetric-pair init at scale τ and geometry δ, every (τ, δ) cell of a grid trained by
 full-batch GD at one fixed learning rate, so that all cells share one clock.
 
@@ -10,7 +10,7 @@ balanced rich (smallest τ, δ = 0), upstream rich (smallest τ, largest δ > 0)
 NTK, K(x, X)K(X, X)⁻¹y, which a lazy network converges to. Expected: the rich inits learn a
 piecewise-linear surface with few kinks aligned to the data; lazy stays at the kernel interpolant.
 (b) Hamming distance of the activation patterns vs parameter distance over the (τ, δ) grid
-(THEORY.md §5): rapid rich learning is a large change of activation patterns with a small change
+(docs/theory.md §5): rapid rich learning is a large change of activation patterns with a small change
 of parameters, and upstream (δ > 0) reaches it fastest; downstream at small τ fits on fixed
 features (no pattern changes, large parameter change).
 """

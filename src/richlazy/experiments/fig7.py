@@ -1,4 +1,4 @@
-"""Figure 7: basins of attraction of the single neuron (THEORY.md §2.1–2.2).
+"""Figure 7: basins of attraction of the single neuron (docs/theory.md §2.1–2.2).
 
 Gradient flow has two global minima in parameter space, ±(a∞, w∞). For δ ≤ 0 the surface
 w·β* = a·r₋(δ) (the stable manifold of the saddle β = 0; A = 0 in the closed form) separates the
@@ -48,7 +48,7 @@ PRESETS = {"quick": Config(time_points=601), "paper": Config()}
 
 
 def r_minus(delta: np.ndarray, s: float) -> np.ndarray:
-    """r₋ = (−δ − √(δ² + 4s²))/2, without cancellation for δ ≤ 0 (THEORY.md §2.1)."""
+    """r₋ = (−δ − √(δ² + 4s²))/2, without cancellation for δ ≤ 0 (docs/theory.md §2.1)."""
     return -2 * s**2 / (np.hypot(delta, 2 * s) - delta)
 
 

@@ -1,4 +1,4 @@
-"""Figure 8: closed form against gradient flow for a, w1, w2 and ν = w·β*/a (THEORY.md §2.1).
+"""Figure 8: closed form against gradient flow for a, w1, w2 and ν = w·β*/a (docs/theory.md §2.1).
 
 β* = (0.5, 0.5), seven δ from downstream to upstream, three initial directions of β0. ν is the
 Riccati variable of the derivation; it diverges where a crosses zero (downstream only).

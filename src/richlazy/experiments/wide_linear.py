@@ -1,6 +1,6 @@
 """Wide two-layer linear networks: Theorem 4.2's function-space flow and its implicit bias.
 
-Three panels (THEORY.md §3). (a) β = WᵀA from the function-space flow β̇ = −PG − GQ against an
+Three panels (docs/theory.md §3). (a) β = WᵀA from the function-space flow β̇ = −PG − GQ against an
 independent simulation of (W, A) gradient flow, for δ < 0 (h = d), δ = 0 (any h, here wider)
 and δ > 0 (h = c). (b) The decoupled singular-value flow from a small σ0: sigmoidal (rich) at
 small |δ|, exponential (lazy) at large |δ|. (c) Underdetermined aligned regression from σ0 = 0:
@@ -258,7 +258,7 @@ def _implicit_bias(config: Config) -> dict:
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
-    """The three panels (THEORY.md §3)."""
+    """The three panels (docs/theory.md §3)."""
     variables, coords = {}, {}
     for part in (
         _function_vs_parameters(config, context),

@@ -1,4 +1,4 @@
-"""Feature-learning metrics of two-layer network batches (THEORY.md §5), from parameters alone.
+"""Feature-learning metrics of two-layer network batches (docs/theory.md §5), from parameters alone.
 
 Every metric is computed per network, (S, K), in chunks of networks so that memory stays
 bounded, and never builds per-sample Jacobians: the NTK has the closed form

@@ -1,4 +1,4 @@
-"""Initialization geometry: overall scale τ and imbalance δ ↔ the layer ratio α (THEORY.md §5.1).
+"""Initialization geometry: overall scale τ and imbalance δ ↔ the layer ratio α (docs/theory.md §5.1).
 
 A hidden neuron starts with ‖w_k‖ = τ/α and |a_k| = ατ, so with learning rates (η_a, η_w) its
 conserved quantity is δ = η_w a² − η_a‖w‖² = τ²(η_w α² − η_a α⁻²). α > 1 is upstream (δ > 0),

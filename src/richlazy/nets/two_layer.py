@@ -1,9 +1,9 @@
-"""Batches of two-layer networks f(x) = Σ_k a_k σ(w_kᵀx + b_k), σ(z) = max(z, γz) (THEORY.md §5).
+"""Batches of two-layer networks f(x) = Σ_k a_k σ(w_kᵀx + b_k), σ(z) = max(z, γz) (docs/theory.md §5).
 
 A batch holds S datasets with K networks each, every network with its own parameters and
 learning rates. Weights are stored as W (S, K, m, d), so the pre-activations of all K networks
 of a dataset come from one matrix product X (S, n, d) @ W (S, K·m, d)ᵀ, laid out (S, n, K, m).
-The loss is L = ½ Σ_i (f(x_i) − y_i)² per network (THEORY.md, notation).
+The loss is L = ½ Σ_i (f(x_i) − y_i)² per network (docs/theory.md §0).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def loss(nets: TwoLayerNets, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def per_neuron_delta(nets: TwoLayerNets, eta_a: torch.Tensor, eta_w: torch.Tensor) -> torch.Tensor:
-    """δ_k = η_w a_k² − η_a(‖w_k‖² + b_k²), conserved by gradient flow (THEORY.md §5): (S, K, m).
+    """δ_k = η_w a_k² − η_a(‖w_k‖² + b_k²), conserved by gradient flow (docs/theory.md §5): (S, K, m).
 
     The bias counts as a first-layer weight (it shares the rate η_w).
     """
@@ -190,7 +190,7 @@ def symmetric_pairs(
     dtype: torch.dtype = torch.float64,
     device: str = "cpu",
 ) -> TwoLayerNets:
-    """The paired initialization of THEORY.md §5.1, one network per (dataset, cell).
+    """The paired initialization of docs/theory.md §5.1, one network per (dataset, cell).
 
     Neuron k < m/2 gets w_k = (τ/α)u_k and a_k = s_k ατ; neuron k + m/2 copies w_k with −a_k, so
     f(x; θ0) = 0 and every neuron has δ_k = δ. Biases, if any, start at 0.

@@ -1,6 +1,6 @@
 """Train a batch of two-layer networks: gradient descent or adaptive gradient flow.
 
-Time convention. Training descends L = ½ Σ_i (f − y)² (THEORY.md) with layer rates η_a, η_w.
+Time convention. Training descends L = ½ Σ_i (f − y)² (docs/theory.md §0) with layer rates η_a, η_w.
 Learning rates are given in the reference's convention: a GD step θ ← θ − lr ∇_θ MSE on the
 mean squared error MSE = (1/n) Σ_i (f − y)², which is a step of size h = 2·lr/n on L. Gradient
 flow time after s such steps is t = s·h; checkpoints are given in steps and reported in both.

@@ -5,7 +5,7 @@ eight passes over the (S, n, K·m) pre-activations; compiled, the elementwise wo
 matrix products fuses into two kernels (the forward reduction, and the slope σ'(pre)·r), so the
 activations are written once by the first product, read twice and the slope written once. That
 matters where the step is bound by memory traffic: large batches on a GPU (docs/performance.md).
-The arithmetic is the eager step's (THEORY.md §5.1, the reference's semantics); only the order of
+The arithmetic is the eager step's (docs/theory.md §5.1, the reference's semantics); only the order of
 floating-point sums may differ.
 """
 
