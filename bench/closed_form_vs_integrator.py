@@ -34,8 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from richlazy._closed_form import _cores
-from richlazy.single_neuron import exact_trajectory, gradient_flow
+from richlazy.single_neuron import closed_form_threads, exact_trajectory, gradient_flow
 
 
 def best_of(repeats: int, function) -> float:
@@ -87,7 +86,7 @@ def measure(inits: int, times: int, horizon: float, sample: int, seed: int, rtol
     closed_seconds = best_of(7, lambda: exact_trajectory(a0, w0, beta_star, t))
     with one_core():
         one_core_seconds = best_of(7, lambda: exact_trajectory(a0, w0, beta_star, t))
-    write_seconds = best_of(7, lambda: write_output(inits, times, 2, _cores()))
+    write_seconds = best_of(7, lambda: write_output(inits, times, 2, closed_form_threads()))
     closed = exact_trajectory(a0, w0, beta_star, t)
     picked = rng.choice(inits, size=min(sample, inits), replace=False)
     start = time.perf_counter()
@@ -104,7 +103,7 @@ def measure(inits: int, times: int, horizon: float, sample: int, seed: int, rtol
         "times": times,
         "horizon": horizon,
         "integrator_rtol": rtol,
-        "closed_form_cores": _cores(),
+        "closed_form_cores": closed_form_threads(),
         "closed_form_s": round(closed_seconds, 4),
         "closed_form_one_core_s": round(one_core_seconds, 4),
         "integrator_s": round(integrator_seconds, 2),

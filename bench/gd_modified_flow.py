@@ -23,9 +23,9 @@ import sys
 
 import torch
 
-from gd_step_convergence import cell, cell_arguments, record
+from richlazy.benchmarks import cell_arguments, checkpoint_record, one_cell
 from richlazy.nets.two_layer import TwoLayerNets, loss
-from richlazy.train import log_schedule, step_size, train
+from richlazy.train import GradientFlow, log_schedule, step_size, train
 
 
 class ModifiedGradient:
@@ -57,27 +57,30 @@ def modified_flow(initial: TwoLayerNets, X, y, lr: float, checkpoints, rtol: flo
         y,
         lr=lr,
         checkpoints=checkpoints,
-        method="gf",
-        rtol=rtol,
-        gradient=ModifiedGradient(h),
+        solver=GradientFlow(rtol=rtol, vector_field=ModifiedGradient(h)),
     )
 
 
 def main() -> None:
     args = cell_arguments(__doc__.splitlines()[0], samples=1000, dim=100)
     print("# command: python " + " ".join(sys.argv), flush=True)
-    initial, (X, y, X_test, y_test), lr = cell(args.tau, args.delta, args.samples, args.dim)
+    initial, (X, y, X_test, y_test), lr = one_cell(args.tau, args.delta, args.samples, args.dim)
     checkpoints = log_schedule(args.steps)
     runs = {
         "gd, reference lr": lambda: train(initial.clone(), X, y, lr=lr, checkpoints=checkpoints),
         "gd, lr/16": lambda: train(initial.clone(), X, y, lr=lr / 16, checkpoints=checkpoints * 16),
         "gf, rtol 1e-3": lambda: train(
-            initial.clone(), X, y, lr=lr, checkpoints=checkpoints, method="gf", rtol=1e-3
+            initial.clone(), X, y, lr=lr, checkpoints=checkpoints, solver=GradientFlow(rtol=1e-3)
         ),
         "modified flow, rtol 1e-3": lambda: modified_flow(initial, X, y, lr, checkpoints, 1e-3),
     }
     for label, run in runs.items():
-        print(record(label, initial, run(), X, X_test, y_test, tau=args.tau, delta=args.delta))
+        result = run()
+        print(
+            checkpoint_record(
+                label, initial, result, X, X_test, y_test, tau=args.tau, delta=args.delta
+            )
+        )
 
 
 if __name__ == "__main__":

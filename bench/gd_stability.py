@@ -20,7 +20,7 @@ import torch
 
 from richlazy import metrics
 from richlazy.data.tasks import teacher_student
-from richlazy.experiments._two_layer import GridConfig, train_cells
+from richlazy.sweeps import GridConfig, train_cells
 
 
 def main() -> None:

@@ -13,69 +13,32 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
-from richlazy import metrics
-from richlazy.data.tasks import teacher_student
-from richlazy.experiments._two_layer import GridConfig, initial_cells
-from richlazy.train import log_schedule, train
-
-
-def cell(tau: float, delta: float, samples: int, dim: int):
-    """One Figure-1b cell as the bench gf-vs-gd draws it (seed 0): the initial networks (S = K =
-    1), the data X, y, X_test, y_test (each with a leading dataset axis) and the reference rate."""
-    config = GridConfig(taus=(tau,), deltas=(delta,), seeds=(0,))
-    initial, tensors = initial_cells(config, teacher_student(0, d=dim, n=samples, n_test=2000), 0)
-    return initial, tensors, float(config.learning_rates()[0, 0])
-
-
-def record(label: str, initial, result, X, X_test, y_test, **extra) -> str:
-    """One JSON line: test loss and kernel distance S(0, t) at every checkpoint of ``result``."""
-    losses = [float(metrics.mean_squared_error(s, X_test, y_test)[0, 0]) for s in result.snapshots]
-    distances = metrics.kernel_distances(initial, result.snapshots, X)[0, 0]  # (C,)
-    return json.dumps(
-        {
-            "run": label,
-            **extra,
-            "time": [float(t) for t in result.time[0, 0]],
-            "test_loss": [float(f"{v:.4g}") for v in losses],
-            "kernel_distance": [float(f"{v:.4g}") for v in distances.tolist()],
-            "gradient_evaluations": result.gradient_evaluations,
-        }
-    )
-
-
-def cell_arguments(description: str, samples: int, dim: int) -> argparse.Namespace:
-    """The command line of a one-cell script: --tau --delta --steps --samples --dim."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--tau", type=float, default=0.1)
-    parser.add_argument("--delta", type=float, default=1.0)
-    parser.add_argument("--steps", type=int, default=10_000)
-    parser.add_argument("--samples", type=int, default=samples, help="training samples n")
-    parser.add_argument("--dim", type=int, default=dim, help="input dimension d")
-    return parser.parse_args()
+from richlazy.benchmarks import cell_arguments, checkpoint_record, one_cell
+from richlazy.train import GD, GradientFlow, log_schedule, train
 
 
 def main() -> None:
     args = cell_arguments(__doc__.splitlines()[0], samples=200, dim=20)
     print("# command: python " + " ".join(sys.argv), flush=True)
-    initial, (X, y, X_test, y_test), lr = cell(args.tau, args.delta, args.samples, args.dim)
+    initial, (X, y, X_test, y_test), lr = one_cell(args.tau, args.delta, args.samples, args.dim)
     checkpoints = log_schedule(args.steps)
     runs = [
-        ("gd, reference lr", "gd", lr, 1, 1e-3),
-        ("gd, lr/4", "gd", lr / 4, 4, 1e-3),
-        ("gd, lr/16", "gd", lr / 16, 16, 1e-3),
-        ("gf, rtol 1e-3", "gf", lr, 1, 1e-3),
-        ("gf, rtol 1e-6", "gf", lr, 1, 1e-6),
+        ("gd, reference lr", GD(), lr, 1),
+        ("gd, lr/4", GD(), lr / 4, 4),
+        ("gd, lr/16", GD(), lr / 16, 16),
+        ("gf, rtol 1e-3", GradientFlow(rtol=1e-3), lr, 1),
+        ("gf, rtol 1e-6", GradientFlow(rtol=1e-6), lr, 1),
     ]
-    for label, method, rate, refine, rtol in runs:
+    for label, solver, rate, refine in runs:
         nets = initial.clone()
-        result = train(
-            nets, X, y, lr=rate, checkpoints=checkpoints * refine, method=method, rtol=rtol
+        result = train(nets, X, y, lr=rate, checkpoints=checkpoints * refine, solver=solver)
+        print(
+            checkpoint_record(
+                label, initial, result, X, X_test, y_test, tau=args.tau, delta=args.delta
+            )
         )
-        print(record(label, initial, result, X, X_test, y_test, tau=args.tau, delta=args.delta))
 
 
 if __name__ == "__main__":

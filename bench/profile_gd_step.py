@@ -14,8 +14,8 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from richlazy.benchmarks import _problem
-from richlazy.train import train
+from richlazy.benchmarks import two_layer_problem
+from richlazy.train import GD, train
 
 
 def main() -> None:
@@ -29,12 +29,14 @@ def main() -> None:
     options = parser.parse_args()
     if not torch.cuda.is_available():
         parser.error("this profiles CUDA kernels; PyTorch sees no CUDA device here")
-    _, nets, X, y, lr = _problem(
+    _, nets, X, y, lr = two_layer_problem(
         options.width, options.samples, options.dim, options.nets, seed=0, device="cuda"
     )
-    train(nets.clone(), X, y, lr=lr, checkpoints=[0, 64], fuse=options.fuse)  # compile, warm up
+    train(
+        nets.clone(), X, y, lr=lr, checkpoints=[0, 64], solver=GD(fuse=options.fuse)
+    )  # compile, warm up
     with profile(activities=[ProfilerActivity.CUDA]) as profiler:
-        train(nets, X, y, lr=lr, checkpoints=[0, options.steps], fuse=options.fuse)
+        train(nets, X, y, lr=lr, checkpoints=[0, options.steps], solver=GD(fuse=options.fuse))
         torch.cuda.synchronize()
     kernels = [e for e in profiler.key_averages() if e.self_device_time_total > 0]
     kernels.sort(key=lambda e: -e.self_device_time_total)

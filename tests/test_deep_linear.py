@@ -9,12 +9,11 @@ from scipy.integrate import solve_ivp
 from richlazy import wide_linear
 from richlazy.deep_linear import (
     _velocities,
-    balanced_init,
-    balanced_singular_value_flow,
-    conserved,
-    imbalanced_init,
+    conserved_quantity,
+    exact_singular_value_flow,
+    gradient_flow,
+    initial_parameters,
     learning_speed_profile,
-    simulate,
 )
 
 
@@ -52,24 +51,27 @@ def test_conserved_quantities_hold_along_the_flow_for_any_widths_and_rates():
     X = rng.normal(size=(8, 3))
     Y = X @ rng.normal(size=(3, 2))  # realizable
     etas = [0.5, 2.0, 1.3]
-    trajectory = simulate(layers, X, Y, np.linspace(0, 3, 16), etas=etas, rtol=1e-11)
+    trajectory = gradient_flow(layers, X, Y, np.linspace(0, 3, 16), etas=etas, rtol=1e-11)
     assert trajectory.conservation_drift() <= 1e-8
     assert trajectory.loss[-1] < 0.5 * trajectory.loss[0]  # it did learn
     assert np.all(np.diff(trajectory.loss) <= 1e-12)  # gradient flow never increases the loss
-    deltas = conserved(trajectory.weights, etas=etas)  # time axis: (T, n_l, n_l)
+    deltas = conserved_quantity(trajectory.weights, etas=etas)  # time axis: (T, n_l, n_l)
     assert [d.shape for d in deltas] == [(16, 5, 5), (16, 4, 4)]
 
 
 def test_two_layer_case_is_the_wide_network():
     """L = 2 with W_1 = W, W_2 = Aᵀ: same Δ and same flow as richlazy.wide_linear."""
     rng = np.random.default_rng(2)
-    W, A = wide_linear.isotropic_init(3, 3, 2, -0.8, eta_a=1.7, eta_w=0.6, rng=rng)
+    W, A = wide_linear.initial_parameters(3, 3, 2, -0.8, eta_a=1.7, eta_w=0.6, rng=rng)
     np.testing.assert_allclose(
-        conserved([W, A.T], etas=[0.6, 1.7])[0], wide_linear.conserved(W, A, eta_a=1.7, eta_w=0.6)
+        conserved_quantity([W, A.T], etas=[0.6, 1.7])[0],
+        wide_linear.conserved_quantity(W, A, eta_a=1.7, eta_w=0.6),
     )
     X, Y, t = rng.normal(size=(5, 3)), rng.normal(size=(5, 2)), np.linspace(0, 2, 11)
-    deep = simulate([W, A.T], X, Y, t, etas=[0.6, 1.7], rtol=1e-12).end_to_end  # (T, c, d)
-    beta = wide_linear.flow_from_params(W, A, X, Y, t, eta_a=1.7, eta_w=0.6, rtol=1e-12)
+    deep = gradient_flow([W, A.T], X, Y, t, etas=[0.6, 1.7], rtol=1e-12).end_to_end  # (T, c, d)
+    beta = wide_linear.function_space_flow_from_parameters(
+        W, A, X, Y, t, eta_a=1.7, eta_w=0.6, rtol=1e-12
+    )
     error = np.linalg.norm(deep - beta.transpose(0, 2, 1), axis=(1, 2))
     assert np.max(error / np.linalg.norm(beta, axis=(1, 2))) <= 1e-8
 
@@ -83,20 +85,20 @@ def test_two_layer_case_is_the_wide_network():
         ([5, 2, 4, 3], 0.0, [1.0, 2.0, 0.5]),  # balanced: any widths
     ],
 )
-def test_imbalanced_init_has_the_requested_conserved_quantities(widths, deltas, etas):
-    layers = imbalanced_init(widths, deltas, etas=etas, scale=0.5, rng=3)
+def test_initial_parameters_have_the_requested_conserved_quantities(widths, deltas, etas):
+    layers = initial_parameters(widths, deltas, etas=etas, scale=0.5, rng=3)
     assert [w.shape for w in layers] == [(widths[l + 1], widths[l]) for l in range(len(widths) - 1)]
     expected = np.broadcast_to(deltas, (len(widths) - 2,))
-    for delta, value in zip(conserved(layers, etas=etas), expected, strict=True):
+    for delta, value in zip(conserved_quantity(layers, etas=etas), expected, strict=True):
         np.testing.assert_allclose(delta, value * np.eye(delta.shape[0]), atol=1e-12)
 
 
-def test_balanced_init_is_reproducible_and_balanced():
-    first = balanced_init([3, 4, 2], rng=5)
-    second = balanced_init([3, 4, 2], rng=np.random.default_rng(5))
+def test_balanced_initial_parameters_are_reproducible_and_balanced():
+    first = initial_parameters([3, 4, 2], 0.0, rng=5)
+    second = initial_parameters([3, 4, 2], 0.0, rng=np.random.default_rng(5))
     for x, y in zip(first, second, strict=True):
         np.testing.assert_array_equal(x, y)
-    np.testing.assert_allclose(conserved(first)[0], 0.0, atol=1e-14)
+    np.testing.assert_allclose(conserved_quantity(first)[0], 0.0, atol=1e-14)
 
 
 def mode_ode(sigma0, sigma_star, depth, t, eta):
@@ -124,26 +126,26 @@ def mode_ode(sigma0, sigma_star, depth, t, eta):
 @example(depth=2, sigma0=1.0, sigma_star=5e-324, eta=1.0)  # subnormal σ*: once quantized
 def test_balanced_singular_value_flow_matches_its_ode(depth, sigma0, sigma_star, eta):
     t = np.linspace(0, 4, 21)
-    exact = balanced_singular_value_flow(sigma0, sigma_star, depth, t, eta=eta)
+    exact = exact_singular_value_flow(sigma0, sigma_star, depth, t, eta=eta)
     reference = mode_ode(sigma0, sigma_star, depth, t, eta)
     assert np.max(np.abs(exact - reference) / np.abs(reference)) <= 1e-9
 
 
 def test_balanced_singular_value_flow_edge_cases_and_shapes():
     t = np.array([0.0, 0.5, 1e8])
-    sigma = balanced_singular_value_flow(np.array([[0.0], [2.0]]), np.array([0.0, 2.0, 3.0]), 3, t)
+    sigma = exact_singular_value_flow(np.array([[0.0], [2.0]]), np.array([0.0, 2.0, 3.0]), 3, t)
     assert sigma.shape == (3, 2, 3)
     np.testing.assert_array_equal(sigma[:, 0], 0.0)  # σ0 = 0 is a fixed point for L >= 2
     np.testing.assert_array_equal(sigma[:, 1, 1], 2.0)  # σ0 = σ*
     np.testing.assert_allclose(sigma[-1, 1], [0.0, 2.0, 3.0], atol=1e-3)
     np.testing.assert_array_equal(sigma[0], np.broadcast_to([[0.0], [2.0]], (2, 3)))
-    small = balanced_singular_value_flow(1e-3, 1.0, 4, np.array([0.0, 1e3, 1e4]))
+    small = exact_singular_value_flow(1e-3, 1.0, 4, np.array([0.0, 1e3, 1e4]))
     assert np.all(np.diff(small) > 0) and np.isclose(small[-1], 1.0)  # slow saddle escape
 
 
 @pytest.mark.parametrize("depth", [2, 3, 4])
 def test_balanced_deep_network_follows_the_singular_value_flow(depth):
-    """Balanced, equal rates, Σ = I and aligned singular vectors: simulate the weights."""
+    """Balanced, equal rates, Σ = I and aligned singular vectors: gradient_flow the weights."""
     rng = np.random.default_rng(depth)
     n, eta = 3, 0.8
     frames = [np.linalg.qr(rng.normal(size=(n, n)))[0] for _ in range(depth + 1)]
@@ -153,11 +155,13 @@ def test_balanced_deep_network_follows_the_singular_value_flow(depth):
     ]  # W_l = R_l diag(σ0^{1/L}) R_{l−1}ᵀ: balanced, E(0) = R_L diag(σ0) R_0ᵀ
     target = (frames[-1] * sigma_star) @ frames[0].T  # (n, n)
     t = np.linspace(0, 6, 25)
-    trajectory = simulate(layers, np.eye(n), target.T, t, etas=[eta] * depth, rtol=1e-12)
+    trajectory = gradient_flow(layers, np.eye(n), target.T, t, etas=[eta] * depth, rtol=1e-12)
     modes = np.einsum("ck,tcd,dk->tk", frames[-1], trajectory.end_to_end, frames[0])  # (T, k)
-    expected = balanced_singular_value_flow(sigma0, sigma_star, depth, t, eta=eta)
+    expected = exact_singular_value_flow(sigma0, sigma_star, depth, t, eta=eta)
     np.testing.assert_allclose(modes, expected, rtol=1e-8)
-    np.testing.assert_allclose(conserved([w[-1] for w in trajectory.weights])[0], 0, atol=1e-9)
+    np.testing.assert_allclose(
+        conserved_quantity([w[-1] for w in trajectory.weights])[0], 0, atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("depth", [3, 4])
@@ -171,8 +175,8 @@ def test_learning_speed_profile_tells_upstream_from_downstream(depth):
     t = np.concatenate([[0.0], np.logspace(-3, 2.5, 111)])
     profiles = {}
     for name, delta in [("upstream", 1.0), ("balanced", 0.0), ("downstream", -1.0)]:
-        layers = imbalanced_init([n] * (depth + 1), delta, scale=0.3, rng=1)
-        trajectory = simulate(layers, X, Y, t, rtol=1e-8)
+        layers = initial_parameters([n] * (depth + 1), delta, scale=0.3, rng=1)
+        trajectory = gradient_flow(layers, X, Y, t, rtol=1e-8)
         assert trajectory.loss[-1] < 1e-8 * trajectory.loss[0]  # every run has converged
         profiles[name] = learning_speed_profile(trajectory)
     up, balanced, down = profiles["upstream"], profiles["balanced"], profiles["downstream"]
@@ -188,33 +192,65 @@ def test_learning_speed_profile_tells_upstream_from_downstream(depth):
 
 def test_invalid_inputs_raise_and_say_what_fails():
     with pytest.raises(ValueError, match="every hidden width equal to min"):
-        imbalanced_init([3, 4, 3], [1.0], rng=0)
+        initial_parameters([3, 4, 3], [1.0], rng=0)
     with pytest.raises(ValueError, match="every hidden width equal to min"):
-        imbalanced_init([2, 3, 3, 2], [1.0, 0.0], rng=0)
+        initial_parameters([2, 3, 3, 2], [1.0, 0.0], rng=0)
     with pytest.raises(ValueError, match="widths must list"):
-        imbalanced_init([3], [], rng=0)
+        initial_parameters([3], [], rng=0)
     with pytest.raises(ValueError, match="widths\\[1\\] must be an integer >= 1"):
-        balanced_init([3, 0, 2], rng=0)
+        initial_parameters([3, 0, 2], 0.0, rng=0)
     with pytest.raises(ValueError, match="etas must list one rate per layer"):
-        balanced_init([3, 3, 3], etas=[1.0], rng=0)
+        initial_parameters([3, 3, 3], 0.0, etas=[1.0], rng=0)
     with pytest.raises(ValueError, match="etas must be positive"):
-        balanced_init([3, 3], etas=[-1.0], rng=0)
+        initial_parameters([3, 3], 0.0, etas=[-1.0], rng=0)
     with pytest.raises(ValueError, match="deltas must be one number or 2"):
-        imbalanced_init([3, 3, 3, 3], [1.0, 2.0, 3.0], rng=0)
+        initial_parameters([3, 3, 3, 3], [1.0, 2.0, 3.0], rng=0)
     with pytest.raises(TypeError, match="rng"):
-        balanced_init([3, 3], rng=None)
-    layers = balanced_init([3, 2, 2], rng=0)
+        initial_parameters([3, 3], 0.0, rng=None)
+    layers = initial_parameters([3, 2, 2], 0.0, rng=0)
     X, Y, t = np.ones((4, 3)), np.ones((4, 2)), np.linspace(0, 1, 3)
     with pytest.raises(ValueError, match=r"weights0\[1\] has shape"):
-        simulate([layers[0], np.ones((2, 3))], X, Y, t)
+        gradient_flow([layers[0], np.ones((2, 3))], X, Y, t)
     with pytest.raises(ValueError, match="X has 2 columns"):
-        simulate(layers, X[:, :2], Y, t)
+        gradient_flow(layers, X[:, :2], Y, t)
     with pytest.raises(ValueError, match="Y must have shape"):
-        simulate(layers, X, Y[:, :1], t)
+        gradient_flow(layers, X, Y[:, :1], t)
     with pytest.raises(ValueError, match="sigma0 must be >= 0"):
-        balanced_singular_value_flow(-1.0, 1.0, 3, t)
+        exact_singular_value_flow(-1.0, 1.0, 3, t)
     with pytest.raises(ValueError, match="depth must be an integer >= 1"):
-        balanced_singular_value_flow(1.0, 1.0, 0, t)
-    zero_first = simulate([np.zeros((2, 3)), layers[1], layers[1]], X, Y, t)
+        exact_singular_value_flow(1.0, 1.0, 0, t)
+    zero_first = gradient_flow([np.zeros((2, 3)), layers[1], layers[1]], X, Y, t)
     with pytest.raises(ValueError, match="layer 0 starts at zero"):
         learning_speed_profile(zero_first)
+
+
+def test_old_names_still_work_with_a_deprecation_warning():
+    """Names renamed in 0.2 (docs/changelog.md) serve the new objects for one release."""
+    import richlazy.deep_linear as dl
+    import richlazy.wide_linear as wl
+
+    renamed = {
+        wl: {
+            "conserved": "conserved_quantity",
+            "isotropic_init": "initial_parameters",
+            "flow": "function_space_flow",
+            "flow_from_params": "function_space_flow_from_parameters",
+            "singular_value_flow": "exact_singular_value_flow",
+        },
+        dl: {
+            "conserved": "conserved_quantity",
+            "imbalanced_init": "initial_parameters",
+            "simulate": "gradient_flow",
+            "balanced_singular_value_flow": "exact_singular_value_flow",
+        },
+    }
+    for module, names in renamed.items():
+        for old, new in names.items():
+            with pytest.warns(DeprecationWarning, match=new):
+                assert getattr(module, old) is getattr(module, new)
+    with pytest.warns(DeprecationWarning, match="initial_parameters"):
+        balanced = dl.balanced_init([3, 4, 2], rng=5)
+    for got, expected in zip(balanced, initial_parameters([3, 4, 2], 0.0, rng=5), strict=True):
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(AttributeError):
+        dl.no_such_name  # noqa: B018

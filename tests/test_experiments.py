@@ -115,7 +115,8 @@ def test_single_neuron_figures_confirm_the_theory():
 
 
 def test_linear_network_figures_confirm_the_theory():
-    """Theorem 4.2 (function = parameter space), ℓ1 → ℓ2 bias, and who moves first (docs/theory.md §3–4)."""
+    """Theorem 4.2 (function = parameter space), ℓ1 → ℓ2 bias, and who moves first
+    (docs/theory.md §3–4)."""
     wide = runner.run("wide-linear", overrides=TINY["wide-linear"]).results
     assert float(wide.relative_error.max()) <= 1e-8
     assert set(wide.hidden_width.values) == {4, 6, 2}  # h = d, any h, h = c

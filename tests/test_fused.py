@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch._dynamo.exc import BackendCompilerFailed
 
-from richlazy.train import engine, fused, fuses, train
-from richlazy.train.engine import FUSE_FROM_ACTIVATION_STEPS
+from richlazy.train import GD, fused, fuses, train
+from richlazy.train.descent import FUSE_FROM_ACTIVATION_STEPS
 from richlazy.train.fused import PRODUCTS_FROM_D
+from richlazy.train.replay import StepReplay
 from test_train import random_batch
 
 pytestmark = [
@@ -31,8 +32,8 @@ def test_fused_steps_equal_eager_steps(leak, bias, d, device):
     lr = np.random.default_rng(2).uniform(0.01, 0.04, size=(S, K))
     lr[1, 1] = 1e4  # this network diverges: it must be frozen at NaN in both
     options = {"lr": lr, "checkpoints": [0, 3, 40, 150], "eta_a": 1.5, "eta_w": 0.7}
-    eager = train(nets.clone(), X, y, fuse=False, **options)
-    fused = train(nets.clone(), X, y, fuse=True, **options)
+    eager = train(nets.clone(), X, y, solver=GD(fuse=False), **options)
+    fused = train(nets.clone(), X, y, solver=GD(fuse=True), **options)
 
     expected = np.zeros((S, K), dtype=bool)
     expected[1, 1] = True
@@ -68,9 +69,9 @@ def test_a_failed_compilation_falls_back_to_the_uncompiled_step(monkeypatch):
     monkeypatch.setattr(fused, "_COMPILED", {})
     nets, X, y = random_batch(5, S=1, K=2, m=4, d=3, n=8, leak=0.0, bias=True)
     options = {"lr": 0.02, "checkpoints": [0, 30]}
-    eager = train(nets.clone(), X, y, fuse=False, **options)
+    eager = train(nets.clone(), X, y, solver=GD(fuse=False), **options)
     with pytest.warns(UserWarning, match="runs uncompiled"):
-        fallback = train(nets.clone(), X, y, fuse=True, **options)
+        fallback = train(nets.clone(), X, y, solver=GD(fuse=True), **options)
     for e, f in zip(eager.snapshots[-1].tensors, fallback.snapshots[-1].tensors, strict=True):
         torch.testing.assert_close(f, e, rtol=1e-12, atol=1e-12)
 
@@ -79,7 +80,7 @@ def test_the_step_compiles_for_many_shapes_without_falling_back(monkeypatch):
     monkeypatch.setattr(fused, "_COMPILED", {})
     for n in range(4, 14):  # ten shapes: more than torch's default of eight compilations
         nets, X, y = random_batch(n, S=1, K=2, m=4, d=3, n=n, leak=0.0, bias=False)
-        train(nets, X, y, lr=0.01, checkpoints=[0, 2], fuse=True)
+        train(nets, X, y, lr=0.01, checkpoints=[0, 2], solver=GD(fuse=True))
     assert fused._COMPILED["gd_step"].compiled
 
 
@@ -104,13 +105,13 @@ def test_graph_replays_run_every_step_once(monkeypatch):
         calls.append("eager")
         self.done += 1
 
-    monkeypatch.setattr(engine._Steps, "_capture", capture)
-    monkeypatch.setattr(engine._Steps, "_warm_up", warm_up)
-    runs = engine._Steps(lambda: None, replay=True)
+    monkeypatch.setattr(StepReplay, "_capture", capture)
+    monkeypatch.setattr(StepReplay, "_warm_up", warm_up)
+    runs = StepReplay(lambda: None, replay=True)
     counts = [1, 1, 70, 5, 1000, 0, 33]
     for count in counts:
         runs(count)
     assert len(calls) == sum(counts)
-    assert calls[: engine._Steps.WARMUP] == ["eager"] * engine._Steps.WARMUP
-    assert "eager" not in calls[engine._Steps.WARMUP :]
-    assert sorted(captured) == [1, engine._Steps.BLOCK]  # captured once, on first need
+    assert calls[: StepReplay.WARMUP] == ["eager"] * StepReplay.WARMUP
+    assert "eager" not in calls[StepReplay.WARMUP :]
+    assert sorted(captured) == [1, StepReplay.BLOCK]  # captured once, on first need

@@ -1,6 +1,5 @@
-"""Closed form of docs/theory.md §2.1 against an independent integrator, limits, shapes, bad input."""
-
-from types import SimpleNamespace
+"""Closed form of docs/theory.md §2.1 against an independent integrator, limits, shapes, bad
+input."""
 
 import numpy as np
 import pytest
@@ -293,7 +292,8 @@ def test_regime_names_and_limits():
 
 
 def test_kernel_distance_falls_from_downstream_to_upstream():
-    """Fig. 3 setting: S(0, t) is large downstream/balanced and vanishes upstream (docs/theory.md §2)."""
+    """Fig. 3 setting: S(0, t) is large downstream/balanced and vanishes upstream
+    (docs/theory.md §2)."""
     t = np.linspace(0, 20, 201)
     beta0, beta_star = np.array([-1.0, 0.0]), np.array([0.0, 1.0])
     distances = []
@@ -317,58 +317,3 @@ def test_initial_parameters_have_the_requested_beta_and_delta():
         )
     with pytest.raises(ValueError, match="beta0 = 0"):
         initial_parameters(np.zeros(2), -1.0)
-
-
-@pytest.mark.parametrize("per_row_rates", [False, True])
-def test_blocks_shared_among_cores_equal_the_serial_evaluation(monkeypatch, per_row_rates):
-    """Large batches are split into blocks evaluated by several threads; rows whose N² underflows
-    (the saddle's stable manifold, at long times) are redone in the log domain in either case."""
-    from richlazy import _closed_form
-
-    rng = np.random.default_rng(11)
-    a0, w0, beta_star = rng.normal(size=300), rng.normal(size=(300, 2)), rng.normal(size=(300, 2))
-    a0[::50], w0[::50], beta_star[::50] = -1.0, [-1.0, 0.0], [-1.5, 0.0]  # on the saddle's manifold
-    rates = rng.uniform(0.5, 2.0, size=300) if per_row_rates else 1.0  # per-row times: (B, T)
-    t = np.concatenate([[0.0], np.logspace(-3, 3, 99)])
-    log_rows = []
-    log_domain = _closed_form._log_domain
-    monkeypatch.setattr(
-        _closed_form, "_log_domain", lambda c, t: log_rows.append(c.A.shape[0]) or log_domain(c, t)
-    )
-    monkeypatch.setattr(_closed_form, "_BLOCK", 700)  # 7 rows per block, 43 blocks
-    monkeypatch.setattr(_closed_form, "_cores", lambda: 3)
-    monkeypatch.setattr(_closed_form, "_THREADED_FROM", 10**12)
-    serial = exact_trajectory(a0, w0, beta_star, t, eta_a=rates, eta_w=rates)
-    assert sum(log_rows) == 6  # the six rows on the manifold
-    monkeypatch.setattr(_closed_form, "_THREADED_FROM", 1)
-    threaded = exact_trajectory(a0, w0, beta_star, t, eta_a=rates, eta_w=rates)
-    assert sum(log_rows) == 12
-    np.testing.assert_array_equal(threaded.a, serial.a)
-    np.testing.assert_array_equal(threaded.w, serial.w)
-    for row in (1, 299):  # two generic rows against the integrator, to t = 10
-        eta = rates[row] if per_row_rates else 1.0
-        ref = reference(a0[row], w0[row], beta_star[row], t[:67], eta_a=eta, eta_w=eta)
-        closed = SimpleNamespace(a=threaded.a[row, :67], w=threaded.w[row, :67])
-        assert relative_error(closed, ref) <= 1e-8
-
-
-def test_exponential_of_long_times_equals_numpy_exp():
-    """Rows reaching below −708 (where exp's results are subnormal or 0) are taken as squares."""
-    from richlazy._closed_form import _exp_of_negative
-
-    x = -np.array([np.linspace(0, 20, 501), np.linspace(0, 2000, 501), np.linspace(0, 1e6, 501)])
-    expected = np.exp(x)
-    got = _exp_of_negative(x.copy(), np.empty_like(x))
-    normal = expected >= np.finfo(float).tiny
-    np.testing.assert_allclose(got[normal], expected[normal], rtol=4e-16, atol=0)
-    assert np.all(np.abs(got - expected)[~normal] <= 4e-323)  # a few subnormal units
-    assert np.all(got[expected == 0] == 0) and (~normal).sum() > 500
-
-
-@pytest.mark.parametrize(("setting", "expected"), [("1", 1), ("2", 2), ("999", None), ("", None)])
-def test_closed_form_threads_follow_omp_num_threads(monkeypatch, setting, expected):
-    from richlazy import _closed_form
-
-    monkeypatch.setattr(_closed_form.os, "sched_getaffinity", lambda pid: set(range(8)))
-    monkeypatch.setenv("OMP_NUM_THREADS", setting)
-    assert _closed_form._cores() == (8 if expected is None else expected)

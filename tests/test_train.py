@@ -18,7 +18,15 @@ from richlazy.nets import (
     symmetric_pairs,
 )
 from richlazy.nets.two_layer import loss
-from richlazy.train import checked_schedule, log_schedule, step_size, train
+from richlazy.train import (
+    GD,
+    GradientFlow,
+    checked_schedule,
+    log_schedule,
+    solver_named,
+    step_size,
+    train,
+)
 from richlazy.train.reference import gradient_descent
 
 # Per-network rates for a (S=2, K=2) batch: unequal across networks and between the layers.
@@ -143,8 +151,7 @@ def test_gradient_flow_conserves_per_neuron_delta(leak, bias, device):
         checkpoints=np.linspace(0, 10_000, 6),
         eta_a=ETA_A,
         eta_w=ETA_W,
-        method="gf",
-        rtol=1e-9,
+        solver=GradientFlow(rtol=1e-9),
     )
     assert not result.diverged.any()
     for snapshot in result.snapshots:
@@ -191,8 +198,7 @@ def test_gradient_flow_matches_dop853(seed, leak, bias, lr, steps, device):
         checkpoints=np.linspace(0, steps, 5),
         eta_a=ETA_A,
         eta_w=ETA_W,
-        method="gf",
-        rtol=1e-9,
+        solver=GradientFlow(rtol=1e-9),
     )
     for s in range(S):
         for k in range(K):
@@ -227,7 +233,7 @@ def test_gradient_flow_matches_dop853(seed, leak, bias, lr, steps, device):
 def test_gradient_flow_takes_long_steps_where_smooth():
     nets, X, y = random_batch(2, S=2, K=2, m=3, d=2, n=6, leak=1.0, bias=False)
     steps = 100_000
-    result = train(nets, X, y, lr=1e-5, checkpoints=[0, steps], method="gf", rtol=1e-6)
+    result = train(nets, X, y, lr=1e-5, checkpoints=[0, steps], solver=GradientFlow(rtol=1e-6))
     assert result.gradient_evaluations < steps / 10
     flow_steps = result.flow_steps
     assert np.all(flow_steps.at_gd_step <= 1)  # only the first trial step, of size h_GD
@@ -241,7 +247,7 @@ def test_gradient_flow_steps_never_below_the_gd_step():
     nets, X, y = random_batch(4, S=2, K=2, m=4, d=3, n=8, leak=0.0, bias=False)
     steps = 60
     result = train(
-        nets, X, y, lr=0.02 * LR_SPREAD, checkpoints=[0, 30, steps], method="gf", rtol=1e-14
+        nets, X, y, lr=0.02 * LR_SPREAD, checkpoints=[0, 30, steps], solver=GradientFlow(rtol=1e-14)
     )
     assert not result.diverged.any()
     assert result.gradient_evaluations <= 3 * steps + 1
@@ -257,7 +263,7 @@ def test_gradient_descent_converges_to_gradient_flow_at_first_order():
     nets, X, y = random_batch(5, S=1, K=2, m=3, d=2, n=6, leak=1.0, bias=True)
     lr, steps = 2e-3, 500
     flow = train(
-        nets.clone(), X, y, lr=lr, checkpoints=[0, steps], method="gf", rtol=1e-10
+        nets.clone(), X, y, lr=lr, checkpoints=[0, steps], solver=GradientFlow(rtol=1e-10)
     ).snapshots[-1]
     errors = []
     for factor in (1, 2):
@@ -280,7 +286,9 @@ def test_gradient_flow_integrates_a_given_vector_field():
 
     nets, X, y = random_batch(7, S=1, K=2, m=3, d=2, n=6, leak=1.0, bias=False)
     steps, lr = 5_000, 1e-4
-    plain = train(nets.clone(), X, y, lr=lr, checkpoints=[0, 2 * steps], method="gf", rtol=1e-10)
+    plain = train(
+        nets.clone(), X, y, lr=lr, checkpoints=[0, 2 * steps], solver=GradientFlow(rtol=1e-10)
+    )
     gradient = Gradient()
 
     def doubled(nets, X, y):
@@ -301,7 +309,7 @@ def test_gradient_flow_integrates_a_given_vector_field():
 
 def test_gradient_flow_without_checkpoint_zero_and_in_place():
     nets, X, y = random_batch(6, S=2, K=2, m=3, d=2, n=6, leak=0.0, bias=True)
-    result = train(nets, X, y, lr=1e-3, checkpoints=[100, 400], method="gf", rtol=1e-6)
+    result = train(nets, X, y, lr=1e-3, checkpoints=[100, 400], solver=GradientFlow(rtol=1e-6))
     assert len(result.snapshots) == 2
     for final, current in zip(result.snapshots[-1].tensors, nets.tensors, strict=True):
         assert torch.equal(final, current)
@@ -314,7 +322,15 @@ def test_progress_counts_all_units(method):
     nets, X, y = random_batch(7, S=2, K=3, m=3, d=2, n=6, leak=0.0, bias=False)
     counts: list[int] = []
     checkpoints = [0, 10, 2500]
-    train(nets, X, y, lr=1e-3, checkpoints=checkpoints, method=method, progress=counts.append)
+    train(
+        nets,
+        X,
+        y,
+        lr=1e-3,
+        checkpoints=checkpoints,
+        solver=solver_named(method),
+        progress=counts.append,
+    )
     expected = 2500 if method == "gd" else 2 * 3 * len(checkpoints)
     assert sum(counts) == expected
 
@@ -332,7 +348,12 @@ def test_divergence_is_isolated(method, device):
     huge = lr.copy()
     huge[bad] = 1e4
     checkpoints = [0, 5, 50, 400]
-    options = {"checkpoints": checkpoints, "method": method, "eta_a": 1.5, "eta_w": 0.75}
+    options = {
+        "checkpoints": checkpoints,
+        "solver": solver_named(method),
+        "eta_a": 1.5,
+        "eta_w": 0.75,
+    }
     initial = nets.clone()
     result = train(nets, X, y, lr=huge, **options)
 
@@ -380,11 +401,13 @@ def test_time_is_two_lr_over_n_per_step(method):
     nets, X, y = random_batch(9, S=S, K=K, m=3, d=2, n=n, leak=0.0, bias=False)
     checkpoints = np.array([0, 3, 20, 100])
     lr = 1e-3 * LR_SPREAD
-    result = train(nets, X, y, lr=lr, checkpoints=checkpoints, method=method)
+    result = train(nets, X, y, lr=lr, checkpoints=checkpoints, solver=solver_named(method))
     assert result.time.shape == (S, K, len(checkpoints))
     np.testing.assert_allclose(result.time, 2 * lr[..., None] / n * checkpoints, rtol=1e-15)
     np.testing.assert_array_equal(result.steps, checkpoints)
-    scalar = train(nets.clone(), X, y, lr=1e-3, checkpoints=checkpoints, method=method)
+    scalar = train(
+        nets.clone(), X, y, lr=1e-3, checkpoints=checkpoints, solver=solver_named(method)
+    )
     np.testing.assert_allclose(scalar.time, np.broadcast_to(2e-3 / n * checkpoints, (S, K, 4)))
     np.testing.assert_allclose(step_size(0.5, 10), 0.1)
 
@@ -425,7 +448,6 @@ def test_checked_schedule():
         ({"checkpoints": [0, 10, 10]}, "checkpoints"),
         ({"checkpoints": [-5, 10]}, "checkpoints"),
         ({"checkpoints": []}, "checkpoints"),
-        ({"method": "adam"}, "method"),
         ({"lr": 0.0}, "lr"),
         ({"lr": -1e-3}, "lr"),
         ({"lr": np.nan}, "lr"),
@@ -436,11 +458,6 @@ def test_checked_schedule():
         ({"eta_a": np.inf}, "eta_a"),
         ({"eta_w": np.nan}, "eta_w"),
         ({"eta_w": np.array([[1.0, 1.0, -2.0]])}, "eta_w"),
-        ({"method": "gf", "rtol": 0.0}, "rtol"),
-        ({"method": "gf", "rtol": 1.5}, "rtol"),
-        ({"fuse": "yes"}, "fuse"),
-        ({"method": "gf", "fuse": True}, "fuse"),
-        ({"gradient": lambda nets, X, y: None}, "gradient"),
     ],
 )
 def test_train_rejects_bad_options(options, name):
@@ -451,6 +468,37 @@ def test_train_rejects_bad_options(options, name):
         train(nets, X, y, **arguments)
     for t, t0 in zip(nets.tensors, initial.tensors, strict=True):
         assert torch.equal(t, t0)  # nothing trained before the error
+
+
+@pytest.mark.parametrize(
+    ("build", "name"),
+    [
+        (lambda: GradientFlow(rtol=0.0), "rtol"),
+        (lambda: GradientFlow(rtol=1.5), "rtol"),
+        (lambda: GradientFlow(vector_field=3), "vector_field"),
+        (lambda: GD(fuse="yes"), "fuse"),
+        (lambda: solver_named("adam"), "method"),
+        (lambda: solver_named("gf", fuse=True), "fuse"),
+        (lambda: solver_named("gd", rtol=1e-3), "rtol"),
+    ],
+)
+def test_solvers_reject_bad_options(build, name):
+    with pytest.raises(ValueError, match=f"^{name} "):
+        build()
+
+
+def test_options_of_one_solver_cannot_be_given_to_the_other():
+    with pytest.raises(TypeError):
+        GradientFlow(fuse=True)  # the fused step is a GD step
+    with pytest.raises(TypeError):
+        GD(vector_field=lambda nets, X, y: None)  # GD steps along ∇L
+    with pytest.raises(TypeError):
+        GD(rtol=1e-3)
+    nets, X, y = random_batch(11, S=2, K=3, m=3, d=2, n=5, leak=0.0, bias=False)
+    with pytest.raises(TypeError, match="solver must be"):
+        train(nets, X, y, lr=1e-3, checkpoints=[0, 10], solver="gd")
+    assert solver_named("gf", rtol=1e-3) == GradientFlow(rtol=1e-3)
+    assert solver_named("gd") == GD()
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Figures 1a and 1b at reduced size: the paper's qualitative picture, measured (docs/theory.md §5.1)."""
+"""Figures 1a and 1b at reduced size: the paper's qualitative picture, measured
+(docs/theory.md §5.1)."""
 
 import numpy as np
 import pytest
@@ -67,10 +68,10 @@ SMALL = {
 
 
 def test_interrupted_sweep_resumes_without_recomputing_finished_seeds(tmp_path, monkeypatch):
-    from richlazy.experiments import _two_layer
+    from richlazy import sweeps
 
     complete = runner.run("fig1b", overrides=SMALL).results
-    real = _two_layer.train_cells
+    real = sweeps.two_layer.train_cells
     trained = []
 
     def interrupted(config, dataset, seed, progress=None):
@@ -79,7 +80,7 @@ def test_interrupted_sweep_resumes_without_recomputing_finished_seeds(tmp_path, 
         trained.append(seed)
         return real(config, dataset, seed, progress)
 
-    monkeypatch.setattr(_two_layer, "train_cells", interrupted)
+    monkeypatch.setattr(sweeps.two_layer, "train_cells", interrupted)
     with pytest.raises(KeyboardInterrupt):
         runner.run("fig1b", out=tmp_path, overrides=SMALL)
     assert trained == [0, 1]
@@ -95,7 +96,7 @@ def test_interrupted_sweep_resumes_without_recomputing_finished_seeds(tmp_path, 
         trained.append(seed)
         return real(config, dataset, seed, progress)
 
-    monkeypatch.setattr(_two_layer, "train_cells", counting)
+    monkeypatch.setattr(sweeps.two_layer, "train_cells", counting)
     resumed = runner.run("fig1b", out=tmp_path, overrides=SMALL)
     assert trained == [2]  # only the unfinished seed is trained again
     for name in ("test_loss", "kernel_distance", "hamming_distance"):

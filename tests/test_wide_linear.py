@@ -9,13 +9,13 @@ from scipy.optimize import linprog
 
 from richlazy.wide_linear import (
     aligned_interpolant,
-    conserved,
-    flow,
-    flow_from_params,
+    conserved_quantity,
+    exact_singular_value_flow,
+    function_space_flow,
+    function_space_flow_from_parameters,
     hyperbolic_entropy,
-    isotropic_init,
+    initial_parameters,
     preconditioners,
-    singular_value_flow,
 )
 
 
@@ -67,26 +67,30 @@ THEOREM_CASES = [
 @pytest.mark.parametrize(("eta_a", "eta_w"), [(1.0, 1.0), (0.4, 2.5)])
 def test_function_space_flow_matches_parameter_flow(delta, h, d, c, eta_a, eta_w):
     rng = np.random.default_rng(h + 10 * d + 100 * c)
-    W0, A0 = isotropic_init(h, d, c, delta, eta_a=eta_a, eta_w=eta_w, scale=0.6, rng=rng)
+    W0, A0 = initial_parameters(h, d, c, delta, eta_a=eta_a, eta_w=eta_w, scale=0.6, rng=rng)
     X, Y = rng.normal(size=(6, d)), rng.normal(size=(6, c))
     t = np.linspace(0, 4, 21)
-    beta = flow_from_params(W0, A0, X, Y, t, eta_a=eta_a, eta_w=eta_w, rtol=1e-12)
+    beta = function_space_flow_from_parameters(
+        W0, A0, X, Y, t, eta_a=eta_a, eta_w=eta_w, rtol=1e-12
+    )
     W, A = parameter_flow(W0, A0, regression(X, Y), t, eta_a=eta_a, eta_w=eta_w)
     reference = np.einsum("thd,thc->tdc", W, A)  # (T, d, c)
     assert max_relative_error(beta, reference) <= 1e-8
     # Δ is conserved along the parameter flow.
     Delta = eta_w * np.einsum("tic,tjc->tij", A, A) - eta_a * np.einsum("tid,tjd->tij", W, W)
     scale = np.linalg.norm(eta_w * A0 @ A0.T) + np.linalg.norm(eta_a * W0 @ W0.T)
-    assert np.abs(Delta - conserved(W0, A0, eta_a=eta_a, eta_w=eta_w)).max() <= 1e-9 * scale
+    assert (
+        np.abs(Delta - conserved_quantity(W0, A0, eta_a=eta_a, eta_w=eta_w)).max() <= 1e-9 * scale
+    )
 
 
 def test_small_initialization_rich_flow_matches_parameter_flow():
     """Rich regime: tiny balanced init escapes the saddle; relative accuracy holds throughout."""
     rng = np.random.default_rng(3)
-    W0, A0 = isotropic_init(3, 3, 2, 0.0, scale=1e-3, rng=rng)
+    W0, A0 = initial_parameters(3, 3, 2, 0.0, scale=1e-3, rng=rng)
     X, Y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
     t = np.linspace(0, 12, 41)
-    beta = flow_from_params(W0, A0, X, Y, t, rtol=1e-12)
+    beta = function_space_flow_from_parameters(W0, A0, X, Y, t, rtol=1e-12)
     W, A = parameter_flow(W0, A0, regression(X, Y), t)
     assert max_relative_error(beta, np.einsum("thd,thc->tdc", W, A)) <= 1e-8
     assert np.linalg.norm(beta[-1] - beta[0]) > 0.1  # it did leave the saddle
@@ -95,8 +99,8 @@ def test_small_initialization_rich_flow_matches_parameter_flow():
 @pytest.mark.parametrize(("delta", "h", "d", "c"), THEOREM_CASES)
 def test_preconditioners_are_the_layer_grams(delta, h, d, c):
     """Theorem 4.2 at a point: P = η_a WᵀW and Q = η_w AᵀA, and Δ = δI exactly."""
-    W, A = isotropic_init(h, d, c, delta, eta_a=0.5, eta_w=3.0, rng=7)
-    Delta = conserved(W, A, eta_a=0.5, eta_w=3.0)
+    W, A = initial_parameters(h, d, c, delta, eta_a=0.5, eta_w=3.0, rng=7)
+    Delta = conserved_quantity(W, A, eta_a=0.5, eta_w=3.0)
     scale = np.linalg.norm(3.0 * A @ A.T)
     np.testing.assert_allclose(Delta, delta * np.eye(h), atol=1e-12 * scale)
     P, Q = preconditioners(W.T @ A, delta, eta_a=0.5, eta_w=3.0)
@@ -105,14 +109,14 @@ def test_preconditioners_are_the_layer_grams(delta, h, d, c):
 
 
 def test_isotropic_init_is_reproducible():
-    first = isotropic_init(3, 3, 2, -1.0, rng=11)
-    second = isotropic_init(3, 3, 2, -1.0, rng=np.random.default_rng(11))
+    first = initial_parameters(3, 3, 2, -1.0, rng=11)
+    second = initial_parameters(3, 3, 2, -1.0, rng=np.random.default_rng(11))
     for x, y in zip(first, second, strict=True):
         np.testing.assert_array_equal(x, y)
 
 
 def test_singular_values_of_function_space_flow_follow_mode_flow():
-    """Σ = I and β0 aligned with β*: the singular values of β(t) are singular_value_flow."""
+    """Σ = I and β0 aligned with β*: the singular values of β(t) are exact_singular_value_flow."""
     rng = np.random.default_rng(5)
     d, c = 4, 3
     U = np.linalg.qr(rng.normal(size=(d, d)))[0][:, :c]
@@ -120,12 +124,12 @@ def test_singular_values_of_function_space_flow_follow_mode_flow():
     sigma0, sigma_star = np.array([1e-3, 0.5, 2.0]), np.array([1.5, 0.2, 3.0])
     t = np.linspace(0, 6, 31)
     for delta in (-1.5, 0.0, 0.8):
-        beta = flow(
+        beta = function_space_flow(
             (U * sigma0) @ V.T, np.eye(d), (U * sigma_star) @ V.T, delta, t,
             eta_a=0.7, eta_w=1.3, rtol=1e-12,
         )  # fmt: skip
         modes = np.einsum("dk,tdc,ck->tk", U, beta, V)  # (T, k): diagonal of Uᵀβ(t)V
-        expected = singular_value_flow(sigma0, sigma_star, delta, t, eta_a=0.7, eta_w=1.3)
+        expected = exact_singular_value_flow(sigma0, sigma_star, delta, t, eta_a=0.7, eta_w=1.3)
         np.testing.assert_allclose(modes, expected, rtol=1e-8)
 
 
@@ -164,7 +168,7 @@ magnitudes = st.one_of(st.just(0.0), st.floats(1e-6, 3.0))
 def test_singular_value_flow_matches_its_ode(sigma0, sigma_star, delta, eta_a, eta_w):
     """Singular values (non-negative): relative error <= 1e-9 at every time."""
     t = np.linspace(0, 6, 25)
-    exact = singular_value_flow(sigma0, sigma_star, delta, t, eta_a=eta_a, eta_w=eta_w)
+    exact = exact_singular_value_flow(sigma0, sigma_star, delta, t, eta_a=eta_a, eta_w=eta_w)
     reference = mode_ode(sigma0, sigma_star, delta, t, eta_a=eta_a, eta_w=eta_w)
     scale = np.where(reference != 0, np.abs(reference), 1.0)
     assert np.max(np.abs(exact - reference) / scale) <= 1e-9
@@ -175,7 +179,7 @@ def test_singular_value_flow_matches_its_ode(sigma0, sigma_star, delta, eta_a, e
 def test_singular_value_flow_through_a_sign_change(delta, sigma0, sigma_star):
     """Opposite signs (a mode aligned with a flipped sign) cross 0 when δ ≠ 0."""
     t = np.linspace(0, 30, 61)
-    exact = singular_value_flow(sigma0, sigma_star, delta, t)
+    exact = exact_singular_value_flow(sigma0, sigma_star, delta, t)
     reference = mode_ode(sigma0, sigma_star, delta, t, atol=1e-15)
     scale = np.maximum(np.abs(reference), 1e-3 * max(abs(sigma0), abs(sigma_star)))
     assert np.max(np.abs(exact - reference) / scale) <= 1e-9
@@ -184,12 +188,12 @@ def test_singular_value_flow_through_a_sign_change(delta, sigma0, sigma_star):
 
 def test_singular_value_flow_broadcasts_and_handles_fixed_points():
     t = np.array([0.0, 1.0, 1e6])
-    sigma = singular_value_flow(np.array([[0.0], [1.0]]), np.array([0.0, 1.0, 2.0]), 0.0, t)
+    sigma = exact_singular_value_flow(np.array([[0.0], [1.0]]), np.array([0.0, 1.0, 2.0]), 0.0, t)
     assert sigma.shape == (3, 2, 3)
     np.testing.assert_array_equal(sigma[:, 0], 0.0)  # δ = 0: σ = 0 is a fixed point
     np.testing.assert_array_equal(sigma[:, 1, 1], 1.0)  # σ0 = σ*
     np.testing.assert_allclose(sigma[-1, 1], [0.0, 1.0, 2.0], atol=1e-6)
-    assert np.all(np.isfinite(singular_value_flow(1e3, 1e-3, -1e6, np.logspace(-9, 6, 30))))
+    assert np.all(np.isfinite(exact_singular_value_flow(1e3, 1e-3, -1e6, np.logspace(-9, 6, 30))))
 
 
 def test_hyperbolic_entropy_is_the_mirror_potential():
@@ -291,37 +295,39 @@ def test_hyperbolic_entropy_passes_from_l1_to_l2():
 def test_invalid_conditions_raise_and_say_which():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=r"h = d"):
-        isotropic_init(2, 3, 2, -1.0, rng=rng)
+        initial_parameters(2, 3, 2, -1.0, rng=rng)
     with pytest.raises(ValueError, match=r"h = c"):
-        isotropic_init(3, 3, 2, 1.0, rng=rng)
+        initial_parameters(3, 3, 2, 1.0, rng=rng)
     with pytest.raises(ValueError, match="h must be an integer >= 1"):
-        isotropic_init(0, 3, 2, 0.0, rng=rng)
+        initial_parameters(0, 3, 2, 0.0, rng=rng)
     with pytest.raises(TypeError, match="rng"):
-        isotropic_init(3, 3, 2, 0.0, rng=None)
+        initial_parameters(3, 3, 2, 0.0, rng=None)
     X, Y, t = rng.normal(size=(4, 3)), rng.normal(size=(4, 2)), np.linspace(0, 1, 3)
     with pytest.raises(ValueError, match=r"Δ = η_w AAᵀ − η_a WWᵀ = δI"):
-        flow_from_params(rng.normal(size=(3, 3)), rng.normal(size=(3, 2)), X, Y, t)
+        function_space_flow_from_parameters(
+            rng.normal(size=(3, 3)), rng.normal(size=(3, 2)), X, Y, t
+        )
     # Δ = δI holds but the width condition fails: h < d with δ < 0, h < c with δ > 0.
     A = rng.normal(size=(2, 2))
     W = np.linalg.cholesky(A @ A.T + np.eye(2)) @ np.eye(3)[:2]  # Δ = −I, h = 2, d = 3
     with pytest.raises(ValueError, match=r"h = d"):
-        flow_from_params(W, A, X, Y, t)
+        function_space_flow_from_parameters(W, A, X, Y, t)
     W = rng.normal(size=(1, 3))
     A = np.sqrt(1 + W @ W.T) * np.array([[1.0, 0.0]])  # Δ = +1, h = 1, c = 2
     with pytest.raises(ValueError, match=r"h = c"):
-        flow_from_params(W, A, X, Y, t)
+        function_space_flow_from_parameters(W, A, X, Y, t)
     with pytest.raises(ValueError, match="same number of rows"):
-        conserved(np.ones((3, 2)), np.ones((2, 2)))
+        conserved_quantity(np.ones((3, 2)), np.ones((2, 2)))
     with pytest.raises(ValueError, match="X has 3 columns"):
-        flow(np.zeros((2, 2)), X, Y, 0.0, t)
+        function_space_flow(np.zeros((2, 2)), X, Y, 0.0, t)
     with pytest.raises(ValueError, match="Y has 3 rows but X has 4"):
-        flow(np.zeros((3, 2)), X, Y[:3], 0.0, t)
+        function_space_flow(np.zeros((3, 2)), X, Y[:3], 0.0, t)
     with pytest.raises(ValueError, match="t must be sorted"):
-        flow(np.zeros((3, 2)), X, Y, 0.0, t[::-1])
+        function_space_flow(np.zeros((3, 2)), X, Y, 0.0, t[::-1])
     with pytest.raises(ValueError, match="eta_a must be positive"):
-        singular_value_flow(1.0, 2.0, 0.0, t, eta_a=0.0)
+        exact_singular_value_flow(1.0, 2.0, 0.0, t, eta_a=0.0)
     with pytest.raises(ValueError, match="sigma0 must be finite"):
-        singular_value_flow(np.nan, 2.0, 0.0, t)
+        exact_singular_value_flow(np.nan, 2.0, 0.0, t)
     with pytest.raises(ValueError, match="full row rank"):
         aligned_interpolant(np.ones((2, 3)), np.ones(2), np.zeros(3), 1.0)
     with pytest.raises(ValueError, match="no interpolant is reachable"):

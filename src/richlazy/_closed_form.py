@@ -120,7 +120,7 @@ def evaluate(
 
     step = max(1, _BLOCK // max(times, 1))
     blocks = [slice(start, min(start + step, rows)) for start in range(0, rows, step)]
-    workers = min(len(blocks), _cores()) if rows * times >= _THREADED_FROM else 1
+    workers = min(len(blocks), threads()) if rows * times >= _THREADED_FROM else 1
     if workers == 1:
         run(blocks)
     else:
@@ -129,7 +129,7 @@ def evaluate(
     return a, w
 
 
-def _cores() -> int:
+def threads() -> int:
     """The cores this process may run on, at most OMP_NUM_THREADS where that is set (as NumPy's
     own BLAS threads do), so that many processes side by side do not oversubscribe the cores."""
     try:

@@ -27,15 +27,6 @@ def generator(rng: object) -> np.random.Generator:
     )
 
 
-def positive_int(name: str, value: object) -> int:
-    """Return ``value`` as an int >= 1, or raise ValueError/TypeError naming the argument."""
-    if not isinstance(value, Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value}")
-    return int(value)
-
-
 def orthonormal_columns(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     """A Haar-random n × k matrix with orthonormal columns (k <= n), shape (n, k)."""
     q, r = np.linalg.qr(rng.normal(size=(n, k)))  # (n, k), (k, k)

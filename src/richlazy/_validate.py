@@ -6,6 +6,9 @@ that names the argument and says what is accepted, as docs/architecture.md asks.
 
 from __future__ import annotations
 
+import math
+from numbers import Real
+
 import numpy as np
 
 
@@ -57,6 +60,20 @@ def positive_float(name: str, value: object) -> float:
     return float(array)
 
 
+def positive_integer(name: str, value: object) -> int:
+    """Return ``value`` as an int >= 1 (whole-valued floats such as 1e3 included).
+
+    Raises:
+        TypeError: for a bool or something that is not a real number.
+        ValueError: for a fraction, a non-finite number or a value below 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be an integer >= 1, got {type(value).__name__}")
+    if not math.isfinite(value) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
 def time_grid(name: str, value: object) -> np.ndarray:
     """Return a 1-D grid of times that are finite, non-negative and non-decreasing."""
     times = finite_array(name, value)
@@ -95,3 +112,9 @@ def broadcast_batch(**arrays: tuple[np.ndarray, int]) -> tuple[int, ...]:
     except ValueError as error:
         listing = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
         raise ValueError(f"batch shapes do not broadcast: {listing}") from error
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise ValueError(message) unless ``condition`` (for checks no helper above covers)."""
+    if not condition:
+        raise ValueError(message)

@@ -11,10 +11,14 @@ ratios are always against a baseline measured in the same call, on the same mach
 - :func:`gf_vs_gd`: gradient flow against gradient descent on Figure-1b cells, to the time of
   ``steps`` GD steps: gradient evaluations and the largest differences of test loss and kernel
   distance at every checkpoint.
+- :func:`one_cell`, :func:`checkpoint_record`, :func:`cell_arguments`: what the one-cell scripts
+  in ``bench/`` share (the cell, its JSON record and its command line).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import multiprocessing
 import os
 import time
@@ -23,20 +27,30 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from richlazy import _validate as check
+from richlazy import metrics
 from richlazy.data.tasks import student_directions, teacher_student
-from richlazy.experiments._spec import Progress, SilentProgress
-from richlazy.experiments._two_layer import GridConfig, grid_metrics, train_cells
 from richlazy.nets.two_layer import symmetric_pairs
-from richlazy.train import DTYPES, check_device, engine_threads, fuses, threads_for, train
+from richlazy.sweeps import (
+    GridConfig,
+    Progress,
+    SilentProgress,
+    grid_metrics,
+    initial_cells,
+    train_cells,
+)
+from richlazy.train import (
+    DTYPES,
+    check_device,
+    engine_threads,
+    fuses,
+    solver_named,
+    threads_for,
+    train,
+)
 from richlazy.train.reference import gradient_descent
 
 _SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _positive(name: str, value: int) -> int:
-    if int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
 
 
 def _synchronize(device: str) -> None:
@@ -66,7 +80,7 @@ def matmul_rate(*, dtype: str = "float64", device: str = "cpu", size: int | None
     return 2 * size**3 / best
 
 
-def _problem(
+def two_layer_problem(
     width: int,
     samples: int,
     dim: int,
@@ -109,18 +123,20 @@ def two_layer(
 ) -> dict:
     """Throughput of the batched engine on ``nets`` networks of one dataset (best of ``repeats``).
 
-    The learning rate is the reference's 5e-3/τ² (docs/theory.md §5.1), so GD stays stable on every
-    network. ``network_steps_per_s`` counts reference GD steps of time covered, for both methods.
-    For GD, ``matmul_fraction`` is the GD step's matrix-product rate (4·n·d·m FLOP per network
-    step: the forward product and the first-layer gradient) over the machine's measured
-    ``matmul_flops_per_s``. ``fuse`` chooses the torch.compile-fused GD step (None: the
-    engine's default, :func:`richlazy.train.fuses`); the compilation happens in the warm-up.
+    The learning rate is the reference's 5e-3/τ² (docs/theory.md §5.1); at the default n = 20 a
+    few strongly unbalanced small-τ networks exceed GD's stability bound and diverge (the engine
+    freezes them; their steps still count). ``network_steps_per_s`` counts reference GD steps of
+    time covered, for both methods. For GD, ``matmul_fraction`` is the GD step's matrix-product
+    rate (4·n·d·m FLOP per network step: the forward product and the first-layer gradient) over
+    the machine's measured ``matmul_flops_per_s``. ``fuse`` chooses the torch.compile-fused GD
+    step (None: the engine's default, :func:`richlazy.train.fuses`); the compilation happens in
+    the warm-up.
 
     Returns:
         A dict of measured numbers (seconds, rates, evaluations, the ratio to the reference).
     """
     width, samples, dim, nets, steps = (
-        _positive(name, value)
+        check.positive_integer(name, value)
         for name, value in (
             ("width", width),
             ("samples", samples),
@@ -129,22 +145,23 @@ def two_layer(
             ("steps", steps),
         )
     )
-    repeats = _positive("repeats", repeats)
+    repeats = check.positive_integer("repeats", repeats)
     if width % 2:
         raise ValueError(f"width must be even (neurons come in pairs), got {width}")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
     check_device(device)
-    _, batch, X, y, lr = _problem(width, samples, dim, nets, seed, DTYPES[dtype], device)
+    _, batch, X, y, lr = two_layer_problem(width, samples, dim, nets, seed, DTYPES[dtype], device)
     if method == "gd" and fuse is None:
         fuse = fuses(batch, X, steps)  # decided once, so that the warm-up compiles what is timed
+    solver = solver_named(method, **({"fuse": fuse} if fuse is not None else {}))
 
     def run(count: int) -> tuple[float, float]:
         """Seconds and gradient evaluations per network of ``count`` steps' time."""
         trained = batch.clone()
         _synchronize(device)
         start = time.perf_counter()
-        result = train(trained, X, y, lr=lr, checkpoints=[0, count], method=method, fuse=fuse)
+        result = train(trained, X, y, lr=lr, checkpoints=[0, count], solver=solver)
         _synchronize(device)
         return time.perf_counter() - start, result.gradient_evaluations
 
@@ -209,9 +226,11 @@ def reference_two_layer(
     Each of ``processes`` (default: every core) worker processes trains one network with the
     per-network NumPy loop; the rate is all their network steps over the wall-clock time.
     """
-    processes = _positive("processes", os.cpu_count() or 1 if processes is None else processes)
-    steps = _positive("steps", steps)
-    data, batch, _, _, lr = _problem(width, samples, dim, processes, seed)
+    if processes is None:
+        processes = os.cpu_count() or 1
+    processes = check.positive_integer("processes", processes)
+    steps = check.positive_integer("steps", steps)
+    data, batch, _, _, lr = two_layer_problem(width, samples, dim, processes, seed)
     jobs = [
         (batch.W[0, k].numpy(), batch.a[0, k].numpy(), data.X, data.y, float(lr[0, k]), steps)
         for k in range(processes)
@@ -265,7 +284,7 @@ def gf_vs_gd(
         network that needed the most (three evaluations each), the largest relative and absolute
         differences per metric, and whether every difference passed.
     """
-    # The sweep of Figure 1b itself (experiments/_two_layer.py), once per method; it validates.
+    # The sweep of Figure 1b itself (richlazy.sweeps), once per method; it validates.
     config = GridConfig(
         taus=taus, deltas=deltas, seeds=(seed,), width=width, steps=steps, rtol=rtol, device=device
     )
@@ -313,6 +332,41 @@ def gf_vs_gd(
         record[f"{name}_max_absolute_difference"] = _finite_or_none(absolute.max(initial=0.0))
     record["within_1pct_or_1e-4"] = passed
     return record
+
+
+def one_cell(tau: float, delta: float, samples: int, dim: int):
+    """One Figure-1b cell as :func:`gf_vs_gd` draws it (seed 0): the initial networks (S = K =
+    1), the data X, y, X_test, y_test (each with a leading dataset axis) and the reference rate."""
+    config = GridConfig(taus=(tau,), deltas=(delta,), seeds=(0,))
+    initial, tensors = initial_cells(config, teacher_student(0, d=dim, n=samples, n_test=2000), 0)
+    return initial, tensors, float(config.learning_rates()[0, 0])
+
+
+def checkpoint_record(label: str, initial, result, X, X_test, y_test, **extra) -> str:
+    """One JSON line: test loss and kernel distance S(0, t) at every checkpoint of ``result``."""
+    losses = [float(metrics.mean_squared_error(s, X_test, y_test)[0, 0]) for s in result.snapshots]
+    distances = metrics.kernel_distances(initial, result.snapshots, X)[0, 0]  # (C,)
+    return json.dumps(
+        {
+            "run": label,
+            **extra,
+            "time": [float(t) for t in result.time[0, 0]],
+            "test_loss": [float(f"{v:.4g}") for v in losses],
+            "kernel_distance": [float(f"{v:.4g}") for v in distances.tolist()],
+            "gradient_evaluations": result.gradient_evaluations,
+        }
+    )
+
+
+def cell_arguments(description: str, samples: int, dim: int) -> argparse.Namespace:
+    """The command line of a one-cell script: --tau --delta --steps --samples --dim."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--tau", type=float, default=0.1)
+    parser.add_argument("--delta", type=float, default=1.0)
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=samples, help="training samples n")
+    parser.add_argument("--dim", type=int, default=dim, help="input dimension d")
+    return parser.parse_args()
 
 
 def _finite_or_none(value: float) -> float | None:

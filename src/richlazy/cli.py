@@ -1,7 +1,10 @@
 """The ``richlazy`` command: list, run, figure, report, bench (docs/architecture.md).
 
-String names live only here: they are resolved through the experiment registry to typed configs.
-Errors a user can fix are printed as one line and exit with status 2, never as a traceback.
+The command line is one of the edges where strings become objects: experiment names resolve
+through the experiment registry to typed configs, and method names to solver objects
+(``richlazy.train.solver_named``); configs do the same for their own string fields. Listing and
+``--help`` import no torch. Errors a user can fix are printed as one line and exit with status 2,
+never as a traceback.
 """
 
 from __future__ import annotations
@@ -115,8 +118,8 @@ def list_experiments() -> None:
     for column in ("name", "reproduces", "presets", "what it shows"):
         table.add_column(column)
     for name in experiments.names():
-        experiment = experiments.get(name)
-        table.add_row(name, experiment.paper, ", ".join(experiment.presets), experiment.summary)
+        listing = experiments.describe(name)
+        table.add_row(name, listing.paper, ", ".join(listing.presets), listing.summary)
     console.print(table)
 
 
@@ -159,7 +162,7 @@ def run(
             experiments.get(name).configure(preset, overrides[name])
         with _progress_bars() as progress:
             for name in selected:
-                console.print(f"[bold]{name}[/] ({experiments.get(name).paper}, {preset})")
+                console.print(f"[bold]{name}[/] ({experiments.describe(name).paper}, {preset})")
                 outcomes.append(
                     runner.run(
                         name,

@@ -20,24 +20,26 @@ from scipy.integrate import solve_ivp
 
 from richlazy import _linear_algebra as la
 from richlazy import _validate as check
+from richlazy._exports import old_names
 
 __all__ = [
     "DeepTrajectory",
     "LearningSpeedProfile",
-    "balanced_init",
-    "balanced_singular_value_flow",
-    "conserved",
-    "imbalanced_init",
+    "conserved_quantity",
+    "exact_singular_value_flow",
+    "gradient_flow",
+    "initial_parameters",
     "learning_speed_profile",
-    "simulate",
 ]
 
 
-def conserved(weights: Sequence[np.ndarray], *, etas: Sequence[float] | None = None) -> list:
+def conserved_quantity(
+    weights: Sequence[np.ndarray], *, etas: Sequence[float] | None = None
+) -> list:
     """Δ_l = η_l W_{l+1}ᵀW_{l+1} − η_{l+1} W_l W_lᵀ for l = 1 … L−1 (docs/theory.md §4).
 
     Conserved by gradient flow because W_{l+1}ᵀ ∂L/∂W_{l+1} = ∂L/∂W_l W_lᵀ. With L = 2,
-    W_1 = W and W_2 = Aᵀ it is the Δ of :func:`richlazy.wide_linear.conserved`. Δ_l > 0
+    W_1 = W and W_2 = Aᵀ it is the Δ of :func:`richlazy.wide_linear.conserved_quantity`. Δ_l > 0
     (later layer larger) is upstream: earlier layers learn faster (docs/theory.md §1).
 
     Args:
@@ -56,7 +58,7 @@ def conserved(weights: Sequence[np.ndarray], *, etas: Sequence[float] | None = N
     ]
 
 
-def imbalanced_init(
+def initial_parameters(
     widths: Sequence[int],
     deltas: Sequence[float] | float,
     *,
@@ -89,7 +91,7 @@ def imbalanced_init(
         ValueError: if some δ_l ≠ 0 and the hidden widths are not all equal to min(widths),
             or for bad sizes, rates, deltas or scale (naming the argument).
     """
-    widths = [la.positive_int(f"widths[{i}]", n) for i, n in enumerate(widths)]
+    widths = [check.positive_integer(f"widths[{i}]", n) for i, n in enumerate(widths)]
     if len(widths) < 2:
         raise ValueError(f"widths must list n_0 … n_L with L >= 1, got {widths}")
     depth = len(widths) - 1
@@ -120,18 +122,7 @@ def imbalanced_init(
     ]
 
 
-def balanced_init(
-    widths: Sequence[int],
-    *,
-    etas: Sequence[float] | None = None,
-    scale: float = 1.0,
-    rng: np.random.Generator | int,
-) -> list[np.ndarray]:
-    """Balanced weights, all Δ_l = 0, for any widths: :func:`imbalanced_init` with δ_l = 0."""
-    return imbalanced_init(widths, 0.0, etas=etas, scale=scale, rng=rng)
-
-
-def balanced_singular_value_flow(
+def exact_singular_value_flow(
     sigma0: np.ndarray,
     sigma_star: np.ndarray,
     depth: int,
@@ -163,7 +154,7 @@ def balanced_singular_value_flow(
     if np.any(sigma0 < 0):
         raise ValueError("sigma0 must be >= 0: singular values of a balanced network")
     sigma_star = check.finite_array("sigma_star", sigma_star)
-    depth = la.positive_int("depth", depth)
+    depth = check.positive_integer("depth", depth)
     t = check.time_grid("t", t)
     eta = check.positive_float("eta", eta)
     batch = check.broadcast_batch(sigma0=(sigma0, 0), sigma_star=(sigma_star, 0))
@@ -175,7 +166,7 @@ def balanced_singular_value_flow(
 
 
 def _balanced_flow(sigma0, a, depth, tau):
-    """σ(τ) elementwise on flat arrays, τ = ηt (see balanced_singular_value_flow)."""
+    """σ(τ) elementwise on flat arrays, τ = ηt (see exact_singular_value_flow)."""
     if depth == 1:  # σ̇ = −(σ − σ*): nearer of the two cancellation-free arrangements
         deviation = (sigma0 - a) * np.exp(-tau)
         increment = (a - sigma0) * -np.expm1(-tau)
@@ -278,7 +269,7 @@ _SERIES_TERMS = 64  # ratio <= ½: 2^{-64} is below rounding
 
 @dataclass(frozen=True)
 class DeepTrajectory:
-    """Gradient flow of a deep linear network sampled at times ``t`` (from :func:`simulate`).
+    """Gradient flow of a deep linear network sampled at times ``t`` (from :func:`gradient_flow`).
 
     Attributes:
         t: times, shape (T,).
@@ -310,7 +301,7 @@ class DeepTrajectory:
     def conservation_drift(self) -> float:
         """max_{l,t} ‖Δ_l(t) − Δ_l(0)‖_F / (η_l‖W_{l+1}ᵀW_{l+1}‖_F + η_{l+1}‖W_lW_lᵀ‖_F)(t = 0)."""
         drift = 0.0
-        for l, delta in enumerate(conserved(self.weights, etas=self.etas)):
+        for l, delta in enumerate(conserved_quantity(self.weights, etas=self.etas)):
             cur, nxt = self.weights[l][0], self.weights[l + 1][0]
             scale = self.etas[l] * np.linalg.norm(nxt.T @ nxt) + self.etas[l + 1] * np.linalg.norm(
                 cur @ cur.T
@@ -320,7 +311,7 @@ class DeepTrajectory:
         return float(drift)
 
 
-def simulate(
+def gradient_flow(
     weights0: Sequence[np.ndarray],
     X: np.ndarray,
     Y: np.ndarray,
@@ -419,7 +410,7 @@ def learning_speed_profile(trajectory: DeepTrajectory) -> LearningSpeedProfile:
     """Measure the learning-speed profile across layers of a simulated deep network.
 
     Args:
-        trajectory: a :class:`DeepTrajectory` (from :func:`simulate`).
+        trajectory: a :class:`DeepTrajectory` (from :func:`gradient_flow`).
 
     Returns:
         A :class:`LearningSpeedProfile`.
@@ -496,3 +487,22 @@ def _rates(etas, depth: int) -> np.ndarray:
     if rates.shape != (depth,):
         raise ValueError(f"etas must list one rate per layer ({depth}), got shape {rates.shape}")
     return rates
+
+
+def _balanced_init(widths, *, etas=None, scale=1.0, rng):
+    """The former balanced_init: :func:`initial_parameters` with every δ_l = 0."""
+    return initial_parameters(widths, 0.0, etas=etas, scale=scale, rng=rng)
+
+
+# Names before 0.2 (docs/changelog.md).
+__getattr__ = old_names(
+    __name__,
+    globals(),
+    {
+        "conserved": "conserved_quantity",
+        "imbalanced_init": "initial_parameters",
+        "balanced_init": ("_balanced_init", "initial_parameters(widths, 0.0, ...)"),
+        "simulate": "gradient_flow",
+        "balanced_singular_value_flow": "exact_singular_value_flow",
+    },
+)

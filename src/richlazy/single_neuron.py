@@ -30,6 +30,7 @@ __all__ = [
     "Regime",
     "Trajectory",
     "asymptotic_preconditioner",
+    "closed_form_threads",
     "conserved_quantity",
     "exact_trajectory",
     "gradient_flow",
@@ -323,6 +324,12 @@ def exact_trajectory(
         eta_a=eta_a,
         eta_w=eta_w,
     )
+
+
+def closed_form_threads() -> int:
+    """How many threads :func:`exact_trajectory` shares large evaluations among: the cores this
+    process may run on, at most OMP_NUM_THREADS where that is set (docs/theory.md §2.1)."""
+    return _closed_form.threads()
 
 
 def _initial_delta(a0, w0, batch, eta_a, eta_w) -> np.ndarray:

@@ -14,20 +14,21 @@ from scipy.integrate import solve_ivp
 
 from richlazy import _linear_algebra as la
 from richlazy import _validate as check
+from richlazy._exports import old_names
 
 __all__ = [
     "aligned_interpolant",
-    "conserved",
-    "flow",
-    "flow_from_params",
+    "conserved_quantity",
+    "exact_singular_value_flow",
+    "function_space_flow",
+    "function_space_flow_from_parameters",
     "hyperbolic_entropy",
-    "isotropic_init",
+    "initial_parameters",
     "preconditioners",
-    "singular_value_flow",
 ]
 
 
-def conserved(
+def conserved_quantity(
     W: np.ndarray, A: np.ndarray, *, eta_a: float = 1.0, eta_w: float = 1.0
 ) -> np.ndarray:
     """Δ = η_w AAᵀ − η_a WWᵀ, conserved by gradient flow on any loss of β (docs/theory.md §3).
@@ -44,7 +45,7 @@ def conserved(
     return eta_w * A @ A.T - eta_a * W @ W.T  # (h, h)
 
 
-def isotropic_init(
+def initial_parameters(
     h: int,
     d: int,
     c: int,
@@ -77,7 +78,7 @@ def isotropic_init(
         ValueError: if δ < 0 and h ≠ d, or δ > 0 and h ≠ c (naming the condition), or for
             non-positive sizes, rates or scale.
     """
-    h, d, c = la.positive_int("h", h), la.positive_int("d", d), la.positive_int("c", c)
+    h, d, c = (check.positive_integer(name, n) for name, n in (("h", h), ("d", d), ("c", c)))
     delta = float(check.finite_array("delta", delta, ndim=0))
     eta_a, eta_w = check.positive_float("eta_a", eta_a), check.positive_float("eta_w", eta_w)
     scale = check.positive_float("scale", scale)
@@ -137,7 +138,7 @@ def _preconditioners(beta: np.ndarray, delta: float, rate: float):
     return (U * p) @ U.T, (Vt.T * q) @ Vt  # (d, d), (c, c)
 
 
-def flow(
+def function_space_flow(
     beta0: np.ndarray,
     X: np.ndarray,
     Y: np.ndarray,
@@ -152,10 +153,10 @@ def flow(
 
     It is the flow of β = WᵀA for every (W, A) with Δ = δI and h = d (δ < 0), h = c (δ > 0) or
     any h (δ = 0); it does not check that such (W, A) exist for your use: call
-    :func:`flow_from_params` to start from weights and have the conditions checked. At δ = 0 the
-    rank of β stays that of β0 (at most h): that set is invariant but unstable in function space,
-    so the velocity is kept tangent to it. Integrated with SciPy's DOP853;
-    atol = rtol·1e-3·max|β0| (or the least-squares β's size if β0 = 0).
+    :func:`function_space_flow_from_parameters` to start from weights and have the conditions
+    checked. At δ = 0 the rank of β stays that of β0 (at most h): that set is invariant but
+    unstable in function space, so the velocity is kept tangent to it. Integrated with SciPy's
+    DOP853; atol = rtol·1e-3·max|β0| (or the least-squares β's size if β0 = 0).
 
     Args:
         beta0: initial β, shape (d, c).
@@ -212,7 +213,7 @@ def flow(
     return solution.y.T.reshape(t.size, d, c)  # (T, d, c)
 
 
-def flow_from_params(
+def function_space_flow_from_parameters(
     W: np.ndarray,
     A: np.ndarray,
     X: np.ndarray,
@@ -224,7 +225,8 @@ def flow_from_params(
     rtol: float = 1e-10,
     tol: float = 1e-8,
 ) -> np.ndarray:
-    """Check Theorem 4.2's conditions on (W, A), then integrate :func:`flow` from β0 = WᵀA.
+    """Check Theorem 4.2's conditions on (W, A), then integrate :func:`function_space_flow`
+    from β0 = WᵀA.
 
     Conditions (docs/theory.md §3): Δ = δI, i.e. ‖Δ − δI‖_F <= tol·(η_w‖AAᵀ‖_F + η_a‖WWᵀ‖_F) with
     δ = tr Δ / h (δ is taken as 0 when √h|δ| is within that bound); h = d if δ < 0; h = c if
@@ -232,7 +234,7 @@ def flow_from_params(
 
     Args:
         W: first layer, shape (h, d); A: readout, shape (h, c).
-        X, Y, t, eta_a, eta_w, rtol: as in :func:`flow`.
+        X, Y, t, eta_a, eta_w, rtol: as in :func:`function_space_flow`.
         tol: relative tolerance of the Δ = δI test.
 
     Returns:
@@ -257,12 +259,12 @@ def flow_from_params(
         raise ValueError(
             f"Theorem 4.2 needs Δ = η_w AAᵀ − η_a WWᵀ = δI, but ‖Δ − δI‖_F = {residual:.3e} "
             f"exceeds tol·(η_w‖AAᵀ‖_F + η_a‖WWᵀ‖_F) = {bound:.3e}; build (W, A) with "
-            "isotropic_init"
+            "initial_parameters"
         )
     if np.sqrt(h) * abs(delta) <= bound:
         delta = 0.0
     _check_width(h, d, c, delta)
-    return flow(W.T @ A, X, Y, delta, t, eta_a=eta_a, eta_w=eta_w, rtol=rtol)
+    return function_space_flow(W.T @ A, X, Y, delta, t, eta_a=eta_a, eta_w=eta_w, rtol=rtol)
 
 
 def _check_width(h: int, d: int, c: int, delta: float) -> None:
@@ -303,7 +305,7 @@ def _data(X, Y, shape: tuple[int, int], owner: str) -> tuple[np.ndarray, np.ndar
     return X, Y
 
 
-def singular_value_flow(
+def exact_singular_value_flow(
     sigma0: np.ndarray,
     sigma_star: np.ndarray,
     delta: float | np.ndarray,
@@ -353,7 +355,8 @@ def singular_value_flow(
 
 
 def _mode_flow(u0, a, d, t):
-    """u(t) for u̇ = −√(d² + u²)(u − a), elementwise with broadcasting (see singular_value_flow)."""
+    """u(t) for u̇ = −√(d² + u²)(u − a), elementwise with broadcasting
+    (see exact_singular_value_flow)."""
     with np.errstate(all="ignore"):  # every branch is computed; the invalid ones are masked
         d2, ad, aa, au0 = d * d, np.abs(d), np.abs(a), np.abs(u0)
         R, S0 = np.hypot(a, d), np.hypot(u0, d)
@@ -489,3 +492,17 @@ def aligned_interpolant(
     if np.linalg.matrix_rank(M) < M.shape[0]:
         raise ValueError("M must have full row rank: its rows are linearly dependent")
     return la.mirror_interpolant(M, b, sigma0, _scaled_delta(delta, eta_a, eta_w))
+
+
+# Names before 0.2 (docs/changelog.md).
+__getattr__ = old_names(
+    __name__,
+    globals(),
+    {
+        "conserved": "conserved_quantity",
+        "isotropic_init": "initial_parameters",
+        "flow": "function_space_flow",
+        "flow_from_params": "function_space_flow_from_parameters",
+        "singular_value_flow": "exact_singular_value_flow",
+    },
+)

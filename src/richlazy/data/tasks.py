@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from richlazy import _validate as check
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -51,8 +53,7 @@ def teacher_student(seed: int, *, d: int, n: int, n_test: int, teacher_width: in
         ValueError: non-positive sizes.
     """
     for name, value in (("d", d), ("n", n), ("n_test", n_test), ("teacher_width", teacher_width)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value}")
+        check.positive_integer(name, value)
     teacher_rng, train_rng, test_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
     )

@@ -1,42 +1,117 @@
 """The registry of reproducible experiments, one module each (docs/architecture.md).
 
-Names map to modules, imported only when used, so listing experiments stays fast.
+The registry itself knows what each experiment reproduces and which presets it has, so listing
+(``richlazy list``) imports no experiment module and no torch; a module is imported only by
+:func:`get`, when its experiment is configured, run or redrawn.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import import_module
 
-from richlazy.experiments._spec import Experiment, RunContext
+from richlazy.experiments.spec import Experiment
 
-__all__ = ["Experiment", "RunContext", "get", "names"]
+__all__ = ["Experiment", "Listing", "describe", "get", "names"]
 
-_MODULES: dict[str, str] = {
-    "fig1a": "richlazy.experiments.fig1a",
-    "fig1b": "richlazy.experiments.fig1b",
-    "fig2": "richlazy.experiments.fig2",
-    "fig3": "richlazy.experiments.fig3",
-    "fig4a": "richlazy.experiments.fig4a",
-    "fig4b": "richlazy.experiments.fig4b",
-    "fig5": "richlazy.experiments.fig5",
-    "fig7": "richlazy.experiments.fig7",
-    "fig8": "richlazy.experiments.fig8",
-    "wide-linear": "richlazy.experiments.wide_linear",
-    "deep-linear": "richlazy.experiments.deep_linear",
+
+@dataclass(frozen=True)
+class Listing:
+    """What ``richlazy list`` shows of an experiment, known without importing it.
+
+    Attributes:
+        module: the module defining ``EXPERIMENT``.
+        paper: what it reproduces, e.g. "Figure 3".
+        summary: one line on what it shows.
+        presets: its preset names (the module's ``EXPERIMENT.presets``; a test keeps them equal).
+    """
+
+    module: str
+    paper: str
+    summary: str
+    presets: tuple[str, ...] = ("quick", "paper")
+
+
+_PACKAGE = "richlazy.experiments"
+_REGISTRY: dict[str, Listing] = {
+    "fig1a": Listing(
+        f"{_PACKAGE}.fig1a",
+        "Figure 1a",
+        "two-layer ReLU in d = 2: neuron trajectories, lazy vs rich vs δ",
+    ),
+    "fig1b": Listing(
+        f"{_PACKAGE}.fig1b",
+        "Figure 1b",
+        "two-layer ReLU teacher–student: test loss and kernel distance over (τ, δ)",
+    ),
+    "fig2": Listing(
+        f"{_PACKAGE}.fig2",
+        "Figure 2",
+        "single neuron: conserved surfaces, trajectories and minima",
+    ),
+    "fig3": Listing(
+        f"{_PACKAGE}.fig3",
+        "Figure 3",
+        "single neuron: μ, φ and kernel distance over time vs δ",
+    ),
+    "fig4a": Listing(
+        f"{_PACKAGE}.fig4a",
+        "Figure 4a",
+        "single neuron: function-space trajectories over loss contours",
+    ),
+    "fig4b": Listing(
+        f"{_PACKAGE}.fig4b",
+        "Figure 4b",
+        "single neuron: implicit bias at interpolation on low-rank data",
+    ),
+    "fig5": Listing(
+        f"{_PACKAGE}.fig5",
+        "Figure 5",
+        "two-layer ReLU on XOR: surfaces over training; Hamming vs parameter distance",
+    ),
+    "fig7": Listing(
+        f"{_PACKAGE}.fig7",
+        "Figure 7",
+        "single neuron: basins of attraction and the separating surface",
+    ),
+    "fig8": Listing(
+        f"{_PACKAGE}.fig8",
+        "Figure 8",
+        "single neuron: closed form against simulation for a, w, ν",
+    ),
+    "wide-linear": Listing(
+        f"{_PACKAGE}.wide_linear",
+        "Theorem 4.2 / §4 (wide linear)",
+        "wide linear net: function-space flow vs (W, A), mode flow, ℓ1 → ℓ2 implicit bias",
+    ),
+    "deep-linear": Listing(
+        f"{_PACKAGE}.deep_linear",
+        "§4 (deep linear)",
+        "deep linear net: which layer moves first (up/balanced/downstream); balanced flow",
+    ),
 }
 
 
 def names() -> list[str]:
     """All experiment names, in the order the main job runs them."""
-    return list(_MODULES)
+    return list(_REGISTRY)
 
 
-def get(name: str) -> Experiment:
-    """The experiment called ``name``.
+def describe(name: str) -> Listing:
+    """What experiment ``name`` reproduces, without importing it.
 
     Raises:
         ValueError: no experiment has that name (the message lists the names).
     """
-    if name not in _MODULES:
-        raise ValueError(f"unknown experiment {name!r}; choose from: {', '.join(_MODULES)}")
-    return import_module(_MODULES[name]).EXPERIMENT
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown experiment {name!r}; choose from: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def get(name: str) -> Experiment:
+    """The experiment called ``name`` (its module is imported now).
+
+    Raises:
+        ValueError: no experiment has that name (the message lists the names).
+    """
+    return import_module(describe(name).module).EXPERIMENT

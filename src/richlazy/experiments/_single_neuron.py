@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from richlazy import single_neuron as sn
-from richlazy.experiments._spec import require
+from richlazy._validate import require
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,10 @@ import xarray as xr
 from matplotlib import colormaps
 
 from richlazy import deep_linear as dl
-from richlazy.experiments._spec import Experiment, RunContext, require
+from richlazy._validate import require
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
+from richlazy.experiments.spec import Experiment
+from richlazy.sweeps import RunContext
 
 INITS = ("upstream", "balanced", "downstream")  # sign of δ: +, 0, −
 LAYER_CMAP = colormaps["plasma"]
@@ -103,13 +105,13 @@ def _profiles(config: Config, context: RunContext) -> dict:
     ):
         for i, depth in enumerate(config.depths):
             for j, init in enumerate(INITS):
-                weights0 = dl.imbalanced_init(
+                weights0 = dl.initial_parameters(
                     [n] * (depth + 1),
                     signs[init] * config.imbalance,
                     scale=config.scale,
                     rng=config.seed + 1,  # the same draw for every init
                 )
-                trajectory = dl.simulate(weights0, X, Y, t, rtol=config.rtol)
+                trajectory = dl.gradient_flow(weights0, X, Y, t, rtol=config.rtol)
                 profile = dl.learning_speed_profile(trajectory)
                 distance[i, j, :depth] = profile.relative_distance
                 half_time[i, j, :depth] = profile.half_time
@@ -150,11 +152,11 @@ def _balanced(config: Config) -> dict:
         # W_l = R_l diag(σ0^{1/L}) R_{l−1}ᵀ: balanced, E(0) = R_L diag(σ0) R_0ᵀ
         weights0 = [(frames[l + 1] * sigma0 ** (1 / depth)) @ frames[l].T for l in range(depth)]
         target = (frames[-1] * sigma_star) @ frames[0].T  # E*, (n, n)
-        trajectory = dl.simulate(weights0, np.eye(n), target.T, t, rtol=config.mode_rtol)
+        trajectory = dl.gradient_flow(weights0, np.eye(n), target.T, t, rtol=config.mode_rtol)
         simulated.append(
             np.einsum("ck,tcd,dk->tk", frames[-1], trajectory.end_to_end, frames[0])
         )  # (T, k): the diagonal of R_Lᵀ E(t) R_0
-        closed.append(dl.balanced_singular_value_flow(sigma0, sigma_star, depth, t))
+        closed.append(dl.exact_singular_value_flow(sigma0, sigma_star, depth, t))
     simulated, closed = np.array(simulated), np.array(closed)  # (D, T, k)
     error = np.abs(closed - simulated) / np.abs(simulated)
     return {
@@ -254,8 +256,6 @@ def headline(results: xr.Dataset) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="deep-linear",
-    paper="§4 (deep linear)",
-    summary="deep linear net: which layer moves first (up/balanced/downstream); balanced flow",
     presets=PRESETS,
     run=run,
     plot=plot,

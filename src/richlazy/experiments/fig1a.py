@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from richlazy._validate import require
 from richlazy.data.tasks import teacher_student
-from richlazy.experiments._spec import Experiment, RunContext, require
 from richlazy.experiments._style import delta_label, figure
-from richlazy.experiments._two_layer import GridConfig, TrainedGrid, sweep
+from richlazy.experiments.spec import Experiment
+from richlazy.sweeps import GridConfig, RunContext, TrainedGrid, sweep
 
 # The reference's four cells (τ, δ): lazy, balanced rich, upstream rich, downstream.
 CELLS = ((2.0, 0.0), (0.1, 0.0), (0.1, 0.9999), (0.1, -0.9999))
@@ -139,8 +140,6 @@ def headline(results: xr.Dataset) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="fig1a",
-    paper="Figure 1a",
-    summary="two-layer ReLU in d = 2: neuron trajectories, lazy vs rich vs δ",
     presets=PRESETS,
     run=run,
     plot=plot,

@@ -17,10 +17,11 @@ import xarray as xr
 from matplotlib.colors import LogNorm
 from matplotlib.ticker import NullFormatter
 
+from richlazy._validate import require
 from richlazy.data.tasks import teacher_student
-from richlazy.experiments._spec import Experiment, RunContext, require
 from richlazy.experiments._style import figure
-from richlazy.experiments._two_layer import GridConfig, sweep
+from richlazy.experiments.spec import Experiment
+from richlazy.sweeps import GridConfig, RunContext, sweep
 
 PANELS = {
     "test_loss": ("test loss", "coolwarm"),
@@ -160,8 +161,6 @@ def headline(results: xr.Dataset) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="fig1b",
-    paper="Figure 1b",
-    summary="two-layer ReLU teacher–student: test loss and kernel distance over (τ, δ)",
     presets=PRESETS,
     run=run,
     plot=plot,

@@ -13,9 +13,11 @@ import numpy as np
 import xarray as xr
 from matplotlib.colors import LogNorm
 
+from richlazy._validate import require
 from richlazy.experiments._single_neuron import DeltaSweep, trajectory_variables
-from richlazy.experiments._spec import Experiment, RunContext, require
 from richlazy.experiments._style import delta_label, figure
+from richlazy.experiments.spec import Experiment
+from richlazy.sweeps import RunContext
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,6 @@ def headline(results: xr.Dataset) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="fig2",
-    paper="Figure 2",
-    summary="single neuron: conserved surfaces, trajectories and minima",
     presets=PRESETS,
     run=run,
     plot=plot,

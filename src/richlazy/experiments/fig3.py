@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import xarray as xr
 
 from richlazy.experiments._single_neuron import DeltaSweep, trajectory_variables
-from richlazy.experiments._spec import Experiment, RunContext
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
+from richlazy.experiments.spec import Experiment
+from richlazy.sweeps import RunContext
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,6 @@ def headline(results: xr.Dataset) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="fig3",
-    paper="Figure 3",
-    summary="single neuron: μ, φ and kernel distance over time vs δ",
     presets=PRESETS,
     run=run,
     plot=plot,

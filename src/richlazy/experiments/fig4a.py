@@ -12,8 +12,9 @@ import numpy as np
 import xarray as xr
 
 from richlazy.experiments._single_neuron import DeltaSweep, relative_error
-from richlazy.experiments._spec import Experiment, RunContext
 from richlazy.experiments._style import delta_colors, delta_label, figure
+from richlazy.experiments.spec import Experiment
+from richlazy.sweeps import RunContext
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,6 @@ def headline(results: xr.Dataset) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="fig4a",
-    paper="Figure 4a",
-    summary="single neuron: function-space trajectories over loss contours",
     presets=PRESETS,
     run=run,
     plot=plot,

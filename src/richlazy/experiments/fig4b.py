@@ -14,8 +14,10 @@ import numpy as np
 import xarray as xr
 
 from richlazy import single_neuron as sn
-from richlazy.experiments._spec import Experiment, RunContext, require
+from richlazy._validate import require
 from richlazy.experiments._style import delta_colors, delta_label, figure
+from richlazy.experiments.spec import Experiment
+from richlazy.sweeps import RunContext
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,6 @@ def headline(results: xr.Dataset) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="fig4b",
-    paper="Figure 4b",
-    summary="single neuron: implicit bias at interpolation on low-rank data",
     presets=PRESETS,
     run=run,
     plot=plot,

@@ -1,6 +1,6 @@
 """Figure 5: how a two-layer ReLU network learns XOR, rich vs lazy, and why upstream is fast.
 
-XOR in d = 2 (inputs (±1, ±1), label x1·x2; docs/theory.md §5.1, Fig. 5), a bias-free ReLU student
+XOR in d = 2 (inputs (±1, ±1), label x1·x2; docs/theory.md §5.2), a bias-free ReLU student
 with the symmetric-pair init at scale τ and geometry δ, every (τ, δ) cell of a grid trained by
 full-batch GD at one fixed learning rate, so that all cells share one clock.
 
@@ -10,8 +10,8 @@ balanced rich (smallest τ, δ = 0), upstream rich (smallest τ, largest δ > 0)
 NTK, K(x, X)K(X, X)⁻¹y, which a lazy network converges to. Expected: the rich inits learn a
 piecewise-linear surface with few kinks aligned to the data; lazy stays at the kernel interpolant.
 (b) Hamming distance of the activation patterns vs parameter distance over the (τ, δ) grid
-(docs/theory.md §5): rapid rich learning is a large change of activation patterns with a small change
-of parameters, and upstream (δ > 0) reaches it fastest; downstream at small τ fits on fixed
+(docs/theory.md §5): rapid rich learning is a large change of activation patterns with a small
+change of parameters, and upstream (δ > 0) reaches it fastest; downstream at small τ fits on fixed
 features (no pattern changes, large parameter change).
 """
 
@@ -25,11 +25,12 @@ import xarray as xr
 from matplotlib.colors import Normalize, TwoSlopeNorm
 
 from richlazy import metrics
+from richlazy._validate import require
 from richlazy.data.tasks import xor
-from richlazy.experiments._spec import Experiment, RunContext, require
 from richlazy.experiments._style import DELTA_CMAP, figure
-from richlazy.experiments._two_layer import GridConfig, TrainedGrid, sweep
+from richlazy.experiments.spec import Experiment
 from richlazy.nets.two_layer import forward
+from richlazy.sweeps import GridConfig, RunContext, TrainedGrid, sweep
 
 # Contour levels drawn over the surfaces: their corners show the kinks of f.
 LEVELS = [-1.25, -1.0, -0.75, -0.5, -0.25, 0.25, 0.5, 0.75, 1.0, 1.25]
@@ -413,8 +414,6 @@ def headline(results: xr.Dataset) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="fig5",
-    paper="Figure 5",
-    summary="two-layer ReLU on XOR: surfaces over training; Hamming vs parameter distance",
     presets=PRESETS,
     run=run,
     plot=plot,

@@ -16,9 +16,11 @@ from matplotlib import colormaps
 from matplotlib.colors import LogNorm
 
 from richlazy import single_neuron as sn
+from richlazy._validate import require
 from richlazy.experiments._single_neuron import relative_error
-from richlazy.experiments._spec import Experiment, RunContext, require
 from richlazy.experiments._style import delta_label, figure
+from richlazy.experiments.spec import Experiment
+from richlazy.sweeps import RunContext
 
 
 @dataclass(frozen=True)
@@ -169,8 +171,6 @@ def headline(results: xr.Dataset) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="fig7",
-    paper="Figure 7",
-    summary="single neuron: basins of attraction and the separating surface",
     presets=PRESETS,
     run=run,
     plot=plot,

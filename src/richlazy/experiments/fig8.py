@@ -11,9 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from richlazy._validate import require
 from richlazy.experiments._single_neuron import paired_trajectories, relative_error
-from richlazy.experiments._spec import Experiment, RunContext, require
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
+from richlazy.experiments.spec import Experiment
+from richlazy.sweeps import RunContext
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,6 @@ def headline(results: xr.Dataset) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="fig8",
-    paper="Figure 8",
-    summary="single neuron: closed form against simulation for a, w, ν",
     presets=PRESETS,
     run=run,
     plot=plot,

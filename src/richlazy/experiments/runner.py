@@ -11,9 +11,9 @@ from typing import Any
 
 import xarray as xr
 
-from richlazy.experiments import get
-from richlazy.experiments._spec import Progress, RunContext, SilentProgress
+from richlazy.experiments import describe, get
 from richlazy.store import RunDirectory
+from richlazy.sweeps import Progress, RunContext, SilentProgress
 
 
 @dataclass(frozen=True)
@@ -122,9 +122,9 @@ def draw(name: str, results: xr.Dataset, directory: RunDirectory) -> tuple[Path,
 
 
 def _labeled(results: xr.Dataset, name: str, preset: str) -> xr.Dataset:
-    experiment = get(name)
+    listing = describe(name)
     return results.assign_attrs(
-        experiment=name, preset=preset, reproduces=experiment.paper, summary=experiment.summary
+        experiment=name, preset=preset, reproduces=listing.paper, summary=listing.summary
     )
 
 

@@ -19,8 +19,10 @@ from scipy.optimize import linprog
 
 from richlazy import deep_linear as dl
 from richlazy import wide_linear as wl
-from richlazy.experiments._spec import Experiment, RunContext, require
+from richlazy._validate import require
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
+from richlazy.experiments.spec import Experiment
+from richlazy.sweeps import RunContext
 
 MAGNITUDE_CMAP = colormaps["viridis"]
 
@@ -129,12 +131,14 @@ def _function_vs_parameters(config: Config, context: RunContext) -> dict:
     ):
         for delta in config.deltas:
             h = hidden_width(config, delta)
-            W, A = wl.isotropic_init(
+            W, A = wl.initial_parameters(
                 h, config.d, config.c, delta, scale=config.scale, rng=rng, **rates
             )
-            function.append(wl.flow_from_params(W, A, X, Y, t, rtol=config.rtol, **rates))
+            function.append(
+                wl.function_space_flow_from_parameters(W, A, X, Y, t, rtol=config.rtol, **rates)
+            )
             # Independent oracle: (W, A) gradient flow, as the depth-2 network W_1 = W, W_2 = Aᵀ.
-            simulated = dl.simulate(
+            simulated = dl.gradient_flow(
                 [W, A.T], X, Y, t, etas=[config.eta_w, config.eta_a], rtol=config.rtol
             )
             parameter.append(simulated.end_to_end.transpose(0, 2, 1))  # (T, d, c)
@@ -177,7 +181,7 @@ def _mode_flow(config: Config) -> dict:
     final_rate = np.sqrt(deltas**2 + rate * config.sigma_star**2)  # (D,)
     sigma = np.array(
         [
-            wl.singular_value_flow(
+            wl.exact_singular_value_flow(
                 config.sigma0,
                 config.sigma_star,
                 delta,
@@ -407,8 +411,6 @@ def headline(results: xr.Dataset) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="wide-linear",
-    paper="Theorem 4.2 / §4 (wide linear)",
-    summary="wide linear net: function-space flow vs (W, A), mode flow, ℓ1 → ℓ2 implicit bias",
     presets=PRESETS,
     run=run,
     plot=plot,

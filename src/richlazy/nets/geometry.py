@@ -1,4 +1,5 @@
-"""Initialization geometry: overall scale τ and imbalance δ ↔ the layer ratio α (docs/theory.md §5.1).
+"""Initialization geometry: overall scale τ and imbalance δ ↔ the layer ratio α
+(docs/theory.md §5.1).
 
 A hidden neuron starts with ‖w_k‖ = τ/α and |a_k| = ατ, so with learning rates (η_a, η_w) its
 conserved quantity is δ = η_w a² − η_a‖w‖² = τ²(η_w α² − η_a α⁻²). α > 1 is upstream (δ > 0),
@@ -9,17 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from richlazy import _validate as check
+
 
 def _checked(tau, delta, eta_a, eta_w):
-    tau = np.asarray(tau, dtype=np.float64)
-    delta = np.asarray(delta, dtype=np.float64)
-    if not np.all(np.isfinite(tau)) or np.any(tau <= 0):
-        raise ValueError(f"tau must be finite and > 0, got {tau}")
-    if not np.all(np.isfinite(delta)):
-        raise ValueError(f"delta must be finite, got {delta}")
-    for name, rate in (("eta_a", eta_a), ("eta_w", eta_w)):
-        if not np.all(np.isfinite(rate)) or np.any(np.asarray(rate) <= 0):
-            raise ValueError(f"{name} must be finite and > 0, got {rate}")
+    tau, delta = check.positive_array("tau", tau), check.finite_array("delta", delta)
+    check.positive_array("eta_a", eta_a)
+    check.positive_array("eta_w", eta_w)
     return tau, delta
 
 
@@ -43,8 +40,6 @@ def alpha_from(tau, delta, *, eta_a=1.0, eta_w=1.0) -> np.ndarray:
 
 def delta_from(tau, alpha, *, eta_a=1.0, eta_w=1.0) -> np.ndarray:
     """δ = τ²(η_w α² − η_a α⁻²), the inverse of :func:`alpha_from`."""
-    alpha = np.asarray(alpha, dtype=np.float64)
-    if not np.all(np.isfinite(alpha)) or np.any(alpha <= 0):
-        raise ValueError(f"alpha must be finite and > 0, got {alpha}")
+    alpha = check.positive_array("alpha", alpha)
     tau, _ = _checked(tau, 0.0, eta_a, eta_w)
     return tau**2 * (eta_w * alpha**2 - eta_a / alpha**2)

@@ -1,4 +1,5 @@
-"""Batches of two-layer networks f(x) = Σ_k a_k σ(w_kᵀx + b_k), σ(z) = max(z, γz) (docs/theory.md §5).
+"""Batches of two-layer networks f(x) = Σ_k a_k σ(w_kᵀx + b_k), σ(z) = max(z, γz)
+(docs/theory.md §5).
 
 A batch holds S datasets with K networks each, every network with its own parameters and
 learning rates. Weights are stored as W (S, K, m, d), so the pre-activations of all K networks
@@ -92,7 +93,8 @@ def loss(nets: TwoLayerNets, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def per_neuron_delta(nets: TwoLayerNets, eta_a: torch.Tensor, eta_w: torch.Tensor) -> torch.Tensor:
-    """δ_k = η_w a_k² − η_a(‖w_k‖² + b_k²), conserved by gradient flow (docs/theory.md §5): (S, K, m).
+    """δ_k = η_w a_k² − η_a(‖w_k‖² + b_k²), conserved by gradient flow (docs/theory.md §5):
+    (S, K, m).
 
     The bias counts as a first-layer weight (it shares the rate η_w).
     """

@@ -1,29 +1,36 @@
-"""The batched training engine: gradient descent and adaptive gradient flow."""
+"""The batched training engine: ``train`` with a solver, GD or adaptive gradient flow
+(docs/theory.md §5.3)."""
 
-from richlazy.train.engine import (
+from richlazy.train.batch import (
     DEVICES,
     DTYPES,
-    METHODS,
-    TrainResult,
     check_device,
     engine_threads,
-    fuses,
     step_size,
     threads_for,
-    train,
 )
+from richlazy.train.descent import fuses
+from richlazy.train.engine import TrainResult, train
+from richlazy.train.flow import FlowSteps
 from richlazy.train.schedule import checked_schedule, log_schedule
+from richlazy.train.solvers import GD, METHODS, SOLVERS, GradientFlow, Solver, solver_named
 
 __all__ = [
     "DEVICES",
     "DTYPES",
+    "GD",
     "METHODS",
+    "SOLVERS",
+    "FlowSteps",
+    "GradientFlow",
+    "Solver",
     "TrainResult",
     "check_device",
     "checked_schedule",
     "engine_threads",
     "fuses",
     "log_schedule",
+    "solver_named",
     "step_size",
     "threads_for",
     "train",

@@ -18,13 +18,13 @@ h ≲ 2.5/λ_max of the Hessian, which the controller finds on its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 
 from richlazy.nets.two_layer import Gradient
-from richlazy.train.engine import frozen, per_network
+from richlazy.train.batch import frozen, per_network
 
 # Bogacki–Shampine 3(2): stage nodes, third-order weights and the error weights (third order
 # minus embedded second order; the last one on the FSAL stage).
@@ -42,32 +42,47 @@ def _combine(base, step, weights, stages):
     )
 
 
-class _Columns:
-    """The per-network state of the columns still in the batch, and how to shrink it."""
+@dataclass
+class FlowBatch:
+    """The per-network state of the columns (cells) still in the batch: tensors (S, K', ...)
+    for the K' columns kept, and which original columns those are.
 
-    def __init__(self, **fields: torch.Tensor | tuple[torch.Tensor, ...]):
-        self.fields = fields
-        self.columns = torch.arange(fields["t"].shape[1], device=fields["t"].device)
+    Attributes:
+        state: the parameter tensors.
+        rates: per-tensor rates η, shaped against each parameter tensor.
+        k1: the velocity at ``state`` (the FSAL stage).
+        targets: checkpoint times, (S, K', C).
+        t: time reached; h: next trial step; h_min: the GD step, the floor; (S, K').
+        index: next checkpoint to reach, (S, K') integers.
+        alive: networks not diverged, (S, K') booleans.
+        atol: absolute tolerance, (S, K').
+        columns: the original column of each kept column, (K',).
+    """
 
-    def __getattr__(self, name):
-        try:
-            return self.__dict__["fields"][name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def set(self, **fields) -> None:
-        self.fields.update(fields)
+    state: tuple[torch.Tensor, ...]
+    rates: tuple[torch.Tensor, ...]
+    k1: tuple[torch.Tensor, ...]
+    targets: torch.Tensor
+    t: torch.Tensor
+    h: torch.Tensor
+    h_min: torch.Tensor
+    index: torch.Tensor
+    alive: torch.Tensor
+    atol: torch.Tensor
+    columns: torch.Tensor
 
     def keep(self, mask: torch.Tensor) -> None:
-        """Keep only the columns where ``mask`` (K,) is set."""
+        """Keep only the columns where ``mask`` (K',) is set."""
         index = torch.nonzero(mask)[:, 0]
-        for name, value in self.fields.items():
-            self.fields[name] = (
-                tuple(v.index_select(1, index) for v in value)
-                if isinstance(value, tuple)
-                else value.index_select(1, index)
-            )
-        self.columns = self.columns[index]
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.name == "columns":
+                kept = value[index]
+            elif isinstance(value, tuple):
+                kept = tuple(v.index_select(1, index) for v in value)
+            else:
+                kept = value.index_select(1, index)
+            setattr(self, field.name, kept)
 
 
 def integrate(nets, X, y, coefficients, h_reference, times, rtol, progress, gradient=None):
@@ -96,28 +111,31 @@ def integrate(nets, X, y, coefficients, h_reference, times, rtol, progress, grad
     rms0 = torch.sqrt(sum((t**2).flatten(2).sum(-1) for t in state) / count)  # (S, K)
     # Snapshots of the whole batch, filled column by column as networks reach checkpoints.
     snapshots = [tuple(torch.full_like(t, float("nan")) for t in state) for _ in range(C)]
-    batch = _Columns(
+    h_reference = torch.as_tensor(np.ascontiguousarray(h_reference), dtype=dtype, device=device)
+    rates = tuple(coefficients)
+
+    def velocity(tensors, rates):
+        losses, grads = gradient(nets.with_tensors(tensors), X, y)
+        return losses, tuple(-r * g for r, g in zip(rates, grads, strict=True))
+
+    losses, k1 = velocity(state, rates)
+    batch = FlowBatch(
         state=state,
-        rates=tuple(coefficients),
+        rates=rates,
+        k1=k1,
         targets=targets,
         t=torch.zeros((S, K), dtype=dtype, device=device),
-        h=torch.as_tensor(np.ascontiguousarray(h_reference), dtype=dtype, device=device).clone(),
-        h_min=torch.as_tensor(np.ascontiguousarray(h_reference), dtype=dtype, device=device),
+        h=h_reference.clone(),
+        h_min=h_reference,
         index=torch.zeros((S, K), dtype=torch.long, device=device),
-        alive=torch.ones((S, K), dtype=torch.bool, device=device),
+        alive=torch.isfinite(losses),
         atol=rtol * 1e-3 * rms0.clamp(min=torch.finfo(dtype).tiny),
+        columns=torch.arange(K, device=device),
     )
-
-    def velocity(tensors):
-        losses, grads = gradient(nets.with_tensors(tensors), X, y)
-        return losses, tuple(-r * g for r, g in zip(batch.rates, grads, strict=True))
-
-    losses, k1 = velocity(batch.state)
     evaluations = S * K
     accepted = torch.zeros((S, K), dtype=torch.long, device=device)
     at_gd_step = torch.zeros((S, K), dtype=torch.long, device=device)
     finished: list[tuple[torch.Tensor, torch.Tensor]] = []  # (columns, alive) written back
-    batch.set(alive=batch.alive & torch.isfinite(losses), k1=k1)
     _record(batch, snapshots, progress)
     while True:
         active = batch.alive & (batch.index < C)
@@ -132,9 +150,9 @@ def integrate(nets, X, y, coefficients, h_reference, times, rtol, progress, grad
         step = torch.where(active, torch.where(landing, target - batch.t, batch.h), 0.0)
         stages = [batch.k1]
         for nodes in _STAGES:
-            stages.append(velocity(_combine(batch.state, step, nodes, stages))[1])
+            stages.append(velocity(_combine(batch.state, step, nodes, stages), batch.rates)[1])
         proposal = _combine(batch.state, step, _B, stages)
-        losses, k4 = velocity(proposal)
+        losses, k4 = velocity(proposal, batch.rates)
         evaluations += 3 * active.numel()
         error = _error_norm(batch.state, proposal, [*stages, k4], step, batch.atol, rtol)
         finite = torch.isfinite(error) & torch.isfinite(losses)
@@ -149,13 +167,10 @@ def integrate(nets, X, y, coefficients, h_reference, times, rtol, progress, grad
         h = torch.maximum(h, batch.h_min)
         accepted[:, batch.columns] += accept.long()
         at_gd_step[:, batch.columns] += (accept & ~landing & (step <= batch.h_min)).long()
-        batch.set(
-            state=_where(accept, proposal, batch.state),
-            k1=_where(accept, k4, batch.k1),
-            t=torch.where(accept, torch.where(landing, target, batch.t + step), batch.t),
-            h=h,
-            alive=alive,
-        )
+        batch.state = _where(accept, proposal, batch.state)
+        batch.k1 = _where(accept, k4, batch.k1)
+        batch.t = torch.where(accept, torch.where(landing, target, batch.t + step), batch.t)
+        batch.h, batch.alive = h, alive
         _record(batch, snapshots, progress)
     finished.append(_finish(batch, torch.ones_like(batch.columns, dtype=torch.bool), nets))
     alive = torch.zeros((S, K), dtype=torch.bool, device=device)
@@ -180,7 +195,7 @@ class FlowSteps:
         return float(self.at_gd_step.sum() / max(int(self.accepted.sum()), 1))
 
 
-def _finish(batch: _Columns, mask: torch.Tensor, nets) -> tuple[torch.Tensor, torch.Tensor]:
+def _finish(batch: FlowBatch, mask: torch.Tensor, nets) -> tuple[torch.Tensor, torch.Tensor]:
     """Write the final parameters of the columns in ``mask`` back into ``nets``.
 
     Returns:
@@ -196,7 +211,7 @@ def _where(mask, new, old):
     return tuple(torch.where(per_network(mask, n), n, o) for n, o in zip(new, old, strict=True))
 
 
-def _next_target(batch: _Columns) -> torch.Tensor:
+def _next_target(batch: FlowBatch) -> torch.Tensor:
     C = batch.targets.shape[-1]
     return torch.gather(batch.targets, 2, batch.index.clamp(max=C - 1)[..., None])[..., 0]
 
@@ -212,7 +227,7 @@ def _error_norm(state, proposal, stages, step, atol, rtol):
     return torch.sqrt(total / count)
 
 
-def _record(batch: _Columns, snapshots, progress) -> None:
+def _record(batch: FlowBatch, snapshots, progress) -> None:
     """Snapshot the networks that reached their next checkpoint (diverged ones as NaN)."""
     C = batch.targets.shape[-1]
     while True:
@@ -227,4 +242,4 @@ def _record(batch: _Columns, snapshots, progress) -> None:
                 full[:, batch.columns] = torch.where(per_network(mask, value), value, current)
         if progress is not None:
             progress(int(reached.sum()))
-        batch.set(index=batch.index + reached.long())
+        batch.index = batch.index + reached.long()

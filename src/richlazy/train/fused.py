@@ -1,12 +1,12 @@
 """One gradient-descent step as a single pure function, for torch.compile to fuse.
 
-The eager step (``richlazy.nets.two_layer.Gradient`` and the update in ``engine``) makes about
+The eager step (``richlazy.nets.two_layer.Gradient`` and the update in ``descent``) makes about
 eight passes over the (S, n, K·m) pre-activations; compiled, the elementwise work between the two
 matrix products fuses into two kernels (the forward reduction, and the slope σ'(pre)·r), so the
 activations are written once by the first product, read twice and the slope written once. That
 matters where the step is bound by memory traffic: large batches on a GPU (docs/performance.md).
-The arithmetic is the eager step's (docs/theory.md §5.1, the reference's semantics); only the order of
-floating-point sums may differ.
+The arithmetic is the eager step's (docs/theory.md §5.3, the reference's semantics); only the
+order of floating-point sums may differ.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class _CompiledOrEager:
             warnings.warn(
                 f"torch.compile failed here ({type(error).__name__}: {str(error)[:200]}); the "
                 "fused GD step runs uncompiled from now on in this process (same results, "
-                "slower). Pass fuse=False to use the engine's eager step.",
+                "slower). Pass GD(fuse=False) to use the engine's eager step.",
                 stacklevel=2,
             )
             self.compiled = False

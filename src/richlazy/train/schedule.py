@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from richlazy import _validate as check
+
 
 def log_schedule(max_steps: int, *, per_decade: int = 1) -> np.ndarray:
     """0 and log-spaced step counts up to ``max_steps`` (default: 0, 10, 100, ..., max_steps).
@@ -15,10 +17,8 @@ def log_schedule(max_steps: int, *, per_decade: int = 1) -> np.ndarray:
     Returns:
         Strictly increasing integer steps starting at 0 and ending at ``max_steps``.
     """
-    if int(max_steps) != max_steps or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps}")
-    if int(per_decade) != per_decade or per_decade < 1:
-        raise ValueError(f"per_decade must be a positive integer, got {per_decade}")
+    max_steps = check.positive_integer("max_steps", max_steps)
+    per_decade = check.positive_integer("per_decade", per_decade)
     # Points 10^(j/per_decade) below max_steps, anchored at powers of ten (1, 10, 100, ...).
     exponents = np.arange(int(np.floor(np.log10(max_steps) * per_decade + 1e-9)) + 1) / per_decade
     points = np.unique(np.round(10**exponents).astype(np.int64))

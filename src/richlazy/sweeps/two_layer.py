@@ -1,9 +1,10 @@
 """Sweeps of two-layer networks over scale τ, geometry δ and seeds (docs/theory.md §5.1).
 
-Shared by fig1a, fig1b and fig5. One seed fixes a dataset and the student's neuron directions;
-the (τ, δ) cells only rescale them (docs/theory.md §5.1), so all cells of a seed train together as
-one batch and are stored as one resumable shard. Metrics are computed from the parameters at the
-checkpoints (``richlazy.metrics``) and labeled (tau, delta, seed, step).
+Used by the experiments fig1a, fig1b and fig5 and by the benchmarks. One seed fixes a dataset
+and the student's neuron directions; the (τ, δ) cells only rescale them (docs/theory.md §5.1),
+so all cells of a seed train together as one batch and are stored as one resumable shard.
+Metrics are computed from the parameters at the checkpoints (``richlazy.metrics``) and labeled
+(tau, delta, seed, step).
 """
 
 from __future__ import annotations
@@ -16,10 +17,20 @@ import torch
 import xarray as xr
 
 from richlazy import metrics
+from richlazy._validate import require
 from richlazy.data.tasks import Dataset, student_directions
-from richlazy.experiments._spec import RunContext, require
 from richlazy.nets.two_layer import TwoLayerNets, symmetric_pairs
-from richlazy.train import DTYPES, METHODS, TrainResult, check_device, log_schedule, train
+from richlazy.sweeps.context import RunContext
+from richlazy.train import (
+    DTYPES,
+    METHODS,
+    Solver,
+    TrainResult,
+    check_device,
+    log_schedule,
+    solver_named,
+    train,
+)
 
 METRICS = (
     "train_loss",
@@ -36,8 +47,10 @@ class GridConfig:
     """How a (τ, δ, seed) grid of two-layer networks is trained.
 
     The learning rate of a cell is ``lr / τ²`` when ``lr_per_tau2`` (the reference's
-    5e-3/τ², which keeps the step a fixed fraction of the NTK scale) and ``lr`` otherwise, in the
-    reference's MSE convention (``richlazy.train.engine``).
+    5e-3/τ², a fixed fraction of the NTK scale at δ = 0; at |δ| ≫ τ² the kernel scale is
+    √(δ² + 4τ⁴) and the step is relatively larger, docs/theory.md §5.3) and ``lr`` otherwise, in the
+    reference's MSE convention (``richlazy.train.engine``). ``method`` names the solver ("gd" or
+    "gf", :meth:`solver`); ``rtol`` is used by "gf" only.
     """
 
     taus: tuple[float, ...] = tuple(np.logspace(-1, 0.3, 17).round(6))
@@ -100,6 +113,10 @@ class GridConfig:
     def checkpoints(self) -> np.ndarray:
         """Checkpoint steps: 0 and log-spaced up to ``steps``."""
         return log_schedule(self.steps, per_decade=self.checkpoints_per_decade)
+
+    def solver(self) -> Solver:
+        """The solver ``method`` names: GD, or gradient flow with ``rtol``."""
+        return solver_named(self.method, **({"rtol": self.rtol} if self.method == "gf" else {}))
 
     @property
     def cells(self) -> int:
@@ -180,8 +197,7 @@ def train_cells(
         y,
         lr=config.learning_rates().reshape(1, -1),
         checkpoints=config.checkpoints,
-        method=config.method,
-        rtol=config.rtol,
+        solver=config.solver(),
         progress=progress,
     )
     return TrainedGrid(initial, result, X, y, X_test, y_test, dataset.teacher)

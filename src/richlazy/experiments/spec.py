@@ -8,48 +8,13 @@ its presets ("quick": minutes on a laptop; "paper": the reference settings), ``r
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import xarray as xr
 
-from richlazy.store import RunDirectory
-
-
-class Progress(Protocol):
-    """Progress reporting a run may use; the CLI supplies a progress bar."""
-
-    def task(self, description: str, total: int) -> Any:
-        """A context manager yielding ``advance(steps=1)``."""
-
-
-class SilentProgress:
-    """Progress that shows nothing (library use and tests)."""
-
-    @contextmanager
-    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
-        yield lambda steps=1: None
-
-
-@dataclass
-class RunContext:
-    """What a running experiment may use besides its config.
-
-    Attributes:
-        directory: where shards are saved for resuming; None runs everything in memory.
-        progress: progress reporting.
-    """
-
-    directory: RunDirectory | None = None
-    progress: Progress = field(default_factory=SilentProgress)
-
-    def shard(self, key: str, compute: Callable[[], xr.Dataset]) -> xr.Dataset:
-        """A piece of a sweep: loaded if a previous run finished it, else computed and saved."""
-        if self.directory is None:
-            return compute()
-        return self.directory.shard(key, compute)
+from richlazy.sweeps.context import RunContext
 
 
 @dataclass(frozen=True)
@@ -57,9 +22,8 @@ class Experiment:
     """One reproducible experiment (usually one figure of the paper).
 
     Attributes:
-        name: registry name used on the command line, e.g. "fig3".
-        paper: what it reproduces, e.g. "Figure 3".
-        summary: one line for ``richlazy list``.
+        name: registry name used on the command line, e.g. "fig3" (what it reproduces is in
+            the registry, ``richlazy.experiments.describe``).
         presets: preset name -> config instance ("quick" and "paper" at least).
         run: config, context -> results as a labeled xarray Dataset.
         plot: results -> {figure stem: matplotlib Figure}.
@@ -67,8 +31,6 @@ class Experiment:
     """
 
     name: str
-    paper: str
-    summary: str
     presets: Mapping[str, Any]
     run: Callable[[Any, RunContext], xr.Dataset]
     plot: Callable[[xr.Dataset], dict[str, Any]]
@@ -131,12 +93,6 @@ class Experiment:
     def accepts(self, option: str) -> bool:
         """Whether the configs of this experiment have the field ``option``."""
         return any(option == f.name for f in dataclasses.fields(next(iter(self.presets.values()))))
-
-
-def require(condition: bool, message: str) -> None:
-    """Config validation: raise ValueError(message) unless ``condition``."""
-    if not condition:
-        raise ValueError(message)
 
 
 def _parsed(name: str, text: str, current: Any) -> Any:
