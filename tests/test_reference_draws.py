@@ -89,9 +89,11 @@ def test_cell_is_the_reference_sequence_bitwise(seed, tau, delta, sizes):
 
 
 def test_grid_draws_once_per_seed_and_equals_drawing_each_cell():
-    taus, deltas = np.meshgrid(TAUS[::4], DELTAS[::4], indexing="ij")  # 5 × 5 cells
+    # The whole Figure-1b grid: in float32, s·τ/α_ref and s·τ·(1/α_ref) differ in 72 of its
+    # 289 cells, so the order of the float32 operations is checked too.
+    taus, deltas = np.meshgrid(TAUS, DELTAS, indexing="ij")  # 17 × 17 cells
     grid = reference_cells([3, 100], taus, deltas, **SMALL)
-    S, K, m, d = 2, 25, SMALL["m"], SMALL["d"]
+    S, K, m, d = 2, 289, SMALL["m"], SMALL["d"]
     assert grid.W.shape == (S, K, m, d) and grid.a.shape == (S, K, m)
     assert grid.X.shape == (S, SMALL["n"], d) and grid.y_test.shape == (S, SMALL["n_test"])
     assert np.array_equal(grid.taus, taus.ravel()) and np.array_equal(grid.deltas, deltas.ravel())
