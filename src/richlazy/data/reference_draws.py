@@ -183,6 +183,14 @@ def reference_cells(
     alphas = [alpha_ref(t, dl) for t, dl in zip(taus, deltas, strict=True)]
     tau32 = torch.tensor(taus, dtype=_F32)[:, None, None]  # (K, 1, 1)
     alpha32 = torch.tensor(alphas, dtype=_F32)[:, None, None]  # (K, 1, 1)
+    scales = torch.cat([tau32 * alpha32, tau32 / alpha32]).flatten()  # (2K,) weight scales
+    if not (torch.isfinite(scales).all() and (scales > 0).all()):
+        bad = ~(torch.isfinite(scales) & (scales > 0)).view(2, -1).all(0).numpy()  # (K,)
+        raise ValueError(
+            "delta / tau**2 is too large (or tau too extreme) for float32 weights by the "
+            f"reference's α_ref formula: cells (tau, delta) "
+            f"{np.column_stack([taus[bad], deltas[bad]]).tolist()}"
+        )
 
     g = torch.Generator()
     X_test = _sphere(g.manual_seed(test_seed), n_test, d)  # (n_test, d) float32
@@ -207,11 +215,6 @@ def reference_cells(
         for key, value in values.items():
             parts[key].append(value.numpy().astype(np.float64))
     stacked = {key: np.stack(value) for key, value in parts.items()}  # leading axis S
-    if not (np.isfinite(stacked["W"]).all() and np.isfinite(stacked["a"]).all()):
-        raise ValueError(
-            "delta / tau**2 is too large for the reference's α_ref formula: the student's float32 "
-            f"weights are not finite (taus {taus}, deltas {deltas})"
-        )
     X_test64 = X_test.numpy().astype(np.float64)
     return ReferenceGrid(
         seeds=np.array(seeds),
