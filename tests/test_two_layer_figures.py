@@ -74,11 +74,11 @@ def test_interrupted_sweep_resumes_without_recomputing_finished_seeds(tmp_path, 
     real = sweeps.two_layer.train_cells
     trained = []
 
-    def interrupted(config, dataset, seed, progress=None):
+    def interrupted(config, dataset, seed, progress=None, **options):
         if seed == 2:
             raise KeyboardInterrupt  # as if killed while the last seed trains
         trained.append(seed)
-        return real(config, dataset, seed, progress)
+        return real(config, dataset, seed, progress, **options)
 
     monkeypatch.setattr(sweeps.two_layer, "train_cells", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -92,9 +92,9 @@ def test_interrupted_sweep_resumes_without_recomputing_finished_seeds(tmp_path, 
 
     trained.clear()
 
-    def counting(config, dataset, seed, progress=None):
+    def counting(config, dataset, seed, progress=None, **options):
         trained.append(seed)
-        return real(config, dataset, seed, progress)
+        return real(config, dataset, seed, progress, **options)
 
     monkeypatch.setattr(sweeps.two_layer, "train_cells", counting)
     resumed = runner.run("fig1b", out=tmp_path, overrides=SMALL)

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from richlazy import experiments
 from richlazy.experiments import runner
+from richlazy.sweeps.cluster import cluster_client
 
 # The engine's choices (richlazy.train.DEVICES, DTYPES, METHODS), spelled out so that the CLI
 # starts without importing torch.
@@ -100,6 +101,18 @@ def _overrides(name: str, device: str | None, dtype: str | None, explicit: bool)
     return {key: value for key, value in chosen.items() if key not in unsupported}
 
 
+def _style(name: str, style: str | None, explicit: bool) -> str | None:
+    """--style for the experiments that offer it (an explicit single run must)."""
+    if style is None:
+        return None
+    offered = experiments.get(name).styles
+    if style in offered:
+        return style
+    if explicit:
+        _fail(f"--style must be one of {', '.join(offered)} for {name}, got {style!r}")
+    return None
+
+
 def _summary(outcomes: list[runner.Outcome], out: Path) -> None:
     table = Table(title=f"richlazy results in {out}", show_lines=True)
     for column in ("experiment", "time", "result"):
@@ -131,6 +144,16 @@ def run(
     device: Annotated[str | None, typer.Option(help="cpu or cuda (simulations only)")] = None,
     dtype: Annotated[str | None, typer.Option(help="float64 or float32")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace results of another config")] = False,
+    style: Annotated[
+        str | None, typer.Option(help="figure style: richlazy (default) or paper, where offered")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="dask.distributed scheduler address to run the shards on"),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="start a local dask cluster of this many worker processes")
+    ] = None,
     settings: Annotated[
         list[str] | None,
         typer.Option(
@@ -158,9 +181,10 @@ def run(
                 key = twice[0]
                 raise ValueError(f"{key} is given twice: use --{key} or --set {key}=..., not both")
             overrides[name].update(parsed)
+        styled = {name: _style(name, style, explicit=len(selected) == 1) for name in selected}
         for name in selected:  # every config is validated before anything runs
             experiments.get(name).configure(preset, overrides[name])
-        with _progress_bars() as progress:
+        with cluster_client(scheduler, workers) as client, _progress_bars() as progress:
             for name in selected:
                 console.print(f"[bold]{name}[/] ({experiments.describe(name).paper}, {preset})")
                 outcomes.append(
@@ -171,6 +195,8 @@ def run(
                         overrides=overrides[name],
                         overwrite=overwrite,
                         progress=progress,
+                        style=styled[name],
+                        client=client,
                     )
                 )
     except ValueError as error:
@@ -188,6 +214,9 @@ def figure(
         Path | None, typer.Option("--from", help="redraw from results stored in this directory")
     ] = None,
     preset: Annotated[str, typer.Option(help="preset, when computing")] = "quick",
+    style: Annotated[
+        str | None, typer.Option(help="figure style: richlazy (default) or paper, where offered")
+    ] = None,
 ) -> None:
     """Draw NAME's figures: from stored results (--from DIR) or by running it (--out DIR)."""
     _resolve([name])
@@ -195,9 +224,9 @@ def figure(
         _fail("give --out DIR to compute the figure, or --from DIR to redraw stored results")
     try:
         if source is not None:
-            outcome = runner.redraw(name, source, out)
+            outcome = runner.redraw(name, source, out, style=style)
         else:
-            outcome = runner.run(name, preset=preset, out=out)
+            outcome = runner.run(name, preset=preset, out=out, style=style)
     except ValueError as error:
         _fail(str(error))
     for path in outcome.figures:

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from richlazy._validate import finite_array, positive_array
+from richlazy.data.tasks import Dataset
 from richlazy.nets.two_layer import TwoLayerNets
 
 TEACHER_WIDTH = 3
@@ -222,6 +223,28 @@ def reference_cells(
         deltas=deltas,
         X_test=np.broadcast_to(X_test64, (len(seeds), *X_test64.shape)),
         **stacked,
+    )
+
+
+def reference_dataset(seed: int, taus, deltas, **sizes: int) -> Dataset:
+    """One seed of a (τ, δ) grid as the reference draws it (docs/theory.md §5.1): the data, the
+    teacher, and the initial student of every cell, τ-major (``np.meshgrid(taus, deltas,
+    indexing="ij")``, the order of ``richlazy.sweeps.initial_cells``).
+
+    Args:
+        sizes: d, n, m, n_test, test_seed as :func:`reference_cells` takes them.
+
+    Raises:
+        ValueError: as :func:`reference_cell`.
+    """
+    grid = reference_cells([seed], *np.meshgrid(taus, deltas, indexing="ij"), **sizes)
+    return Dataset(
+        X=grid.X[0],
+        y=grid.y[0],
+        X_test=np.array(grid.X_test[0]),
+        y_test=grid.y_test[0],
+        teacher=grid.teacher_a[0][:, None] * grid.teacher_w[0],  # (3, d): readout × direction
+        students=(grid.W[0], grid.a[0]),  # (K, m, d), (K, m)
     )
 
 

@@ -18,6 +18,9 @@ class Dataset:
         X_test, y_test: test inputs (n_test, d) and targets (n_test,).
         teacher: for teacher–student tasks, the teacher's unit directions (m0, d) times its
             readouts ±1; None otherwise.
+        students: when the task also fixes the initial students (the reference's draws,
+            ``richlazy.data.reference_dataset``): W (K, m, d) and a (K, m) of every (τ, δ) cell,
+            τ-major; None lets the sweep draw them (docs/theory.md §5.1).
     """
 
     X: np.ndarray
@@ -25,6 +28,7 @@ class Dataset:
     X_test: np.ndarray
     y_test: np.ndarray
     teacher: np.ndarray | None = None
+    students: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def student_directions(

@@ -44,6 +44,11 @@ _REGISTRY: dict[str, Listing] = {
         "Figure 1b",
         "two-layer ReLU teacher–student: test loss and kernel distance over (τ, δ)",
     ),
+    "fig10": Listing(
+        f"{_PACKAGE}.fig10",
+        "Figure 10 (App. D.1)",
+        "Figure 1b's grid to 1e6 steps: kernel, Hamming, parameter distance, losses",
+    ),
     "fig2": Listing(
         f"{_PACKAGE}.fig2",
         "Figure 2",

@@ -15,17 +15,16 @@ import numpy as np
 import xarray as xr
 
 from richlazy._validate import require
-from richlazy.data.tasks import teacher_student
 from richlazy.experiments._style import delta_label, figure
 from richlazy.experiments.spec import Experiment
-from richlazy.sweeps import GridConfig, RunContext, TrainedGrid, sweep
+from richlazy.sweeps import RunContext, TeacherStudentConfig, TrainedGrid, sweep
 
 # The reference's four cells (τ, δ): lazy, balanced rich, upstream rich, downstream.
 CELLS = ((2.0, 0.0), (0.1, 0.0), (0.1, 0.9999), (0.1, -0.9999))
 
 
 @dataclass(frozen=True)
-class Config(GridConfig):
+class Config(TeacherStudentConfig):
     """Figure 1a settings (defaults: the reference's, docs/theory.md §5.1).
 
     The (τ, δ) grid holds the reference's four cells; the other two cells it implies
@@ -45,8 +44,6 @@ class Config(GridConfig):
     def __post_init__(self):
         super().__post_init__()
         require(self.d == 2, f"d must be 2 (the figure is drawn in the input plane), got {self.d}")
-        for name in ("n", "n_test"):
-            require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 PRESETS = {
@@ -79,11 +76,7 @@ def _parameters(config: Config, trained: TrainedGrid, seed: int) -> xr.Dataset:
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """Train the cells and keep every neuron's |a_k| w_k at every checkpoint."""
-
-    def dataset(seed):
-        return teacher_student(seed, d=config.d, n=config.n, n_test=config.n_test)
-
-    results = sweep(config, context, dataset, "fig1a", extra=_parameters)
+    results = sweep(config, context, config.dataset, "fig1a", extra=_parameters)
     return results.assign_attrs(d=config.d, n=config.n, width=config.width)
 
 

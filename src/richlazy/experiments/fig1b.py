@@ -11,44 +11,47 @@ first two and the fastest learning hold; which δ ends lowest depends on the see
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import xarray as xr
-from matplotlib.colors import LogNorm
-from matplotlib.ticker import NullFormatter
 
 from richlazy._validate import require
-from richlazy.data.tasks import teacher_student
-from richlazy.experiments._style import figure
+from richlazy.experiments._phase_diagram import STYLES, grid_panels
 from richlazy.experiments.spec import Experiment
-from richlazy.sweeps import GridConfig, RunContext, sweep
-
-PANELS = {
-    "test_loss": ("test loss", "coolwarm"),
-    "kernel_distance": ("kernel distance S(0, t)", "viridis"),
-    "hamming_distance": ("Hamming distance (neurons)", "magma"),
-    "parameter_distance": ("parameter distance ‖θ(t) − θ(0)‖", "cividis"),
-    "train_loss": ("train loss", "coolwarm"),
-}
+from richlazy.sweeps import RunContext, TeacherStudentConfig, sweep
 
 
 @dataclass(frozen=True)
-class Config(GridConfig):
-    """Figure 1b settings (defaults: the reference's, docs/theory.md §5.1)."""
+class Config(TeacherStudentConfig):
+    """Figure 1b settings (defaults: the reference's, docs/theory.md §5.1).
 
-    d: int = 100
-    n: int = 1000
-    n_test: int = 10_000
+    The figure's style is chosen when drawing (``richlazy run/figure --style``,
+    ``richlazy.experiments._phase_diagram``), not here: it changes no result.
+    """
+
+    HORIZON: ClassVar[tuple[str, ...]] = ("steps", "panels")
+
     panels: int = 4  # checkpoints drawn: the last ``panels`` ones
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("d", "n", "n_test", "panels"):
-            require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        require(self.panels >= 1, f"panels must be >= 1, got {self.panels}")
 
+
+# The published figure (the reference's plot_fig1b notebook): 1e5 steps, checkpoints 0, 10, …,
+# 1e5, panels 1e2 … 1e5, seeds 100 … 115, the reference's own random draws. The grid is the
+# reference's unrounded logspace, so that its float32 draws are the same bits.
+PUBLISHED = Config(
+    taus=tuple(float(t) for t in np.logspace(-1, 0.3, 17)),
+    deltas=tuple(float(d) for d in np.linspace(-1, 1, 17)),
+    seeds=tuple(range(100, 116)),
+    steps=100_000,
+    seeding="reference",
+)
 
 PRESETS = {
-    "paper": Config(),
+    "paper": PUBLISHED,
     # Seconds on a laptop: a smaller problem (d = 10, n = 100) and grid, 1e4 GD steps; lr is
     # halved because at n = 100 the reference rate puts small-τ, δ > 0 cells at the edge of
     # stability (h·λ_max(NTK) ≈ 2), where GD no longer follows gradient flow.
@@ -68,51 +71,20 @@ PRESETS = {
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """Train the grid seed by seed (resumable shards) and measure it at every checkpoint."""
+    results = sweep(config, context, config.dataset, "fig1b")
+    return labeled(results, config)
 
-    def dataset(seed):
-        return teacher_student(seed, d=config.d, n=config.n, n_test=config.n_test)
 
-    results = sweep(config, context, dataset, "fig1b")
+def labeled(results: xr.Dataset, config: Config) -> xr.Dataset:
+    """The results with what the figures need to know about the run."""
     return results.assign_attrs(
-        d=config.d, n=config.n, n_test=config.n_test, width=config.width, panels=config.panels
+        d=config.d,
+        n=config.n,
+        n_test=config.n_test,
+        width=config.width,
+        panels=config.panels,
+        seeding=config.seeding,
     )
-
-
-def _grid_panels(results: xr.Dataset, names: list[str], steps: np.ndarray, title: str):
-    """Rows of contour maps over (log τ, δ), one row per metric, one column per checkpoint."""
-    mean = results[names].mean("seed")
-    fig = figure(3.6 * len(steps), 3.0 * len(names))
-    axes = np.atleast_2d(fig.subplots(len(names), len(steps), squeeze=False))
-    for row, name in zip(axes, names, strict=True):
-        label, cmap = PANELS[name]
-        values = mean[name].sel(step=steps)
-        finite = values.values[np.isfinite(values.values)]
-        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
-        logarithmic = name.endswith("loss") and low > 0 and high > 10 * low  # losses span decades
-        levels = (
-            np.geomspace(low, high, 21)
-            if logarithmic
-            else np.linspace(low, high if high > low else low + 1e-12, 21)
-        )
-        for ax, step in zip(row, steps, strict=True):
-            image = ax.contourf(
-                results.tau,
-                results.delta,
-                values.sel(step=step).T,
-                levels=levels,
-                norm=LogNorm(low, high) if logarithmic else None,
-                cmap=cmap,
-                extend="both",
-            )
-            ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: labels stay legible
-            ax.set(xlabel="scale τ", ylabel="geometry δ", title=f"step {int(step):.0e}")
-        ticks = levels[::4] if logarithmic else None
-        fig.colorbar(
-            image, ax=list(row), label=label, ticks=ticks, format="%.1e" if logarithmic else None
-        )
-    fig.suptitle(title)
-    return fig
 
 
 def _drawn_steps(results: xr.Dataset) -> np.ndarray:
@@ -124,17 +96,20 @@ def _drawn_steps(results: xr.Dataset) -> np.ndarray:
 def plot(results: xr.Dataset) -> dict:
     """The phase diagram (test loss, kernel distance) and the supporting panels."""
     steps = _drawn_steps(results)
-    main = _grid_panels(
+    style = results.attrs.get("style", "richlazy")
+    main = grid_panels(
         results,
         ["test_loss", "kernel_distance"],
         steps,
         "Figure 1b: lazy at large τ, rich at small τ; upstream (δ > 0) learns fastest",
+        style=style,
     )
-    supporting = _grid_panels(
+    supporting = grid_panels(
         results,
         ["hamming_distance", "parameter_distance", "train_loss"],
         steps,
         "Figure 1b, supporting panels: activation-pattern change, parameter movement, train loss",
+        style=style,
     )
     return {"fig1b": main, "fig1b_supporting": supporting}
 
@@ -165,4 +140,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     headline=headline,
+    styles=STYLES,
 )

@@ -11,7 +11,7 @@ from typing import Any
 
 import xarray as xr
 
-from richlazy.experiments import describe, get
+from richlazy.experiments import Experiment, describe, get
 from richlazy.store import RunDirectory
 from richlazy.sweeps import Progress, RunContext, SilentProgress
 
@@ -47,6 +47,8 @@ def run(
     overrides: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
+    style: str | None = None,
+    client: Any = None,
 ) -> Outcome:
     """Run experiment ``name`` with a preset, store its results and draw its figures.
 
@@ -60,13 +62,16 @@ def run(
         overrides: config fields to change, e.g. {"device": "cuda"}.
         overwrite: replace results of a different configuration found in ``out/name``.
         progress: progress reporting (silent by default).
+        style: the figures' style (one of the experiment's ``styles``; None: its default).
+        client: a ``dask.distributed.Client`` to compute the sweep's shards on (None: here).
 
     Raises:
         ValueError: unknown name, preset or option, invalid config, or an unusable ``out``.
     """
     experiment = get(name)
     config = experiment.configure(preset, overrides)
-    context = RunContext(progress=progress or SilentProgress())
+    check_style(experiment, style)
+    context = RunContext(progress=progress or SilentProgress(), client=client)
     if out is None:
         start = time.perf_counter()
         results = _labeled(experiment.run(config, context), name, preset)
@@ -91,13 +96,15 @@ def run(
         results = _labeled(experiment.run(config, context), name, preset)
         seconds = time.perf_counter() - start
         directory.save_results(results, seconds=seconds)
-    figures = draw(name, results, directory)
+    figures = draw(name, results, directory, style)
     return Outcome(
         name, results, directory.path, figures, seconds, reused, experiment.headline(results)
     )
 
 
-def redraw(name: str, source: Path | str, out: Path | str | None = None) -> Outcome:
+def redraw(
+    name: str, source: Path | str, out: Path | str | None = None, *, style: str | None = None
+) -> Outcome:
     """Redraw the figures of ``name`` from results stored under ``source`` (no recomputation).
 
     The PNGs go to ``out/name/`` if given, else beside the stored results.
@@ -106,17 +113,31 @@ def redraw(name: str, source: Path | str, out: Path | str | None = None) -> Outc
         ValueError: unknown name, or no finished results under ``source``.
     """
     experiment = get(name)
+    check_style(experiment, style)
     results = RunDirectory(source, name).load_results()
     target = RunDirectory(out if out is not None else source, name)
     target.path.mkdir(parents=True, exist_ok=True)
-    figures = draw(name, results, target)
+    figures = draw(name, results, target, style)
     return Outcome(name, results, target.path, figures, 0.0, True, experiment.headline(results))
 
 
-def draw(name: str, results: xr.Dataset, directory: RunDirectory) -> tuple[Path, ...]:
-    """Draw the experiment's figures from ``results`` and save them as PNGs in ``directory``."""
+def check_style(experiment: Experiment, style: str | None) -> None:
+    """A ValueError unless ``style`` is None or one of the experiment's figure styles."""
+    if style is not None and style not in experiment.styles:
+        raise ValueError(
+            f"style must be one of {', '.join(experiment.styles)} for {experiment.name}, "
+            f"got {style!r}"
+        )
+
+
+def draw(
+    name: str, results: xr.Dataset, directory: RunDirectory, style: str | None = None
+) -> tuple[Path, ...]:
+    """Draw the experiment's figures from ``results`` (in ``style``, if given) and save them
+    as PNGs in ``directory``."""
     paths = []
-    for stem, figure in get(name).plot(results).items():
+    drawn = results if style is None else results.assign_attrs(style=style)
+    for stem, figure in get(name).plot(drawn).items():
         paths.append(directory.save_figure(stem, figure))
     return tuple(paths)
 

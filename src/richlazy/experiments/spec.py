@@ -28,6 +28,8 @@ class Experiment:
         run: config, context -> results as a labeled xarray Dataset.
         plot: results -> {figure stem: matplotlib Figure}.
         headline: results -> {label: formatted number} for the run summary.
+        styles: the figure styles ``plot`` can draw, the default first; a style other than the
+            default reaches ``plot`` as the results' attribute ``style``.
     """
 
     name: str
@@ -35,6 +37,7 @@ class Experiment:
     run: Callable[[Any, RunContext], xr.Dataset]
     plot: Callable[[xr.Dataset], dict[str, Any]]
     headline: Callable[[xr.Dataset], dict[str, str]]
+    styles: tuple[str, ...] = ("richlazy",)
 
     def configure(self, preset: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The config of ``preset`` with ``overrides`` applied (and validated).

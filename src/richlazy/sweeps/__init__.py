@@ -8,24 +8,28 @@ Names are imported from their submodule on first use, so that code needing only 
 
 from richlazy._exports import imported_on_use
 
-_CONTEXT = ("Progress", "RunContext", "SilentProgress")
+_PROGRESS = ("Progress", "SilentProgress")
 _TWO_LAYER = (
     "METRICS",
+    "SEEDINGS",
     "GridConfig",
+    "TeacherStudentConfig",
     "TrainedGrid",
     "grid_metrics",
     "initial_cells",
     "seed_results",
     "sweep",
     "train_cells",
+    "trajectory_key",
 )
 
-__all__ = sorted(_CONTEXT + _TWO_LAYER)
+__all__ = sorted((*_PROGRESS, "RunContext", *_TWO_LAYER))
 
 __getattr__ = imported_on_use(
     __name__,
     {
-        **{name: (f"{__name__}.context", name) for name in _CONTEXT},
+        **{name: (f"{__name__}.progress", name) for name in _PROGRESS},
+        "RunContext": (f"{__name__}.context", "RunContext"),
         **{name: (f"{__name__}.two_layer", name) for name in _TWO_LAYER},
     },
 )

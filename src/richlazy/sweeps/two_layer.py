@@ -9,8 +9,12 @@ Metrics are computed from the parameters at the checkpoints (``richlazy.metrics`
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -18,9 +22,11 @@ import xarray as xr
 
 from richlazy import metrics
 from richlazy._validate import require
-from richlazy.data.tasks import Dataset, student_directions
+from richlazy.data.reference_draws import reference_dataset
+from richlazy.data.tasks import Dataset, student_directions, teacher_student
 from richlazy.nets.two_layer import TwoLayerNets, symmetric_pairs
-from richlazy.sweeps.context import RunContext
+from richlazy.store import to_json
+from richlazy.sweeps.context import Progress, RunContext
 from richlazy.train import (
     DTYPES,
     METHODS,
@@ -29,6 +35,7 @@ from richlazy.train import (
     check_device,
     log_schedule,
     solver_named,
+    step_size,
     train,
 )
 
@@ -52,6 +59,9 @@ class GridConfig:
     reference's MSE convention (``richlazy.train.engine``). ``method`` names the solver ("gd" or
     "gf", :meth:`solver`); ``rtol`` is used by "gf" only.
     """
+
+    # Fields that change how long a run goes or how it is drawn, not its trajectories.
+    HORIZON: ClassVar[tuple[str, ...]] = ("steps",)
 
     taus: tuple[float, ...] = tuple(np.logspace(-1, 0.3, 17).round(6))
     deltas: tuple[float, ...] = tuple(np.linspace(-1, 1, 17).round(6))
@@ -136,6 +146,45 @@ class GridConfig:
         return self.lr / taus**2 if self.lr_per_tau2 else np.full_like(taus, self.lr)
 
 
+SEEDINGS = ("numpy", "reference")
+
+
+@dataclass(frozen=True)
+class TeacherStudentConfig(GridConfig):
+    """A grid on the teacher–student task of docs/theory.md §5.1.
+
+    ``seeding`` chooses the random streams: "numpy" draws data and students from independent
+    NumPy streams of each seed; "reference" reproduces the paper's own torch draws exactly
+    (``richlazy.data.reference_dataset``: the networks the paper trained, for its seeds).
+    """
+
+    d: int = 100
+    n: int = 1000
+    n_test: int = 10_000
+    seeding: str = "numpy"
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("d", "n", "n_test"):
+            require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        require(
+            self.seeding in SEEDINGS, f"seeding must be one of {SEEDINGS}, got {self.seeding!r}"
+        )
+        require(
+            self.seeding == "numpy" or self.leak == 0,
+            f"seeding 'reference' draws the reference's ReLU students; leak must be 0, got "
+            f"{self.leak}",
+        )
+
+    def dataset(self, seed: int) -> Dataset:
+        """The data of ``seed`` (and, with reference seeding, every cell's student)."""
+        if self.seeding == "reference":
+            return reference_dataset(
+                seed, self.taus, self.deltas, d=self.d, n=self.n, m=self.width, n_test=self.n_test
+            )
+        return teacher_student(seed, d=self.d, n=self.n, n_test=self.n_test)
+
+
 @dataclass(frozen=True)
 class TrainedGrid:
     """One seed's cells after training, flattened to K = n_tau·n_delta networks.
@@ -159,25 +208,40 @@ class TrainedGrid:
 def initial_cells(
     config: GridConfig, dataset: Dataset, seed: int
 ) -> tuple[TwoLayerNets, tuple[torch.Tensor, ...]]:
-    """The networks of every (τ, δ) cell of ``config`` before training, the student drawn from
-    ``seed``, and the data X, y, X_test, y_test as tensors (1, n, d) and (1, n).
+    """The networks of every (τ, δ) cell of ``config`` before training, and the data X, y,
+    X_test, y_test as tensors (1, n, d) and (1, n).
 
-    Neuron directions are uniform on the sphere and shared by all cells (docs/theory.md §5.1).
+    The students are the dataset's own when it fixes them (``Dataset.students``, the reference's
+    draws); otherwise they are drawn from ``seed``: neuron directions uniform on the sphere and
+    shared by all cells, rescaled per cell (docs/theory.md §5.1).
+
+    Raises:
+        ValueError: the dataset's students do not match the config's cells and width.
     """
     device, dtype = config.device, DTYPES[config.dtype]
-    d = dataset.X.shape[1]
-    rng = np.random.default_rng([seed, 1])  # a stream independent of the data's
-    directions, signs = student_directions(rng, config.width, d)  # (1, m/2, d), (1, m/2)
-    taus, deltas = np.meshgrid(config.taus, config.deltas, indexing="ij")  # (n_tau, n_delta)
-    nets = symmetric_pairs(
-        directions,
-        signs,
-        taus.reshape(1, -1),
-        deltas.reshape(1, -1),
-        leak=config.leak,
-        dtype=dtype,
-        device=device,
-    )
+    if dataset.students is not None:
+        W, a = dataset.students  # (K, m, d), (K, m)
+        d = dataset.X.shape[1]
+        require(
+            W.shape == (config.cells, config.width, d) and a.shape == W.shape[:2],
+            f"the dataset's students have shape {W.shape} but the config has "
+            f"{config.cells} cells of width {config.width} in d = {d}",
+        )
+        tensors = (torch.as_tensor(v, dtype=dtype, device=device)[None] for v in (W, a))
+        nets = TwoLayerNets(*tensors, leak=config.leak)
+    else:
+        rng = np.random.default_rng([seed, 1])  # a stream independent of the data's
+        directions, signs = student_directions(rng, config.width, dataset.X.shape[1])
+        taus, deltas = np.meshgrid(config.taus, config.deltas, indexing="ij")  # (n_tau, n_delta)
+        nets = symmetric_pairs(
+            directions,  # (1, m/2, d)
+            signs,  # (1, m/2)
+            taus.reshape(1, -1),
+            deltas.reshape(1, -1),
+            leak=config.leak,
+            dtype=dtype,
+            device=device,
+        )
     data = (dataset.X, dataset.y, dataset.X_test, dataset.y_test)
     return nets, tuple(torch.as_tensor(v, dtype=dtype, device=device)[None] for v in data)
 
@@ -187,19 +251,32 @@ def train_cells(
     dataset: Dataset,
     seed: int,
     progress: Callable[[int], None] | None = None,
+    *,
+    start: tuple[int, TwoLayerNets] | None = None,
 ) -> TrainedGrid:
-    """Train every (τ, δ) cell of ``config`` on ``dataset`` (:func:`initial_cells`)."""
+    """Train every (τ, δ) cell of ``config`` on ``dataset`` (:func:`initial_cells`).
+
+    Args:
+        start: (step, networks at that step) to continue from instead of step 0 (GD only; the
+            result then holds the checkpoints from that step on, and ``initial`` is still the
+            networks at step 0, which the metrics compare against).
+    """
     nets, (X, y, X_test, y_test) = initial_cells(config, dataset, seed)
     initial = nets.clone()
+    checkpoints, step0 = config.checkpoints, 0
+    if start is not None:
+        step0, nets = start[0], start[1].clone()
+        require(config.method == "gd", "a run can only be continued from a stored state by GD")
+        require(step0 in checkpoints, f"step {step0} is not a checkpoint of this config")
+        checkpoints = checkpoints[checkpoints >= step0]
+    lr = config.learning_rates().reshape(1, -1)
+    solver = config.solver()
     result = train(
-        nets,
-        X,
-        y,
-        lr=config.learning_rates().reshape(1, -1),
-        checkpoints=config.checkpoints,
-        solver=config.solver(),
-        progress=progress,
+        nets, X, y, lr=lr, checkpoints=checkpoints - step0, solver=solver, progress=progress
     )
+    if step0:
+        times = step_size(lr, X.shape[1])[..., None] * checkpoints  # (1, K, C)
+        result = replace(result, steps=checkpoints, time=times)
     return TrainedGrid(initial, result, X, y, X_test, y_test, dataset.teacher)
 
 
@@ -248,33 +325,128 @@ def seed_results(config: GridConfig, trained: TrainedGrid, seed: int) -> xr.Data
     )
 
 
+# A seed's shard also holds its networks at the last checkpoint, so that a longer run of the same
+# grid can continue from there (``extend_from``); they are kept under DIR/NAME/states/ and left
+# out of the results.
+STATE_VARIABLES = ("state_W", "state_a")
+
+
+def trajectory_key(config: GridConfig) -> str:
+    """What fixes the trajectories of a config's networks: every field but its horizon
+    (``HORIZON``: steps, and what only changes the drawing). Runs with the same key follow the
+    same trajectories, so a longer one can continue a shorter one."""
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in config.HORIZON}
+    return json.dumps(to_json(fields), sort_keys=True)
+
+
+def _with_state(config: GridConfig, trained: TrainedGrid, results: xr.Dataset) -> xr.Dataset:
+    """``results`` with the networks after the last checkpoint, labeled for continuing."""
+    final = trained.result.snapshots[-1]
+    shape = (len(config.taus), len(config.deltas), 1)
+    W = final.W[0].cpu().numpy().reshape(*shape, *final.W.shape[2:])  # (τ, δ, 1, m, d)
+    a = final.a[0].cpu().numpy().reshape(*shape, final.a.shape[2])  # (τ, δ, 1, m)
+    state = results.assign(
+        state_W=(("tau", "delta", "seed", "neuron", "input"), W),
+        state_a=(("tau", "delta", "seed", "neuron"), a),
+    )
+    return state.assign_attrs(trajectory=trajectory_key(config), state_step=int(config.steps))
+
+
+def _continuable(config: GridConfig, state: xr.Dataset | None) -> bool:
+    """Whether ``state`` is a shard of the same trajectories that ``config`` can continue."""
+    if state is None or state.attrs.get("trajectory") != trajectory_key(config):
+        return False
+    step, checkpoints = int(state.attrs["state_step"]), config.checkpoints
+    earlier = checkpoints[checkpoints <= step]
+    return step <= config.steps and np.array_equal(earlier, state.step.values)
+
+
+def _start_state(
+    config: GridConfig, context: RunContext, seed: int, extend_from: tuple[str, ...]
+) -> xr.Dataset | None:
+    """The longest stored shard of ``seed`` (this experiment's or one of ``extend_from``'s) that
+    this GD run can continue, or None."""
+    if config.method != "gd" or context.directory is None:
+        return None
+    names = (context.directory.name, *extend_from)
+    states = [context.load_state(name, f"seed-{seed}") for name in names]
+    usable = [state for state in states if _continuable(config, state)]
+    return max(usable, key=lambda state: int(state.attrs["state_step"]), default=None)
+
+
+def _seed_shard(
+    config: GridConfig,
+    make_dataset: Callable[[int], Dataset],
+    seed: int,
+    label: str,
+    extra: Callable[[GridConfig, TrainedGrid, int], xr.Dataset] | None,
+    start: xr.Dataset | None,
+    progress: Progress,
+) -> xr.Dataset:
+    """One seed of the grid: trained (from ``start`` when given), measured, with its state."""
+    if start is not None and int(start.attrs["state_step"]) == config.steps:
+        return start
+    units, per_seed = config.progress_units()
+    step0 = 0 if start is None else int(start.attrs["state_step"])
+    dataset = make_dataset(seed)
+    resume = None
+    if start is not None:
+        nets, _ = initial_cells(config, dataset, seed)  # dtype, device and leak of this run
+        tensors = [
+            torch.as_tensor(start[name].values, dtype=nets.W.dtype, device=nets.W.device)
+            for name in STATE_VARIABLES
+        ]  # (τ, δ, 1, m, d), (τ, δ, 1, m)
+        W, a = (t.reshape(1, config.cells, *t.shape[3:]) for t in tensors)  # (1, K, ...)
+        resume = (step0, nets.with_tensors((W, a)))
+    description = f"{label}: seed {seed}, {config.cells} networks, {units}"
+    with progress.task(description, total=per_seed - (step0 if units == "GD steps" else 0)) as go:
+        trained = train_cells(config, dataset, seed, go, start=resume)
+    results = seed_results(config, trained, seed)
+    if start is not None:  # the checkpoints before the stored state, as stored
+        earlier = start.drop_vars([*STATE_VARIABLES, "diverged"]).sel(step=start.step < step0)
+        results = xr.concat([earlier, results], dim="step", data_vars="minimal")  # (…, step)
+    if extra is not None:
+        results = results.merge(extra(config, trained, seed))
+    return _with_state(config, trained, results)
+
+
 def sweep(
     config: GridConfig,
     context: RunContext,
     make_dataset: Callable[[int], Dataset],
     label: str,
     extra: Callable[[GridConfig, TrainedGrid, int], xr.Dataset] | None = None,
+    *,
+    extend_from: tuple[str, ...] = (),
 ) -> xr.Dataset:
     """Every seed of ``config``, one resumable shard each, merged into one labeled Dataset.
+
+    Shards run in this process or on the context's dask cluster. By GD, a seed continues from
+    the longest stored shard of the same trajectories (:func:`trajectory_key`) in this
+    experiment's states or in those of the experiments ``extend_from`` names (in the same
+    output directory): a 1e6-step run extends a 1e5-step one instead of restarting.
 
     Args:
         make_dataset: seed -> the task's data.
         label: progress bar text.
         extra: more variables to store per seed (e.g. parameter snapshots or surfaces).
+        extend_from: other experiments whose stored states this sweep may continue.
     """
-    units, per_seed = config.progress_units()
+    tasks = {
+        f"seed-{seed}": partial(
+            _seed_shard,
+            config,
+            make_dataset,
+            seed,
+            label,
+            extra,
+            None if extra is not None else _start_state(config, context, seed, extend_from),
+        )
+        for seed in config.seeds
+    }
     parts = []
-    with context.progress.task(f"{label}: seeds", total=len(config.seeds)) as seeds_done:
-        for seed in config.seeds:
-
-            def compute(seed=seed):
-                with context.progress.task(
-                    f"{label}: seed {seed}, {config.cells} networks, {units}", total=per_seed
-                ) as advance:
-                    trained = train_cells(config, make_dataset(seed), seed, advance)
-                results = seed_results(config, trained, seed)
-                return results if extra is None else results.merge(extra(config, trained, seed))
-
-            parts.append(context.shard(f"seed-{seed}", compute))
-            seeds_done(1)
-    return xr.concat(parts, dim="seed").transpose("tau", "delta", "seed", "step", ...)
+    for key, shard in context.shards(tasks, label).items():
+        context.save_state(key, shard)
+        parts.append(shard.drop_vars(STATE_VARIABLES, errors="ignore"))
+    merged = xr.concat(parts, dim="seed").transpose("tau", "delta", "seed", "step", ...)
+    return merged.drop_attrs(deep=False)
