@@ -265,7 +265,7 @@ def gf_vs_gd(
     dim: int = 20,
     n_test: int = 2000,
     width: int = 50,
-    steps: int = 1_000_000,
+    steps: int = 100_000,
     rtol: float = 1e-3,
     seed: int = 0,
     device: str = "cpu",

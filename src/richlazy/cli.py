@@ -306,7 +306,9 @@ def bench_two_layer(
 def bench_gf_vs_gd(
     samples: Annotated[int, typer.Option(help="training samples n (Figure 1b: 1000)")] = 200,
     dim: Annotated[int, typer.Option(help="input dimension d (Figure 1b: 100)")] = 20,
-    steps: Annotated[int, typer.Option(help="GD steps whose time both methods cover")] = 1_000_000,
+    steps: Annotated[
+        int, typer.Option(help="GD steps whose time both methods cover (full size: 1000000)")
+    ] = 100_000,
     rtol: Annotated[float, typer.Option(help="gradient-flow tolerance")] = 1e-3,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
 ) -> None:
