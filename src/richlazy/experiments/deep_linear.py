@@ -280,7 +280,7 @@ def claims(results: xr.Dataset) -> list[Claim]:
     return [
         decided(
             "upstream (later layers larger): the earlier layers learn faster; W_1 moves first",
-            "§4 (deep linear networks)",
+            "§4, deep linear networks",
             quantity,
             "W_1 by both measures, at every depth",
             moves_first("upstream", lambda depth: 1),
@@ -289,7 +289,7 @@ def claims(results: xr.Dataset) -> list[Claim]:
         ),
         decided(
             "downstream (earlier layers larger): the last layer W_L moves first",
-            "§4 (deep linear networks)",
+            "§4, deep linear networks",
             quantity,
             "W_L by both measures, at every depth",
             moves_first("downstream", lambda depth: depth),
@@ -298,7 +298,7 @@ def claims(results: xr.Dataset) -> list[Claim]:
         ),
         decided(
             "balanced: all layers learn at similar speeds",
-            "§4 (deep linear networks)",
+            "§4, deep linear networks",
             "largest over smallest initial relative speed ‖Ẇ_l(0)‖/‖W_l(0)‖ across the layers",
             f"< {number(MUCH)} at every depth",
             bool(np.all(spread < MUCH)),
@@ -309,7 +309,7 @@ def claims(results: xr.Dataset) -> list[Claim]:
         agrees(
             "balanced, aligned: each singular value follows σ̇ = −Lσ^(2−2/L)(σ − σ*) "
             "(Arora et al., 2018)",
-            "§4 (deep linear networks)",
+            "§4, deep linear networks",
             "max relative error of the closed form against the simulated weights",
             float(results.balanced_relative_error.max()),
         ),

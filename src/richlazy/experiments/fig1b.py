@@ -206,7 +206,7 @@ def claims(results: xr.Dataset) -> list[Claim]:
             ),
             much_larger(
                 patterns,
-                "Figure 10 (Appendix D.1)",
+                "Figure 10, Appendix D.1",
                 "Hamming distance of the activation patterns from initialization (neurons), seed "
                 "mean: min over δ at the smallest τ, max over δ at the largest",
                 float(small.hamming_distance.min()),

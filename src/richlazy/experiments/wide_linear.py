@@ -423,14 +423,14 @@ def claims(results: xr.Dataset) -> list[Claim]:
     return [
         agrees(
             "with Δ = δI (h = d for δ < 0, h = c for δ > 0), β = WᵀA follows β̇ = −PG − GQ",
-            "Theorem 4.2 (§4)",
+            "Theorem 4.2, §4",
             "max over δ and t of ‖β_function − β_parameter‖ / ‖β_parameter‖",
             float(results.relative_error.max()),
         ),
         at_most(
             "lazy (large |δ|): each singular value is learned exponentially, like linear "
             "regression",
-            "§4 (singular-value dynamics)",
+            "§4, singular-value dynamics",
             f"{mode_text}, at |δ| = {number(abs(large))}",
             float(off.sel(mode_delta=large)),
             0.01,
@@ -438,7 +438,7 @@ def claims(results: xr.Dataset) -> list[Claim]:
         ),
         at_least(
             "rich (small |δ|): a singular value is learned as a sigmoid, after a plateau",
-            "§4 (singular-value dynamics)",
+            "§4, singular-value dynamics",
             f"{mode_text}, at |δ| = {number(abs(small))}",
             float(off.sel(mode_delta=small)),
             0.5,
@@ -446,7 +446,7 @@ def claims(results: xr.Dataset) -> list[Claim]:
         ),
         at_most(
             "δ → 0 (rich): the interpolant from σ0 = 0 is the minimum-ℓ1 one (sparse)",
-            "§4 (hyperbolic entropy)",
+            "§4, hyperbolic entropy",
             f"‖σ∞ − σ_ℓ1‖ / ‖σ_ℓ1‖ at |δ| = {number(bias[0])}",
             float(results.distance_to_l1.isel(bias_delta=0)),
             0.01,
@@ -454,7 +454,7 @@ def claims(results: xr.Dataset) -> list[Claim]:
         ),
         at_most(
             "|δ| → ∞ (lazy): the interpolant is the minimum-ℓ2 one",
-            "§4 (hyperbolic entropy)",
+            "§4, hyperbolic entropy",
             f"‖σ∞ − σ_ℓ2‖ / ‖σ_ℓ2‖ at |δ| = {number(bias[-1])}",
             float(results.distance_to_l2.isel(bias_delta=-1)),
             0.01,
