@@ -123,19 +123,20 @@ class Report:
 def stored_results(name: str, source: Path | str) -> tuple[xr.Dataset | None, str | None]:
     """The results of ``name`` stored under ``source``, told apart from none and from broken.
 
+    The one place that tells missing results from damaged ones.
+
     Returns:
         (results, None) when finished results were read; (None, None) when there are none
         (the experiment was not run there, or not to the end); (None, message) when stored
         results could not be read, the message naming the problem.
     """
     directory = RunDirectory(source, name)
-    # After the reliability change, ``load_results`` raises store.NoResults for "none stored":
-    # catch that first and return (None, None); keep the ValueError branch for damage.
-    if not directory.has_results():
+    if not directory.has_results():  # with store.NoResults: catch it below, return (None, None)
         return None, None
     try:
         return directory.load_results(), None
-    except (ValueError, OSError, KeyError) as error:  # a damaged store: say what broke
+    except Exception as error:  # a StoreError (ValueError), or damage surfacing from zarr or
+        # its codecs (RuntimeError, OSError, KeyError, ...): shown with its message
         return None, f"cannot read {directory.results_path}: {_described(error)}"
 
 
