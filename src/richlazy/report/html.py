@@ -79,6 +79,7 @@ th { font-size: 13px; color: var(--muted); font-weight: 600; background: var(--s
 .what { color: var(--muted); margin: 4px 0 10px; }
 .claims td:nth-child(1) { width: 112px; }
 .claims td:nth-child(2) { width: 34%; }
+.claims td:nth-child(4) { min-width: 8.5em; }
 .claims .where { display: block; color: var(--muted); font-size: 13px; }
 .claims .quantity { display: block; color: var(--muted); font-size: 13px; }
 .claims .value { font-weight: 600; }
@@ -365,9 +366,8 @@ def _footer(report: Report) -> str:
     source = _e(report.source) if report.source is not None else "DIR"
     return (
         f"<footer>Written {_e(time.strftime('%Y-%m-%d %H:%M:%S %Z'))} by richlazy "
-        f"{_e(metadata.version('richlazy'))}, <code>richlazy report --from {source}</code>. "
-        "Every verdict is decided from the "
-        "stored results alone (results.zarr): the report re-evaluates them without "
-        "recomputing. A claim that fails is shown failing; one the stored results cannot "
-        "decide says why.</footer>"
+        f"{_e(metadata.version('richlazy'))}. Every verdict is decided from the stored results "
+        "alone (results.zarr); re-evaluate them, without recomputing, with "
+        f"<code>richlazy report --from {source}</code>. A claim that fails is shown failing; "
+        "one the stored results cannot decide says why.</footer>"
     )
