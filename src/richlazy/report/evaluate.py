@@ -131,7 +131,9 @@ def stored_results(name: str, source: Path | str) -> tuple[xr.Dataset | None, st
         results could not be read, the message naming the problem.
     """
     directory = RunDirectory(source, name)
-    if not directory.has_results():  # with store.NoResults: catch it below, return (None, None)
+    # When load_results raises a dedicated "no finished results" error (the reliability
+    # change's store.NoResultsError), catch it below and return (None, None) instead of this.
+    if not directory.has_results():
         return None, None
     try:
         return directory.load_results(), None
