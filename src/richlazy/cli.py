@@ -228,11 +228,7 @@ def report(
         typer.Option("--html", help="the HTML page to write (default: DIR/report.html)"),
     ] = None,
 ) -> None:
-    """Print the paper's claims, measured on the results stored in DIR; write them as HTML.
-
-    The verdicts are decided from the stored results alone (nothing is recomputed). The page
-    is one self-contained file: figures, claims, headline numbers and provenance.
-    """
+    """Print the paper's claims, decided from the results in DIR (no recomputing); write HTML."""
     if not source.is_dir():
         _fail(f"--from {source} is not a directory; give the --out of `richlazy run`")
     result = reporting.evaluate(source)
