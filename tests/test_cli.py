@@ -33,6 +33,7 @@ def test_run_figure_report_round_trip(tmp_path):
     assert (tmp_path / "fig3" / "config.json").is_file()
     assert (tmp_path / "fig8" / "fig8.png").is_file()
     assert "closed form vs integrator" in done.stdout
+    assert (tmp_path / "report.html").is_file() and "report.html" in done.stdout
     (tmp_path / "fig3" / "fig3.png").unlink()
     redraw = richlazy("figure", "fig3", "--from", str(tmp_path))
     assert redraw.returncode == 0 and (tmp_path / "fig3" / "fig3.png").is_file()
@@ -50,6 +51,7 @@ def test_run_figure_report_round_trip(tmp_path):
         ("run", "fig3", "--dtype", "float16"),
         ("figure", "fig3", "--from", "/nonexistent/dir"),
         ("figure", "fig3"),
+        ("report", "--from", "/nonexistent/dir"),
         ("nonsense",),
         ("run", "fig1b", "--set", "steps"),
         ("run", "fig1b", "--set", "steps=abc"),

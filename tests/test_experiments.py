@@ -6,6 +6,7 @@ from matplotlib.figure import Figure
 
 from richlazy import experiments
 from richlazy.experiments import runner
+from richlazy.experiments.claims import Verdict
 
 # Small but faithful overrides for a fast run of each experiment.
 TINY = {
@@ -45,6 +46,11 @@ def test_every_experiment_runs_plots_and_summarizes(name, tmp_path):
     assert outcome.results.attrs["experiment"] == name
     assert outcome.figures and all(path.exists() for path in outcome.figures)
     assert all(isinstance(value, str) for value in outcome.headline.values())
+    claims = experiments.get(name).claims(outcome.results)  # decided, or saying why not
+    assert claims and all(c.verdict is not Verdict.NOT_MEASURED or c.note for c in claims)
+    assert len({c.statement for c in claims}) == len(claims)
+    if name in ("fig2", "fig3", "fig4a", "fig4b", "fig7", "fig8", "deep-linear"):
+        assert {c.verdict for c in claims} == {Verdict.HOLDS}  # closed forms: any size
     redrawn = runner.redraw(name, tmp_path, tmp_path / "again")
     assert all(path.exists() for path in redrawn.figures)
     assert runner.run(name, preset="quick", out=tmp_path, overrides=TINY.get(name, {})).reused

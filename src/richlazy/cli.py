@@ -18,10 +18,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from richlazy import experiments
+from richlazy import report as reporting
 from richlazy.experiments import runner
 from richlazy.sweeps.cluster import cluster_client
 
@@ -124,6 +126,17 @@ def _summary(outcomes: list[runner.Outcome], out: Path) -> None:
     console.print(table)
 
 
+def _write_report(source: Path, html: Path | None = None) -> tuple[reporting.Report, Path]:
+    """Evaluate the claims of everything stored in ``source`` and write the HTML page."""
+    target = html if html is not None else source / "report.html"
+    result = reporting.evaluate(source)
+    try:
+        return result, reporting.write_html(result, target)
+    except OSError as error:
+        _fail(f"cannot write the report to {target}: {error.strerror or error}")
+        raise  # unreachable: _fail exits
+
+
 @app.command("list")
 def list_experiments() -> None:
     """List what can be reproduced."""
@@ -204,6 +217,9 @@ def run(
     except KeyboardInterrupt:
         _fail("interrupted; finished work is saved, rerun the same command to resume")
     _summary(outcomes, out)
+    result, path = _write_report(out)
+    console.print(reporting.summary_text(result))
+    console.print(f"report: [bold]{escape(str(path))}[/] (open it in a browser)")
 
 
 @app.command()
@@ -236,17 +252,20 @@ def figure(
 @app.command()
 def report(
     source: Annotated[Path, typer.Option("--from", help="directory of stored results")],
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="the HTML page to write (default: DIR/report.html)"),
+    ] = None,
 ) -> None:
-    """Summarize the stored results of every experiment found in a directory."""
-    outcomes = []
-    for name in experiments.names():
-        try:
-            outcomes.append(runner.summarize(name, source))
-        except ValueError:
-            continue
-    if not outcomes:
+    """Print the paper's claims, decided from the results in DIR (no recomputing); write HTML."""
+    if not source.is_dir():
+        _fail(f"--from {source} is not a directory; give the --out of `richlazy run`")
+    result = reporting.evaluate(source)
+    if all(section.status == reporting.NOT_RUN for section in result.sections):
         _fail(f"no finished results in {source}; run `richlazy run all --out {source}` first")
-    _summary(outcomes, source)
+    reporting.print_report(result, console)
+    _, path = _write_report(source, html)
+    console.print(f"wrote {escape(str(path))}")
 
 
 bench_app = typer.Typer(

@@ -16,6 +16,7 @@ import xarray as xr
 
 from richlazy.experiments import fig1b
 from richlazy.experiments._phase_diagram import STYLES, grid_panels
+from richlazy.experiments.claims import Claim, at_most, not_measured
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext, sweep
 
@@ -64,6 +65,20 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     return {"last checkpoint": f"step {int(results.step[-1]):.0e}", **fig1b.headline(results)}
 
 
+def claims(results: xr.Dataset) -> list[Claim]:
+    """Figure 1b's claims on the longer run, and that every network fits its data by 1e6."""
+    statement = "by t = 1e6 every network of the grid fits its training data"
+    quantity = "largest train loss (MSE) at the last checkpoint, seed mean"
+    last = int(results.step[-1])
+    if last < 1_000_000:
+        reason = f"the run ends at step {last:.0e}, before 1e6"
+        fits = not_measured(statement, "Figure 10, Appendix D.1", quantity, "≤ 1e-4", reason)
+    else:
+        final = results.train_loss.isel(step=-1).where(~results.diverged).mean("seed")
+        fits = at_most(statement, "Figure 10, Appendix D.1", quantity, float(final.max()), 1e-4)
+    return [*fig1b.claims(results), fits]
+
+
 EXPERIMENT = Experiment(
     name="fig10",
     presets=PRESETS,
@@ -71,4 +86,5 @@ EXPERIMENT = Experiment(
     plot=plot,
     headline=headline,
     styles=STYLES,
+    claims=claims,
 )

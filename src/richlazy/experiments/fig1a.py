@@ -16,6 +16,15 @@ import xarray as xr
 
 from richlazy._validate import require
 from richlazy.experiments._style import delta_label, figure
+from richlazy.experiments.claims import (
+    Claim,
+    at_least,
+    at_most,
+    decided,
+    much_larger,
+    not_measured,
+    number,
+)
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext, TeacherStudentConfig, TrainedGrid, sweep
 
@@ -131,10 +140,157 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     return lines
 
 
+def claims(results: xr.Dataset) -> list[Claim]:
+    """Figure 1a's claims, from the stored paths of |a_k| w_k (first seed).
+
+    The cells are the grid's corners, as in the reference: lazy (largest τ, δ nearest 0) and,
+    at the smallest τ, balanced (δ nearest 0), upstream (largest δ) and downstream (smallest δ).
+    Claims about where training ends are decided only for cells whose train loss has fallen
+    to 1% of its initial value by the last checkpoint.
+    """
+    where = "Figure 1a"
+    runs = results.isel(seed=0)
+    taus, deltas = results.tau.values, results.delta.values
+    zero = deltas[np.argmin(np.abs(deltas))]
+    cells = {
+        "lazy": (taus.max(), zero),
+        "balanced": (taus.min(), zero),
+        "upstream": (taus.min(), deltas.max()),
+        "downstream": (taus.min(), deltas.min()),
+    }
+    cell = {name: runs.sel(tau=tau, delta=delta) for name, (tau, delta) in cells.items()}
+    label = {name: f"τ = {tau:g}, {delta_label(delta)}" for name, (tau, delta) in cells.items()}
+    paths = {name: cell[name].scaled_weight.values for name in cells}  # (C, m, 2) each
+    teacher = results.teacher.isel(seed=0).values  # (m0, 2)
+    teacher = teacher / np.linalg.norm(teacher, axis=1, keepdims=True)
+
+    def moved(name):  # mean ‖Δ(|a_k| w_k)‖ over mean ‖|a_k| w_k(0)‖
+        start, end = paths[name][[0, -1]]
+        return np.linalg.norm(end - start, axis=-1).mean() / np.linalg.norm(start, axis=-1).mean()
+
+    def turned(name):  # mean |change of direction| of the neurons, radians in [0, π]
+        start, end = paths[name][[0, -1]]
+        change = np.arctan2(end[:, 1], end[:, 0]) - np.arctan2(start[:, 1], start[:, 0])
+        return float(np.abs(np.angle(np.exp(1j * change))).mean())
+
+    def alignment(name):  # norm-weighted mean cosine to the nearest teacher direction
+        end = paths[name][-1]
+        size = np.linalg.norm(end, axis=1)
+        cosine = (end / np.maximum(size, 1e-300)[:, None]) @ teacher.T  # (m, m0)
+        return float((cosine.max(axis=1) * size).sum() / size.sum())
+
+    def fit_time(name):  # first time the train loss is at most 1% of its initial value
+        loss, time = cell[name].train_loss.values, cell[name].time.values
+        reached = np.flatnonzero(loss <= 0.01 * loss[0])
+        return float(time[reached[0]]) if reached.size else np.inf
+
+    kernel = {name: float(cell[name].kernel_distance.isel(step=-1)) for name in cells}
+    fast, slow = fit_time("upstream"), fit_time("balanced")
+    upstream, downstream = label["upstream"], label["downstream"]
+    align_text = (
+        "cosine between each neuron |a_k| w_k(T) and its nearest teacher direction, mean "
+        "weighted by ‖|a_k| w_k(T)‖"
+    )
+    # (claim, its test's text, the cells it compares, what the grid must hold, the claim)
+    grid = {"scales": taus.size >= 2, "geometries": deltas.min() < zero < deltas.max()}
+    candidates = [
+        (
+            "lazy (large τ): the neurons barely move",
+            "mean ‖|a_k| w_k(T) − |a_k| w_k(0)‖ / mean ‖|a_k| w_k(0)‖",
+            "≤ 0.1",
+            ("lazy",),
+            "scales",
+            lambda s, q: at_most(s, where, f"{q}, {label['lazy']}", moved("lazy"), 0.1),
+        ),
+        (
+            "rich (small τ): the kernel changes; lazy (large τ): it does not",
+            "kernel distance S(0, T) on the training set",
+            "balanced ≥ 10 × lazy",
+            ("balanced", "lazy"),
+            "scales",
+            lambda s, q: much_larger(
+                s,
+                where,
+                q,
+                kernel["balanced"],
+                kernel["lazy"],
+                names=(f"S at {label['balanced']}", f"S at {label['lazy']}"),
+            ),
+        ),
+        (
+            "upstream (δ > 0): rapid rich learning, faster than balanced",
+            "gradient-flow time until the train loss is at most 1% of its initial value",
+            "earlier upstream than balanced",
+            (),
+            "geometries",
+            lambda s, q: decided(
+                s,
+                where,
+                q,
+                "earlier upstream than balanced",
+                fast < slow,
+                f"t = {number(fast)} at {upstream}, t = {number(slow)} at {label['balanced']}",
+                expected="upstream first",
+            ),
+        ),
+        (
+            "upstream neurons turn; downstream ones keep their directions, only sizes change",
+            "mean |change of direction| of the neurons |a_k| w_k, radians",
+            "upstream ≥ 10 × downstream",
+            ("upstream", "downstream"),
+            "geometries",
+            lambda s, q: much_larger(
+                s,
+                where,
+                q,
+                turned("upstream"),
+                turned("downstream"),
+                names=(f"upstream ({upstream})", f"downstream ({downstream})"),
+            ),
+        ),
+        (
+            "upstream (δ > 0): striking alignment of the neurons to the teacher",
+            align_text,
+            "≥ 0.9",
+            ("upstream",),
+            "geometries",
+            lambda s, q: at_least(
+                s,
+                where,
+                f"{q}, at {upstream}",
+                alignment("upstream"),
+                0.9,
+                expected="near 1 (the neurons end on the teacher's dotted lines)",
+                note=f"the same measure: {number(alignment('downstream'))} downstream, "
+                f"{number(alignment('balanced'))} balanced, {number(alignment('lazy'))} lazy",
+            ),
+        ),
+    ]
+    found = []
+    for statement, quantity, test, compared, needs, claim in candidates:
+        unfit = [name for name in compared if not np.isfinite(fit_time(name))]
+        if not grid[needs]:
+            reason = (
+                f"the grid lacks the {needs} the claim compares (τ small and large; δ < 0, 0, > 0)"
+            )
+        elif unfit or (not compared and not np.isfinite(min(fast, slow))):
+            which = ", ".join(unfit) or "upstream or balanced"
+            reason = (
+                f"the run ends before the train loss of {which} falls to 1% of its initial "
+                "value: too short to see where training ends"
+            )
+        else:
+            found.append(claim(statement, quantity))
+            continue
+        found.append(not_measured(statement, where, quantity, test, reason))
+    return found
+
+
 EXPERIMENT = Experiment(
     name="fig1a",
     presets=PRESETS,
     run=run,
     plot=plot,
     headline=headline,
+    claims=claims,
 )

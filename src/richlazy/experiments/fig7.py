@@ -19,6 +19,7 @@ from richlazy import single_neuron as sn
 from richlazy._validate import require
 from richlazy.experiments._single_neuron import relative_error
 from richlazy.experiments._style import delta_label, figure
+from richlazy.experiments.claims import Claim, agrees, decided
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
@@ -169,10 +170,35 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     }
 
 
+def claims(results: xr.Dataset) -> list[Claim]:
+    """Figure 7's claims: basins of attraction (docs/theory.md §2.1–2.2)."""
+    final = np.sign(results.a_simulated.isel(t=-1))
+    split = final.sel(side=1.0) != final.sel(side=-1.0)  # (delta,)
+    return [
+        decided(
+            "initializations on either side of the separating surface end in different basins",
+            "Figure 7",
+            f"δ whose two initializations (ε = {results.attrs['epsilon']:g} either side) end "
+            "with opposite signs of a, simulated",
+            "every δ",
+            bool(split.all()),
+            f"{int(split.sum())} of {split.size}",
+            expected="all",
+        ),
+        agrees(
+            "the exact solution matches gradient flow on both sides",
+            "Figure 7",
+            "max relative error of (a, w), closed form against DOP853",
+            float(results.relative_error.max()),
+        ),
+    ]
+
+
 EXPERIMENT = Experiment(
     name="fig7",
     presets=PRESETS,
     run=run,
     plot=plot,
     headline=headline,
+    claims=claims,
 )

@@ -2,7 +2,9 @@
 
 Each module in ``richlazy.experiments`` defines a frozen config dataclass that validates itself,
 its presets ("quick": minutes on a laptop; "paper": the reference settings), ``run``, ``plot`` and
-``headline`` (the few numbers printed in a run's summary), and exposes them as ``EXPERIMENT``.
+``headline`` (the few numbers printed in a run's summary), and exposes them as ``EXPERIMENT``,
+with ``claims``: what the paper claims about it, decided from the stored results
+(``richlazy.experiments.claims``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from typing import Any
 
 import xarray as xr
 
+from richlazy.experiments.claims import Claim
 from richlazy.sweeps.context import RunContext
+
+
+def no_claims(results: xr.Dataset) -> list[Claim]:
+    """The claims of an experiment that declares none."""
+    return []
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,9 @@ class Experiment:
         headline: results -> {label: formatted number} for the run summary.
         styles: the figure styles ``plot`` can draw, the default first; a style other than the
             default reaches ``plot`` as the results' attribute ``style``.
+        claims: results -> the paper's claims about this experiment, each with its verdict
+            (``richlazy.experiments.claims.Claim``); from the results only, so that stored
+            results are re-evaluated without recomputing.
     """
 
     name: str
@@ -38,6 +49,7 @@ class Experiment:
     plot: Callable[[xr.Dataset], dict[str, Any]]
     headline: Callable[[xr.Dataset], dict[str, str]]
     styles: tuple[str, ...] = ("richlazy",)
+    claims: Callable[[xr.Dataset], list[Claim]] = no_claims
 
     def configure(self, preset: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The config of ``preset`` with ``overrides`` applied (and validated).
