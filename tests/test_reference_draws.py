@@ -8,7 +8,7 @@ from torch import nn
 
 from richlazy.data.reference_draws import alpha_ref, reference_cell, reference_cells
 from richlazy.nets.two_layer import forward, per_neuron_delta
-from richlazy.train import step_size, train
+from richlazy.train import GD, step_size, train
 
 # The paper's Figure-1b axes, as float64 NumPy scalars like the reference's loops.
 TAUS = np.logspace(-1, 0.3, 17)
@@ -165,7 +165,7 @@ def test_engine_on_reference_draws_equals_the_reference_update(single_thread):
     lr = 5e-3 / taus**2  # (K,)
     steps = 20
     n = SMALL["n"]
-    result = train(nets, X, y, lr=lr[None], checkpoints=[0, steps], method="gd", fuse=False)
+    result = train(nets, X, y, lr=lr[None], checkpoints=[0, steps], solver=GD(fuse=False))
     assert np.allclose(step_size(lr, n), 2 * lr / n, rtol=0, atol=0)
     assert np.array_equal(result.time[..., -1], np.broadcast_to(steps * 2 * lr / n, (2, 3)))
     final = result.snapshots[-1]
