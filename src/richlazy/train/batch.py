@@ -29,7 +29,14 @@ SINGLE_THREAD_BELOW = 1 << 20
 def step_size(lr: np.ndarray | float, n: int) -> np.ndarray:
     """Step h = 2·lr/n on L = ½Σ(f − y)² of a reference GD step with rate lr on the MSE
     (docs/theory.md §0)."""
-    return 2.0 * check.positive_array("lr", lr) / n
+    lr = check.positive_array("lr", lr)
+    with np.errstate(over="ignore"):
+        h = 2.0 * lr / n
+    if not np.all(np.isfinite(h)):
+        raise ValueError(
+            f"lr must be finite and its step 2·lr/n must be too, got lr up to {lr.max():.3g}"
+        )
+    return h
 
 
 def per_network_values(name: str, value: object, shape: tuple[int, int]) -> np.ndarray:
