@@ -160,8 +160,22 @@ def seeds(name: str, value: object) -> tuple[int, ...]:
         raise ValueError(f"{name} must name at least one seed, got {items}")
     checked = tuple(integer(f"{name}[{i}]", item, maximum=MAX_SEED) for i, item in enumerate(items))
     if len(set(checked)) != len(checked):
-        raise ValueError(f"{name} must name each seed once, got {items}")
+        raise ValueError(f"{name} must name at least one seed, each once, got {items}")
     return checked
+
+
+def distinct(name: str, values: object) -> tuple:
+    """Return ``values`` as a non-empty tuple holding each value once (values that label
+    results, such as the δ of a sweep: results are selected by them)."""
+    items = tuple(values) if isinstance(values, tuple | list) else (values,)
+    if not items:
+        raise ValueError(f"{name} needs at least one value, got {items}")
+    seen = set()
+    for item in items:
+        if item in seen:
+            raise ValueError(f"{name} must hold each value once, got {item!r} twice in {items}")
+        seen.add(item)
+    return items
 
 
 def strictly_increasing(name: str, values: object, *, at_least: int = 1) -> np.ndarray:

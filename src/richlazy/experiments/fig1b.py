@@ -17,6 +17,7 @@ import xarray as xr
 from matplotlib.colors import LogNorm
 from matplotlib.ticker import NullFormatter
 
+from richlazy import _validate as check
 from richlazy._validate import require
 from richlazy.data.tasks import teacher_student
 from richlazy.experiments._style import figure
@@ -44,7 +45,13 @@ class Config(GridConfig):
     def __post_init__(self):
         super().__post_init__()
         for name in ("d", "n", "n_test", "panels"):
-            require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+            check.positive_integer(name, getattr(self, name))
+        for name in ("taus", "deltas"):  # the phase diagram is a map over both
+            require(
+                len(getattr(self, name)) >= 2,
+                f"{name} needs at least 2 values to draw the (τ, δ) phase diagram, "
+                f"got {getattr(self, name)}",
+            )
 
 
 PRESETS = {
@@ -85,7 +92,7 @@ def _grid_panels(results: xr.Dataset, names: list[str], steps: np.ndarray, title
     axes = np.atleast_2d(fig.subplots(len(names), len(steps), squeeze=False))
     for row, name in zip(axes, names, strict=True):
         label, cmap = PANELS[name]
-        values = mean[name].sel(step=steps)
+        values = mean[name].sel(step=steps)  # NaN where a network diverged: left blank
         finite = values.values[np.isfinite(values.values)]
         low, high = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
         logarithmic = name.endswith("loss") and low > 0 and high > 10 * low  # losses span decades
@@ -104,6 +111,7 @@ def _grid_panels(results: xr.Dataset, names: list[str], steps: np.ndarray, title
                 cmap=cmap,
                 extend="both",
             )
+            _mark_diverged(ax, values.sel(step=step))
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: labels stay legible
             ax.set(xlabel="scale τ", ylabel="geometry δ", title=f"step {int(step):.0e}")
@@ -113,6 +121,25 @@ def _grid_panels(results: xr.Dataset, names: list[str], steps: np.ndarray, title
         )
     fig.suptitle(title)
     return fig
+
+
+def _mark_diverged(ax, values: xr.DataArray) -> None:
+    """Cross the (τ, δ) cells without a finite value (diverged networks, masked in the map)."""
+    tau, delta = np.meshgrid(values.tau, values.delta, indexing="ij")
+    masked = ~np.isfinite(values.transpose("tau", "delta").values)
+    if not masked.any():
+        return
+    ax.scatter(tau[masked], delta[masked], marker="x", s=14, color="black", label="diverged")
+    if masked.all():
+        ax.text(
+            0.5,
+            0.5,
+            "every network diverged",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            bbox={"facecolor": "white", "edgecolor": "none"},
+        )
 
 
 def _drawn_steps(results: xr.Dataset) -> np.ndarray:
@@ -141,14 +168,18 @@ def plot(results: xr.Dataset) -> dict:
 
 def headline(results: xr.Dataset) -> dict[str, str]:
     final = results.isel(step=-1).mean("seed")
-    best = final.test_loss.where(np.isfinite(final.test_loss)).argmin(...)
-    tau, delta = float(final.tau[best["tau"]]), float(final.delta[best["delta"]])
     kd = final.kernel_distance.mean("delta")
     loss = final.test_loss
     upstream = loss.sel(delta=loss.delta > 0).isel(tau=0).mean()
     downstream = loss.sel(delta=loss.delta < 0).isel(tau=0).mean()
+    if np.isfinite(loss).any():
+        best = loss.where(np.isfinite(loss)).argmin(...)
+        tau, delta = float(final.tau[best["tau"]]), float(final.delta[best["delta"]])
+        lowest = f"τ = {tau:.3g}, δ = {delta:+.2f} ({float(loss.min()):.2e})"
+    else:
+        lowest = "none: every cell diverged (lower lr)"
     return {
-        "lowest final test loss at": f"τ = {tau:.3g}, δ = {delta:+.2f} ({float(loss.min()):.2e})",
+        "lowest final test loss at": lowest,
         "kernel distance, smallest vs largest τ": (
             f"{float(kd.isel(tau=0)):.2f} vs {float(kd.isel(tau=-1)):.2f}"
         ),

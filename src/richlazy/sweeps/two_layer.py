@@ -16,9 +16,11 @@ import numpy as np
 import torch
 import xarray as xr
 
+from richlazy import _validate as check
 from richlazy import metrics
 from richlazy._validate import require
 from richlazy.data.tasks import Dataset, student_directions
+from richlazy.nets.geometry import weight_scales
 from richlazy.nets.two_layer import TwoLayerNets, symmetric_pairs
 from richlazy.sweeps.context import RunContext
 from richlazy.train import (
@@ -68,46 +70,53 @@ class GridConfig:
     dtype: str = "float64"
 
     def __post_init__(self):
-        require(
-            len(self.taus) > 0 and all(np.isfinite(self.taus)) and min(self.taus) > 0,
-            f"taus must be finite and > 0, got {self.taus}",
-        )
-        require(
-            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
-            f"deltas must be finite numbers, got {self.deltas}",
-        )
-        require(
-            list(self.taus) == sorted(set(self.taus)),
-            f"taus must be strictly increasing, got {self.taus}",
-        )
-        require(
-            list(self.deltas) == sorted(set(self.deltas)),
-            f"deltas must be strictly increasing, got {self.deltas}",
-        )
-        require(
-            len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds),
-            f"seeds must name at least one seed, each once, got {self.seeds}",
-        )
+        taus = check.strictly_increasing("taus", self.taus)
+        require(np.all(taus > 0), f"taus must be > 0, got {self.taus}")
+        check.strictly_increasing("deltas", self.deltas)
+        check.seeds("seeds", self.seeds)
         for name in ("width", "steps", "checkpoints_per_decade"):
             value = getattr(self, name)
-            require(
-                isinstance(value, int | np.integer), f"{name} must be an integer, got {value!r}"
-            )
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
         require(
             self.width >= 2 and self.width % 2 == 0,
             f"width must be an even number >= 2 (neurons come in pairs), got {self.width}",
         )
-        require(np.isfinite(self.lr) and self.lr > 0, f"lr must be > 0, got {self.lr}")
-        require(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
-        require(
-            self.checkpoints_per_decade >= 1,
-            f"checkpoints_per_decade must be >= 1, got {self.checkpoints_per_decade}",
-        )
+        check.positive_float("lr", self.lr)
+        check.step_count("steps", self.steps)  # at most MAX_STEPS = 1e9: nothing overflows
+        check.positive_integer("checkpoints_per_decade", self.checkpoints_per_decade, maximum=1000)
         require(self.method in METHODS, f"method must be one of {METHODS}, got {self.method!r}")
-        require(0 < self.rtol < 1, f"rtol must be in (0, 1), got {self.rtol}")
-        require(0 <= self.leak <= 1, f"leak must be in [0, 1], got {self.leak}")
+        require(
+            isinstance(self.rtol, int | float) and 0 < self.rtol < 1,
+            f"rtol must be in (0, 1), got {self.rtol}",
+        )
+        require(
+            isinstance(self.leak, int | float) and 0 <= self.leak <= 1,
+            f"leak must be in [0, 1], got {self.leak}",
+        )
         check_device(self.device)
         require(self.dtype in DTYPES, f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
+        # What the run will build, checked before anything is computed: every cell's learning
+        # rate and initial weights finite and > 0 in the chosen dtype.
+        with np.errstate(over="ignore", divide="ignore"):
+            rates = self.learning_rates()
+        if not np.all(np.isfinite(rates)):
+            raise ValueError(
+                f"taus: the smallest τ = {min(self.taus):.3g} gives a learning rate lr/τ² = "
+                f"{np.max(rates):.3g} (lr_per_tau2 is on); use larger taus or a smaller lr"
+            )
+        grid_tau, grid_delta = np.meshgrid(self.taus, self.deltas, indexing="ij")
+        weight_scales(grid_tau, grid_delta, dtype=self.dtype)
+
+    def estimated_seconds(self) -> float:
+        """A rough upper bound on the training time of the whole grid on ``device``: per seed,
+        steps × (a per-step overhead + cells·4·n·d·m FLOP at a sustained rate), with rates
+        of the order measured in docs/performance.md (CPU ~3e10 FLOP/s, GPU ~1e13). Gradient
+        flow takes fewer gradient evaluations than GD steps, so it is bounded by the same."""
+        n, d = getattr(self, "n", 4), getattr(self, "d", 2)  # the task's sizes (XOR: 4 × 2)
+        rate, overhead = (1e13, 1e-4) if self.device == "cuda" else (3e10, 2e-5)
+        flop = self.cells * 4 * n * d * self.width
+        return len(self.seeds) * self.steps * (overhead + flop / rate)
 
     @property
     def checkpoints(self) -> np.ndarray:
