@@ -4,7 +4,8 @@ Every reference integrator of the theory (docs/theory.md §2-§4) goes through :
 so none runs without bound (a horizon of t = 1e12, weights of 1e100, rates of 1e300): the vector
 field must be finite at the start, the integration stops after ``max_evaluations`` evaluations
 with a :class:`richlazy._validate.WorkLimitError` naming the argument that asked for the work, and a
-failed or non-finite solution is an error, never a silent NaN (docs/guarantees.md).
+failed or non-finite solution is a ValueError naming the initial state, never a silent NaN
+(docs/guarantees.md).
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def integrate(
     Raises:
         ValueError: the vector field is not finite at the initial state (naming ``state_name``).
         WorkLimitError: the budget ran out (naming ``horizon_name``).
-        RuntimeError: the integrator failed, or its solution is not finite.
+        ValueError: the integrator failed, or its solution is not finite (naming
+            ``state_name``: the values are beyond what the reference integrator resolves).
     """
     budget = budget or Budget()
     with np.errstate(all="ignore"):
@@ -99,7 +101,8 @@ def integrate(
             return rhs(t, state)
 
     try:
-        solution = solve_ivp(counted, (0.0, float(horizon)), state0, **options)
+        with np.errstate(all="ignore"):  # SciPy's step-size heuristics on huge values
+            solution = solve_ivp(counted, (0.0, float(horizon)), state0, **options)
     except _OverBudgetError:
         need = (
             f"about {budget.projected:.1e}"
@@ -112,11 +115,11 @@ def integrate(
             f"after {budget.used}); ask for a shorter time, a larger rtol, or smaller rates or "
             "values"
         ) from None
-    if not solution.success:
-        raise RuntimeError(f"integration of {what} failed: {solution.message}")
-    if not np.all(np.isfinite(solution.y)):
-        raise RuntimeError(
-            f"integration of {what} gave non-finite values; rescale the initial values, data "
-            "or rates"
+    if not solution.success or not np.all(np.isfinite(solution.y)):
+        reason = solution.message if not solution.success else "non-finite values"
+        raise ValueError(
+            f"{state_name}: integrating {what} failed at t = {budget.reached:.3g} ({reason}): "
+            "the flow is too fast, stiff or large for the reference integrator with these "
+            "values; rescale the initial values, data or rates, or loosen rtol"
         )
     return solution

@@ -366,7 +366,12 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 
 def main() -> None:
     """Entry point of the ``richlazy`` command: every error one line (see the module doc)."""
-    warnings.showwarning = _warning_line
+    with warnings.catch_warnings():  # restores showwarning when the command ends
+        warnings.showwarning = _warning_line
+        _main()
+
+
+def _main() -> None:
     try:
         code = app(standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):

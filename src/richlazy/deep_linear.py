@@ -429,8 +429,14 @@ def learning_speed_profile(trajectory: DeepTrajectory) -> LearningSpeedProfile:
         A :class:`LearningSpeedProfile`.
 
     Raises:
+        TypeError: ``trajectory`` is not a DeepTrajectory.
         ValueError: if a layer starts at zero (its relative distance is undefined).
     """
+    if not isinstance(trajectory, DeepTrajectory):
+        raise TypeError(
+            f"trajectory must be a DeepTrajectory (from gradient_flow), got "
+            f"{type(trajectory).__name__}"
+        )
     distances = []
     for l, layer in enumerate(trajectory.weights):
         norm0 = np.linalg.norm(layer[0])

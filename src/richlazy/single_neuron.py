@@ -316,12 +316,14 @@ def exact_trajectory(
     beta_hat = target / np.where(s > 0, s, 1.0)[:, None]  # (B, d)
     u0 = np.einsum("bd,bd->b", w_hat, beta_hat)  # (B,)
     w_perp0 = w_hat - u0[:, None] * beta_hat  # (B, d)
-    delta_hat = a_hat**2 - np.einsum("bd,bd->b", w_hat, w_hat)  # (B,)
-    coefficients = _closed_form.coefficients(a_hat, u0, delta_hat, s)
-    # Undo the rate reduction in the (B,)-sized inputs rather than the (B, T)-sized outputs.
-    a, w = _closed_form.evaluate(
-        coefficients, unit_time, beta_hat * ratio, w_perp0 * ratio, 1 / ratio
-    )  # (B, T), (B, T, d)
+    # Values whose squares overflow give inf or NaN here, refused just below by name.
+    with np.errstate(over="ignore", invalid="ignore"):
+        delta_hat = a_hat**2 - np.einsum("bd,bd->b", w_hat, w_hat)  # (B,)
+        coefficients = _closed_form.coefficients(a_hat, u0, delta_hat, s)
+        # Undo the rate reduction in the (B,)-sized inputs rather than the (B, T)-sized outputs.
+        a, w = _closed_form.evaluate(
+            coefficients, unit_time, beta_hat * ratio, w_perp0 * ratio, 1 / ratio
+        )  # (B, T), (B, T, d)
     a = check.finite_result(a.reshape(*batch, t.size), "a0, w0, beta_star, eta_a, eta_w")
     w = check.finite_result(w.reshape(*batch, t.size, d), "a0, w0, beta_star, eta_a, eta_w")
     return Trajectory(
@@ -344,7 +346,8 @@ def closed_form_threads() -> int:
 def _initial_delta(a0, w0, batch, eta_a, eta_w) -> np.ndarray:
     """δ of the initial condition, broadcast to the batch shape."""
     w0 = np.broadcast_to(w0, (*batch, w0.shape[-1]))
-    return eta_w * np.broadcast_to(a0, batch) ** 2 - eta_a * np.einsum("...d,...d->...", w0, w0)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf for values beyond 1e154
+        return eta_w * np.broadcast_to(a0, batch) ** 2 - eta_a * np.einsum("...d,...d->...", w0, w0)
 
 
 def _checked_inputs(a0, w0, beta_star, t, eta_a, eta_w):

@@ -377,9 +377,13 @@ class RunDirectory:
             probe.write_text("")
             probe.unlink()
         except OSError as error:
+            fix = (
+                "Free some space, or choose another --out"
+                if error.errno == errno.ENOSPC
+                else "Choose a writable directory"
+            )
             raise StoreError(
-                f"cannot write to --out {self.root}: {error.strerror or error}. "
-                f"Choose a writable directory."
+                f"cannot write to --out {self.root}: {error.strerror or error}. {fix}."
             ) from error
 
     def prepare(self, config: Mapping[str, Any], *, overwrite: bool = False) -> bool:

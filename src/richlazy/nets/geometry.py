@@ -95,14 +95,18 @@ def weight_scales(tau, delta, *, eta_a=1.0, eta_w=1.0, dtype="float64") -> tuple
     kind = np.dtype(str(dtype).removeprefix("torch."))
     with np.errstate(over="ignore", under="ignore"):
         cast = [np.asarray(x, dtype=kind) for x in (scale_w, scale_a)]
-    bad = ~((cast[0] > 0) & np.isfinite(cast[0]) & (cast[1] > 0) & np.isfinite(cast[1]))
+    bad = np.atleast_1d(
+        ~((cast[0] > 0) & np.isfinite(cast[0]) & (cast[1] > 0) & np.isfinite(cast[1]))
+    )
     if np.any(bad):
-        index = tuple(int(i[0]) for i in np.nonzero(bad))
-        tau_bad, delta_bad = np.broadcast_arrays(tau_array, delta_array)
+        first = int(np.flatnonzero(bad)[0])
+        tau_bad, delta_bad, w_bad, a_bad = (
+            np.broadcast_to(np.atleast_1d(x), bad.shape).ravel()[first]
+            for x in (tau_array, delta_array, scale_w, scale_a)
+        )
         raise ValueError(
-            f"tau, delta: the cell τ = {tau_bad[index]:.3g}, δ = {delta_bad[index]:.3g} gives "
-            f"initial weights ‖w‖ = τ/α = {np.broadcast_to(scale_w, bad.shape)[index]:.3g} and "
-            f"|a| = τα = {np.broadcast_to(scale_a, bad.shape)[index]:.3g}, not finite and > 0 "
-            f"in {kind.name} ({int(bad.sum())} such cell(s)); choose τ and δ of moderate size"
+            f"tau, delta: the cell τ = {tau_bad:.3g}, δ = {delta_bad:.3g} gives initial weights "
+            f"‖w‖ = τ/α = {w_bad:.3g} and |a| = τα = {a_bad:.3g}, not finite and > 0 in "
+            f"{kind.name} ({int(bad.sum())} such cell(s)); choose τ and δ of moderate size"
         )
     return scale_w, scale_a

@@ -172,6 +172,7 @@ def preactivations(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
 
 def forward(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
     """Outputs f(x) for every sample and network: X (S, n, d) -> (S, n, K)."""
+    check_data(nets, X)
     return (activation(preactivations(nets, X), nets.leak) * nets.a[:, None]).sum(-1)
 
 
@@ -185,7 +186,18 @@ def per_neuron_delta(nets: TwoLayerNets, eta_a: torch.Tensor, eta_w: torch.Tenso
     (S, K, m).
 
     The bias counts as a first-layer weight (it shares the rate η_w).
+
+    Raises:
+        TypeError: a rate that is not a tensor; ValueError: one that is not of shape (S, K).
     """
+    for name, rate in (("eta_a", eta_a), ("eta_w", eta_w)):
+        if not isinstance(rate, torch.Tensor):
+            raise TypeError(f"{name} must be a tensor of shape (S, K), got {type(rate).__name__}")
+        if tuple(rate.shape) != tuple(nets.a.shape[:2]):
+            raise ValueError(
+                f"{name} must have shape (S, K) = {tuple(nets.a.shape[:2])}, got "
+                f"{tuple(rate.shape)}"
+            )
     norm2 = (nets.W**2).sum(-1) + (0 if nets.b is None else nets.b**2)
     return eta_w[..., None] * nets.a**2 - eta_a[..., None] * norm2
 

@@ -100,10 +100,13 @@ class GridConfig:
         # rate and initial weights finite and > 0 in the chosen dtype.
         with np.errstate(over="ignore", divide="ignore"):
             rates = self.learning_rates()
-        if not np.all(np.isfinite(rates)):
+        with np.errstate(over="ignore"):
+            in_dtype = np.asarray(rates, dtype=np.dtype(self.dtype))
+        if not np.all(np.isfinite(rates)) or not np.all(np.isfinite(in_dtype)):
             raise ValueError(
                 f"taus: the smallest τ = {min(self.taus):.3g} gives a learning rate lr/τ² = "
-                f"{np.max(rates):.3g} (lr_per_tau2 is on); use larger taus or a smaller lr"
+                f"{np.max(rates):.3g}, not finite in {self.dtype} (lr_per_tau2 is on); use "
+                "larger taus or a smaller lr"
             )
         grid_tau, grid_delta = np.meshgrid(self.taus, self.deltas, indexing="ij")
         weight_scales(grid_tau, grid_delta, dtype=self.dtype)
@@ -172,7 +175,12 @@ def initial_cells(
     ``seed``, and the data X, y, X_test, y_test as tensors (1, n, d) and (1, n).
 
     Neuron directions are uniform on the sphere and shared by all cells (docs/theory.md §5.1).
+
+    Raises:
+        TypeError: ``config`` is not a GridConfig or ``dataset`` not a Dataset.
+        ValueError: a seed that is not an integer >= 0.
     """
+    _check_grid(config=config, dataset=dataset, seed=seed)
     device, dtype = config.device, DTYPES[config.dtype]
     d = dataset.X.shape[1]
     rng = np.random.default_rng([seed, 1])  # a stream independent of the data's
@@ -198,6 +206,8 @@ def train_cells(
     progress: Callable[[int], None] | None = None,
 ) -> TrainedGrid:
     """Train every (τ, δ) cell of ``config`` on ``dataset`` (:func:`initial_cells`)."""
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be None or callable, got {type(progress).__name__}")
     nets, (X, y, X_test, y_test) = initial_cells(config, dataset, seed)
     initial = nets.clone()
     result = train(
@@ -218,6 +228,7 @@ def grid_metrics(trained: TrainedGrid) -> dict[str, np.ndarray]:
     Losses are the reference's mean squared errors; the kernel distance and Hamming distance are
     measured on the training inputs.
     """
+    _check_grid(trained=trained)
     initial, X, snapshots = trained.initial, trained.X, trained.result.snapshots
     columns: dict[str, list[torch.Tensor]] = {
         name: [] for name in METRICS if name != "kernel_distance"
@@ -239,6 +250,7 @@ def grid_metrics(trained: TrainedGrid) -> dict[str, np.ndarray]:
 
 def seed_results(config: GridConfig, trained: TrainedGrid, seed: int) -> xr.Dataset:
     """One seed's metrics labeled (tau, delta, seed, step)."""
+    _check_grid(config=config, trained=trained, seed=seed)
     shape = (len(config.taus), len(config.deltas), 1, -1)
     dims = ("tau", "delta", "seed", "step")
     variables = {
@@ -271,6 +283,12 @@ def sweep(
         label: progress bar text.
         extra: more variables to store per seed (e.g. parameter snapshots or surfaces).
     """
+    _check_grid(config=config)
+    if not (hasattr(context, "shard") and hasattr(context, "progress")):
+        raise TypeError(f"context must be a RunContext, got {type(context).__name__}")
+    for name, value in (("make_dataset", make_dataset), ("extra", extra)):
+        if value is not None and not callable(value):
+            raise TypeError(f"{name} must be callable, got {type(value).__name__}")
     units, per_seed = config.progress_units()
     parts = []
     with context.progress.task(f"{label}: seeds", total=len(config.seeds)) as seeds_done:
@@ -287,3 +305,13 @@ def sweep(
             parts.append(context.shard(f"seed-{seed}", compute))
             seeds_done(1)
     return xr.concat(parts, dim="seed").transpose("tau", "delta", "seed", "step", ...)
+
+
+def _check_grid(**arguments) -> None:
+    """Type checks of the sweep functions' arguments, by name (config, dataset, trained, seed)."""
+    kinds = {"config": GridConfig, "dataset": Dataset, "trained": TrainedGrid}
+    for name, value in arguments.items():
+        if name == "seed":
+            check.integer("seed", value, maximum=check.MAX_SEED)
+        elif not isinstance(value, kinds[name]):
+            raise TypeError(f"{name} must be a {kinds[name].__name__}, got {type(value).__name__}")

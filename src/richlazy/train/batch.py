@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from richlazy import _validate as check
-from richlazy.nets.two_layer import TwoLayerNets, loss
+from richlazy.nets.two_layer import TwoLayerNets, check_data, loss
 
 DEVICES = ("cpu", "cuda")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -55,14 +55,15 @@ def per_network_values(name: str, value: object, shape: tuple[int, int]) -> np.n
 
 
 def activations(nets: TwoLayerNets, X: torch.Tensor) -> int:
-    """Pre-activations per step of the batch: S·n·K·m."""
+    """Pre-activations per step of the batch: S·n·K·m (X checked against the networks)."""
+    check_data(nets, X)
     S, K, m, _ = nets.W.shape
     return S * X.shape[1] * K * m
 
 
 def engine_threads(nets: TwoLayerNets, X: torch.Tensor) -> int:
     """How many CPU threads training uses for this batch (1 below SINGLE_THREAD_BELOW)."""
-    if nets.W.device.type == "cpu" and activations(nets, X) < SINGLE_THREAD_BELOW:
+    if activations(nets, X) < SINGLE_THREAD_BELOW and nets.W.device.type == "cpu":
         return 1
     return torch.get_num_threads()
 
