@@ -208,31 +208,15 @@ def wait_for(path: Path, seconds: float = 60) -> None:
         time.sleep(0.05)
 
 
-def test_a_second_run_of_the_same_directory_is_refused_and_ctrl_c_exits_130(tmp_path):
+def test_a_second_run_of_the_same_directory_is_refused_and_ctrl_c_exits_130(richlazy, tmp_path):
     long_run = ("run", "fig1b", "--set", "steps=1000000", "--set", "seeds=0", "--out", tmp_path)
-    first = command(*long_run)
+    first = command(*long_run)  # another process
     try:
         wait_for(tmp_path / "fig1b" / "config.json")
-        second = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "richlazy",
-                "run",
-                "fig1b",
-                "--overwrite",
-                "--set",
-                "steps=20",
-                "--out",
-                str(tmp_path),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "PYTHONPATH": SRC},
+        status, _, lines = richlazy(
+            "run", "fig1b", "--overwrite", "--set", "steps=20", "--out", tmp_path, bound=10
         )
-        lines = [line for line in second.stderr.splitlines() if line.strip()]
-        line = one_error(second.returncode, lines)
+        line = one_error(status, lines)
         assert f"pid {first.pid}" in line and "being written by another richlazy run" in line
         record = json.loads((tmp_path / "fig1b" / "config.json").read_text())
         assert record["config"]["steps"] == 1_000_000  # the second run changed nothing

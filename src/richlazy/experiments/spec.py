@@ -69,7 +69,13 @@ class Experiment:
                 f"{self.name} has no option {', '.join(map(str, unknown))}; "
                 f"its options are: {', '.join(sorted(fields))}"
             )
-        typed = {key: _typed(key, value, getattr(config, key)) for key, value in overrides.items()}
+        optional = {f.name for f in dataclasses.fields(config) if "None" in str(f.type)}
+        typed = {
+            key: value
+            if value is None and key in optional
+            else _typed(key, value, getattr(config, key))
+            for key, value in overrides.items()
+        }
         for field in dataclasses.fields(config):
             current = getattr(config, field.name)
             fixed = isinstance(current, tuple) and "..." not in str(field.type)
