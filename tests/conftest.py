@@ -1,6 +1,8 @@
 """Test-suite settings: under CI (CI=true) hypothesis draws the same examples on every run."""
 
 import os
+import signal
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -33,3 +35,29 @@ DEVICES = [
 def device(request) -> str:
     """Each device the engine can run on here."""
     return request.param
+
+
+class Hung(BaseException):
+    """Raised by :func:`within` when a call outlives its bound (a BaseException, so that no
+    ``except Exception`` in the code under test can swallow it)."""
+
+
+@pytest.fixture
+def within():
+    """``with within(seconds): ...`` fails the test if the body is still running after that
+    long (SIGALRM; every bad-input case gets such a bound, so that a hang fails fast)."""
+
+    @contextmanager
+    def bound(seconds: float):
+        def expire(signum, frame):
+            raise Hung(f"still running after {seconds} s")
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    return bound

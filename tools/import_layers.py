@@ -25,6 +25,7 @@ PACKAGE = "richlazy"
 # Bottom to top. A module belongs to the first layer one of whose prefixes it starts with.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("input checks", ("richlazy._validate", "richlazy._exports")),
+    ("bounded integration", ("richlazy._ode",)),
     (
         "numerical helpers of the theory",
         (

@@ -57,7 +57,7 @@ def coefficients(a0: np.ndarray, u0: np.ndarray, delta: np.ndarray, s: np.ndarra
     D = 0 (δ = 0 and β* = 0) the D → 0 limits ρ± = ±½, σ = 0 are used.
     """
     D = np.hypot(delta, 2 * s)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         kappa = np.where(delta >= 0, delta + D, 4 * s**2 / (D - delta))
         rho_plus = np.where(delta >= 0, 2 * s**2 / ((D + delta) * D), (D - delta) / (2 * D))
         rho_minus = np.where(delta > 0, -(D + delta) / (2 * D), -2 * s**2 / ((D - delta) * D))
@@ -167,7 +167,7 @@ class _DirectConstants:
         # φ(r, t) = t(1 − rt/2 + …) equals t to rounding where rt ≤ 1e-17; treating such rates
         # as 0 also keeps weight/rate from overflowing at a subnormal rate.
         zero = rates * horizon <= 1e-17
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             scales = np.where(zero, 0.0, -weights / rates)
         A, B = c.A * a_scale, c.B * a_scale
         return cls(
@@ -196,7 +196,7 @@ def _switch(coef0: np.ndarray, coef1: np.ndarray) -> np.ndarray:
     and the right one shrinks, so the direct form is the better one exactly for x ≤ x*.
     """
     a, b, c = np.abs(coef0), np.abs(coef1), np.abs(coef0 + coef1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         first = np.where(a <= c, np.inf, 1 - a / b)  # a ≤ max(c, b(1 − x))
         second = np.maximum(c / b, 0.5)  # bx ≤ max(c, b(1 − x))
     return np.where(b > 0, np.minimum(first, second), np.inf)
@@ -260,7 +260,7 @@ def _direct(
             term *= prefactor
         norm2 += term
     underflow = ~(norm2.min(axis=1) > _UNDERFLOW_GUARD)  # NaN included; these rows are redone
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         inverse = np.sqrt(norm2, out=norm2)
         np.divide(1.0, inverse, out=inverse)
     if np.any(underflow):

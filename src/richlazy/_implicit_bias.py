@@ -15,9 +15,13 @@ A crossing of a = 0 flips the branch: w(t) − w0 stays in the row space of X an
 from __future__ import annotations
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
+from richlazy import _ode
 from richlazy import _validate as check
+
+# |δ̂| beyond ‖β‖/√ε: the interpolant differs from its δ → ±∞ limit by O((‖β‖/δ)²) relatively,
+# below rounding, so the limit is the answer (and the finite-δ solvers would work in vain).
+_RESOLUTION = 1 / np.sqrt(np.finfo(float).eps)
 
 
 class CrossingError(ValueError):
@@ -136,8 +140,25 @@ def _flow_ends_with_flipped_sign(
         return np.concatenate(([-(s[1:] @ gradient)], -s[0] * gradient))
 
     horizon, tolerance = 1.0, 1e-10 * max(1.0, np.linalg.norm(y))
+    budget = _ode.Budget()  # shared by the doublings: the whole check is bounded
     for _ in range(40):
-        solution = solve_ivp(rhs, (0.0, horizon), state, method="LSODA", rtol=1e-9, atol=1e-12)
+        try:
+            solution = _ode.integrate(
+                rhs,
+                horizon,
+                state,
+                what="the flow (to decide whether a crosses 0)",
+                state_name="beta0, delta",
+                horizon_name="delta",
+                budget=budget,
+                method="LSODA",
+                rtol=1e-9,
+                atol=1e-12,
+            )
+        except check.WorkLimitError as error:
+            raise check.WorkLimitError(
+                f"{error}; or pass check_crossing=False to skip the check"
+            ) from None
         state = solution.y[:, -1]
         if np.linalg.norm(X @ (state[0] * state[1:]) - y) < tolerance:
             break
@@ -192,10 +213,10 @@ def interpolant(
     check.matching_last_axis("beta0", beta0, d, "X")
     if np.linalg.matrix_rank(X) < n:
         raise ValueError("X must have full row rank: its rows are linearly dependent")
-    delta = float(np.asarray(delta, dtype=np.float64))
-    if np.isnan(delta):
-        raise ValueError("delta must be a number or ±inf, got nan")
-    delta /= np.sqrt(check.positive_float("eta_a", eta_a) * check.positive_float("eta_w", eta_w))
+    delta = check.real_number("delta", delta, infinite=True)
+    eta_a, eta_w = check.positive_float("eta_a", eta_a), check.positive_float("eta_w", eta_w)
+    delta /= np.sqrt(eta_a) * np.sqrt(eta_w)  # each root first: the product may overflow
+    delta = _beyond_resolution(X, y, beta0, delta)
 
     if delta == np.inf:
         return beta0 + np.linalg.lstsq(X, y - X @ beta0, rcond=None)[0]
@@ -216,6 +237,27 @@ def interpolant(
             _mirror_descent_solution(X, y, -v0, delta, u0),
         )
     return _mirror_descent_solution(X, y, v0, delta, u0)
+
+
+def _beyond_resolution(X: np.ndarray, y: np.ndarray, beta0: np.ndarray, delta: float) -> float:
+    """±inf where |δ̂| is beyond resolution (see _RESOLUTION), else δ̂ itself.
+
+    Raises:
+        ValueError: δ̂ → −∞ beyond resolution with n > 1, which has no closed form.
+    """
+    if not np.isfinite(delta):
+        return delta
+    lazy = beta0 + np.linalg.lstsq(X, y - X @ beta0, rcond=None)[0]  # the δ = +∞ answer
+    scale = max(np.linalg.norm(beta0), np.linalg.norm(lazy), np.finfo(float).tiny)
+    if abs(delta) < _RESOLUTION * scale:
+        return delta
+    if delta < 0 and X.shape[0] > 1:
+        raise ValueError(
+            f"delta = {delta:.3g} is so negative that only its δ → −∞ limit is resolved, and that "
+            f"limit has a closed form only for one sample (n = 1, got n = {X.shape[0]}); "
+            f"use |delta| < {_RESOLUTION * scale:.2g}"
+        )
+    return np.inf if delta > 0 else -np.inf
 
 
 def _downstream_limit(X: np.ndarray, y: np.ndarray, beta0: np.ndarray) -> np.ndarray:

@@ -51,13 +51,17 @@ def logistic(v0: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     g(k) = (1 − e^{−kt})/k (= t at k = 0). All arguments broadcast.
     """
     k = np.abs(b)
-    x = -k * t
-    decay = np.exp(x)
-    # g = t·(e^x − 1)/x; for small |x| by its series, which also holds where k·t is subnormal
-    # (there expm1(x)/k would be quantized to the subnormal grid)
-    small = np.abs(x) < 1e-5
-    g = t * np.where(small, 1 + x / 2 + x * x / 6, np.expm1(x) / np.where(small, 1.0, x))
-    return np.where(b > 0, v0 / (decay + v0 * g), v0 * decay / (1 + v0 * g))
+    with np.errstate(over="ignore", invalid="ignore"):  # k·t = ∞ (t = ∞ too) is handled below
+        x = -k * t
+        decay = np.exp(x)
+        # g = t·(e^x − 1)/x; for small |x| by its series, which also holds where k·t is subnormal
+        # (there expm1(x)/k would be quantized to the subnormal grid)
+        small = np.abs(x) < 1e-5
+        g = t * np.where(small, 1 + x / 2 + x * x / 6, np.expm1(x) / np.where(small, 1.0, x))
+        # Where k·t overflows, g is its limit 1/k; at k = 0 it is t (also t = ∞).
+        g = np.where(k == 0, t, np.where(np.isinf(x), 1 / np.where(k > 0, k, 1.0), g))
+        decay = np.where(k == 0, 1.0, decay)
+        return np.where(b > 0, v0 / (decay + v0 * g), v0 * decay / (1 + v0 * g))
 
 
 def bracketed_root(

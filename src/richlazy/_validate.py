@@ -1,15 +1,31 @@
-"""Input checks shared by the theory modules.
+"""Input checks shared by every layer (docs/architecture.md, docs/guarantees.md).
 
 Every check raises ``ValueError`` (or ``TypeError`` for the wrong kind of object) with a message
-that names the argument and says what is accepted, as docs/architecture.md asks.
+that names the argument and says what is accepted, as docs/architecture.md asks. Complex input is
+refused (a TypeError naming the argument) rather than silently losing its imaginary part; step
+counts are bounded by :data:`MAX_STEPS`; work that an argument asks for beyond a bound (an
+integration horizon, say) is refused with :class:`WorkLimitError`.
 """
 
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
+
+#: The most steps (GD steps, checkpoints) any run or schedule takes: far above the paper's 1e6
+#: and far below int64's 9.2e18, so no step count, time or product of them overflows. At the
+#: engine's measured rates (docs/performance.md) 1e9 steps of one Figure-1b grid is days of work.
+MAX_STEPS = 10**9
+
+#: Seeds are stored as int64 coordinates.
+MAX_SEED = 2**63 - 1
+
+
+class WorkLimitError(ValueError):
+    """What an argument asks for needs more work than a bound allows (the message names the
+    argument, the bound and what to change); raised instead of running for hours."""
 
 
 def finite_array(
@@ -27,9 +43,25 @@ def finite_array(
         TypeError: if ``value`` is not numeric.
         ValueError: if it has NaN or infinite entries or the wrong number of dimensions.
     """
+    if isinstance(value, str | bytes):
+        raise TypeError(f"{name} must be a real number or array of real numbers, got a string")
     try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as error:
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as error:  # ragged nested sequences
+        raise TypeError(
+            f"{name} must be a real number or a rectangular array of real numbers, "
+            f"got {type(value).__name__}"
+        ) from error
+    if np.iscomplexobj(raw):
+        raise TypeError(f"{name} must be real, got complex values (pass the real part explicitly)")
+    if raw.dtype.kind not in "biuf" and raw.dtype != object:
+        raise TypeError(
+            f"{name} must be a real number or array of real numbers, got dtype {raw.dtype}"
+        )
+    try:
+        with np.errstate(over="ignore"):
+            array = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as error:
         raise TypeError(
             f"{name} must be a real number or array of real numbers, got {type(value).__name__}"
         ) from error
@@ -42,6 +74,24 @@ def finite_array(
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must be finite (no NaN or inf)")
     return array
+
+
+def real_number(name: str, value: object, *, infinite: bool = False) -> float:
+    """Return ``value`` as one real float: finite, or also ±inf where ``infinite``; never NaN."""
+    if isinstance(value, str | bytes) or np.iscomplexobj(value):
+        kind = "a string" if isinstance(value, str | bytes) else "a complex number"
+        raise TypeError(f"{name} must be a real number, got {kind}")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from error
+    if array.ndim != 0:
+        raise ValueError(f"{name} must be a single number, got shape {array.shape}")
+    number = float(array)
+    if math.isnan(number) or (math.isinf(number) and not infinite):
+        accepted = "a number or ±inf" if infinite else "a finite number"
+        raise ValueError(f"{name} must be {accepted}, got {number}")
+    return number
 
 
 def positive_array(name: str, value: object) -> np.ndarray:
@@ -60,18 +110,84 @@ def positive_float(name: str, value: object) -> float:
     return float(array)
 
 
-def positive_integer(name: str, value: object) -> int:
+def positive_integer(name: str, value: object, *, maximum: int | None = None) -> int:
     """Return ``value`` as an int >= 1 (whole-valued floats such as 1e3 included).
+
+    Args:
+        maximum: the largest value accepted, if any.
 
     Raises:
         TypeError: for a bool or something that is not a real number.
-        ValueError: for a fraction, a non-finite number or a value below 1.
+        ValueError: for a fraction, a non-finite number, a value below 1 or above ``maximum``.
     """
+    return integer(name, value, minimum=1, maximum=maximum)
+
+
+def integer(name: str, value: object, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """Return ``value`` as an int in [minimum, maximum] (whole-valued floats such as 1e3 too).
+
+    Raises:
+        TypeError: for a bool, a complex number or something that is not a real number.
+        ValueError: for a fraction, a non-finite number or a value out of range.
+    """
+    bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum:.3g}]"
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be an integer >= 1, got {type(value).__name__}")
-    if not math.isfinite(value) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+        raise TypeError(f"{name} must be an integer {bounds}, got {type(value).__name__}")
+    if isinstance(value, Integral):
+        number = int(value)
+    elif not math.isfinite(value) or int(value) != value:
+        raise ValueError(f"{name} must be an integer {bounds}, got {value!r}")
+    else:
+        number = int(value)
+    if number < minimum or (maximum is not None and number > maximum):
+        raise ValueError(f"{name} must be an integer {bounds}, got {value!r}")
+    return number
+
+
+def step_count(name: str, value: object, *, minimum: int = 1) -> int:
+    """Return ``value`` as a number of steps in [minimum, MAX_STEPS] (1e9, see its comment)."""
+    return integer(name, value, minimum=minimum, maximum=MAX_STEPS)
+
+
+def seeds(name: str, value: object) -> tuple[int, ...]:
+    """Return ``value`` as a non-empty tuple of distinct integer seeds in [0, 2⁶³ − 1]."""
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        value = (value,)
+    items = tuple(value)
+    if not items:
+        raise ValueError(f"{name} must name at least one seed, got {items}")
+    checked = tuple(integer(f"{name}[{i}]", item, maximum=MAX_SEED) for i, item in enumerate(items))
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"{name} must name at least one seed, each once, got {items}")
+    return checked
+
+
+def distinct(name: str, values: object) -> tuple:
+    """Return ``values`` as a non-empty tuple holding each value once (values that label
+    results, such as the δ of a sweep: results are selected by them)."""
+    items = tuple(values) if isinstance(values, tuple | list) else (values,)
+    if not items:
+        raise ValueError(f"{name} needs at least one value, got {items}")
+    seen = set()
+    for item in items:
+        if item in seen:
+            raise ValueError(f"{name} must hold each value once, got {item!r} twice in {items}")
+        seen.add(item)
+    return items
+
+
+def strictly_increasing(name: str, values: object, *, at_least: int = 1) -> np.ndarray:
+    """Return ``values`` as a finite 1-D float64 array, strictly increasing, of >= ``at_least``."""
+    array = finite_array(name, values, ndim=1)
+    if array.size < at_least:
+        raise ValueError(f"{name} needs at least {at_least} value(s), got {array.size}")
+    if np.any(np.diff(array) <= 0):
+        raise ValueError(
+            f"{name} must be strictly increasing (each value once), got {tuple(array.tolist())}"
+        )
+    return array
 
 
 def time_grid(name: str, value: object) -> np.ndarray:
@@ -81,6 +197,8 @@ def time_grid(name: str, value: object) -> np.ndarray:
         times = times[None]
     if times.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of times, got shape {times.shape}")
+    if times.size == 0:
+        raise ValueError(f"{name} must hold at least one time, got an empty array")
     if np.any(times < 0):
         raise ValueError(f"{name} must be non-negative, got min {times.min():g}")
     if np.any(np.diff(times) < 0):
@@ -111,7 +229,20 @@ def broadcast_batch(**arrays: tuple[np.ndarray, int]) -> tuple[int, ...]:
         return np.broadcast_shapes(*shapes.values())
     except ValueError as error:
         listing = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
-        raise ValueError(f"batch shapes do not broadcast: {listing}") from error
+        raise ValueError(
+            f"{', '.join(shapes)}: batch shapes do not broadcast: {listing}"
+        ) from error
+
+
+def finite_result(result: np.ndarray, blame: str) -> np.ndarray:
+    """``result`` if every entry is finite, else a ValueError blaming the arguments ``blame``
+    (for closed forms whose inputs are finite but whose answer does not fit a float64)."""
+    if not np.all(np.isfinite(result)):
+        raise ValueError(
+            f"{blame}: the result overflows float64 for these values (it is not finite); "
+            "use smaller magnitudes"
+        )
+    return result
 
 
 def require(condition: bool, message: str) -> None:

@@ -41,6 +41,7 @@ from richlazy.sweeps import (
 )
 from richlazy.train import (
     DTYPES,
+    METHODS,
     check_device,
     engine_threads,
     fuses,
@@ -135,16 +136,14 @@ def two_layer(
     Returns:
         A dict of measured numbers (seconds, rates, evaluations, the ratio to the reference).
     """
-    width, samples, dim, nets, steps = (
+    width, samples, dim, nets = (
         check.positive_integer(name, value)
-        for name, value in (
-            ("width", width),
-            ("samples", samples),
-            ("dim", dim),
-            ("nets", nets),
-            ("steps", steps),
-        )
+        for name, value in (("width", width), ("samples", samples), ("dim", dim), ("nets", nets))
     )
+    steps = check.step_count("steps", steps)
+    baseline_steps = check.step_count("baseline_steps", baseline_steps)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     repeats = check.positive_integer("repeats", repeats)
     if width % 2:
         raise ValueError(f"width must be even (neurons come in pairs), got {width}")
@@ -229,7 +228,7 @@ def reference_two_layer(
     if processes is None:
         processes = os.cpu_count() or 1
     processes = check.positive_integer("processes", processes)
-    steps = check.positive_integer("steps", steps)
+    steps = check.step_count("steps", steps)
     data, batch, _, _, lr = two_layer_problem(width, samples, dim, processes, seed)
     jobs = [
         (batch.W[0, k].numpy(), batch.a[0, k].numpy(), data.X, data.y, float(lr[0, k]), steps)

@@ -3,14 +3,21 @@
 The command line is one of the edges where strings become objects: experiment names resolve
 through the experiment registry to typed configs, and method names to solver objects
 (``richlazy.train.solver_named``); configs do the same for their own string fields. Listing and
-``--help`` import no torch. Errors a user can fix are printed as one line and exit with status 2,
-never as a traceback.
+``--help`` import no torch.
+
+Exit statuses and errors (docs/guarantees.md): every error is printed as one line on stderr,
+never as a traceback, and user text in it is printed verbatim (never read as rich markup).
+Status 2: a usage error, a bad option or config, unusable or damaged results, a full disk
+(:func:`_user_errors`); 130: interrupted (Ctrl-C; finished shards are kept and a rerun
+resumes); 1: an internal error (a bug: set RICHLAZY_TRACEBACK=1 to see its traceback).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,8 +28,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from richlazy import experiments
+from richlazy import experiments, store
 from richlazy import report as reporting
 from richlazy.experiments import runner
 from richlazy.sweeps.cluster import cluster_client
@@ -32,6 +40,9 @@ from richlazy.sweeps.cluster import cluster_client
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float64", "float32")
 METHODS = ("gd", "gf")
+
+INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
+LONG_RUN_SECONDS = 600  # runs estimated longer than this say so before they start
 
 app = typer.Typer(
     add_completion=False,
@@ -70,9 +81,46 @@ def _progress_bars() -> Iterator[RichProgress]:
         yield RichProgress(progress)
 
 
-def _fail(message: str) -> None:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
+def _line(label: str, style: str, message: object) -> None:
+    """One line on stderr, ``label:`` styled and ``message`` verbatim (never read as markup)."""
+    text = str(message).replace("\r", " ").replace("\n", " ")  # one line, whatever it holds
+    errors.print(Text.assemble((f"{label}:", style), " ", text), highlight=False)
+
+
+def _fail(message: object, code: int = 2) -> None:
+    _line("error", "bold red", message)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Errors a user can act on, as one line each: bad options and configs (ValueError,
+    TypeError, e.g. StoreError, WorkLimitError), integrations that fail on a config
+    (RuntimeError), the disk (OSError: full, read-only) with status 2; Ctrl-C with 130."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except KeyboardInterrupt:
+        _fail(
+            "interrupted; finished work is saved, rerun the same command to resume",
+            INTERRUPTED,
+        )
+    except OSError as error:
+        if os.environ.get("RICHLAZY_TRACEBACK"):  # for debugging: the whole story
+            raise
+        _fail(store.disk_error_message(error))
+    except (ValueError, TypeError, RuntimeError) as error:
+        if os.environ.get("RICHLAZY_TRACEBACK"):
+            raise
+        _fail(error)
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def _check_choice(option: str, value: str | None, choices: tuple[str, ...]) -> None:
@@ -84,6 +132,8 @@ def _check_choice(option: str, value: str | None, choices: tuple[str, ...]) -> N
 def _resolve(names: list[str]) -> list[str]:
     if names == ["all"]:
         return experiments.names()
+    if "all" in names:
+        _fail("'all' cannot be combined with experiment names: give 'all' alone, or list names")
     for name in names:
         if name not in experiments.names():
             _fail(
@@ -116,13 +166,13 @@ def _style(name: str, style: str | None, explicit: bool) -> str | None:
 
 
 def _summary(outcomes: list[runner.Outcome], out: Path) -> None:
-    table = Table(title=f"richlazy results in {out}", show_lines=True)
+    table = Table(title=escape(f"richlazy results in {out}"), show_lines=True)
     for column in ("experiment", "time", "result"):
         table.add_column(column)
     for outcome in outcomes:
         seconds = "reused" if outcome.reused else f"{outcome.seconds:.1f} s"
         result = "\n".join(f"{key}: {value}" for key, value in outcome.headline.items())
-        table.add_row(outcome.name, seconds, result)
+        table.add_row(escape(outcome.name), seconds, escape(result))
     console.print(table)
 
 
@@ -181,11 +231,11 @@ def run(
     selected = _resolve(names)
     if settings and len(selected) != 1:
         _fail("--set applies to one experiment; name exactly one")
-    overrides = {
-        name: _overrides(name, device, dtype, explicit=len(selected) == 1) for name in selected
-    }
     outcomes = []
-    try:
+    with _user_errors():
+        overrides = {
+            name: _overrides(name, device, dtype, explicit=len(selected) == 1) for name in selected
+        }
         if settings:  # one experiment, checked above
             name = selected[0]
             parsed = experiments.get(name).parse_settings(preset, settings)
@@ -197,9 +247,20 @@ def run(
         styled = {name: _style(name, style, explicit=len(selected) == 1) for name in selected}
         for name in selected:  # every config is validated before anything runs
             experiments.get(name).configure(preset, overrides[name])
+        for name in selected:
+            estimate = runner.estimated_seconds(name, preset=preset, overrides=overrides[name])
+            if estimate is not None and estimate > LONG_RUN_SECONDS:
+                _line(
+                    "note",
+                    "bold yellow",
+                    f"{name} is estimated to take up to {_duration(estimate)} of compute "
+                    "(a rough bound from its size); Ctrl-C stops it, and the same command "
+                    "resumes from the finished seeds",
+                )
         with cluster_client(scheduler, workers) as client, _progress_bars() as progress:
             for name in selected:
-                console.print(f"[bold]{name}[/] ({experiments.describe(name).paper}, {preset})")
+                paper = experiments.describe(name).paper
+                console.print(Text.assemble((name, "bold"), f" ({paper}, {preset})"))
                 outcomes.append(
                     runner.run(
                         name,
@@ -212,10 +273,6 @@ def run(
                         client=client,
                     )
                 )
-    except ValueError as error:
-        _fail(str(error))
-    except KeyboardInterrupt:
-        _fail("interrupted; finished work is saved, rerun the same command to resume")
     _summary(outcomes, out)
     result, path = _write_report(out)
     console.print(reporting.summary_text(result))
@@ -238,15 +295,13 @@ def figure(
     _resolve([name])
     if source is None and out is None:
         _fail("give --out DIR to compute the figure, or --from DIR to redraw stored results")
-    try:
+    with _user_errors():
         if source is not None:
             outcome = runner.redraw(name, source, out, style=style)
         else:
             outcome = runner.run(name, preset=preset, out=out, style=style)
-    except ValueError as error:
-        _fail(str(error))
     for path in outcome.figures:
-        console.print(f"wrote {path}")
+        console.print(Text(f"wrote {path}"))
 
 
 @app.command()
@@ -260,12 +315,18 @@ def report(
     """Print the paper's claims, decided from the results in DIR (no recomputing); write HTML."""
     if not source.is_dir():
         _fail(f"--from {source} is not a directory; give the --out of `richlazy run`")
-    result = reporting.evaluate(source)
-    if all(section.status == reporting.NOT_RUN for section in result.sections):
-        _fail(f"no finished results in {source}; run `richlazy run all --out {source}` first")
-    reporting.print_report(result, console)
-    _, path = _write_report(source, html)
-    console.print(f"wrote {escape(str(path))}")
+    with _user_errors():
+        result = reporting.evaluate(source)
+        if all(section.status == reporting.NOT_RUN for section in result.sections):
+            _fail(f"no finished results in {source}; run `richlazy run all --out {source}` first")
+        reporting.print_report(result, console)
+        _, path = _write_report(source, html)
+    console.print(Text(f"wrote {path}"))
+    broken = [p for section in result.with_status(reporting.BROKEN) for p in section.problems]
+    for problem in broken[:-1]:  # each damaged store in one line; the status says it too
+        _line("error", "bold red", problem)
+    if broken:
+        _fail(broken[-1])
 
 
 bench_app = typer.Typer(
@@ -276,10 +337,8 @@ app.add_typer(bench_app, name="bench")
 
 
 def _print_json(measure, **arguments) -> None:
-    try:
+    with _user_errors():
         record = measure(**arguments)
-    except ValueError as error:
-        _fail(str(error))
     print(json.dumps(record), flush=True)  # one plain line, for scripts and logs
 
 
@@ -347,26 +406,42 @@ def bench_gf_vs_gd(
         )
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line each on stderr (``warnings.showwarning`` while the CLI runs)."""
+    _line("warning", "bold yellow", message)
+
+
 def main() -> None:
-    """Entry point of the ``richlazy`` command: usage errors become one line, status 2."""
+    """Entry point of the ``richlazy`` command: every error one line (see the module doc)."""
+    with warnings.catch_warnings():  # restores showwarning when the command ends
+        warnings.showwarning = _warning_line
+        _main()
+
+
+def _main() -> None:
     try:
         code = app(standalone_mode=False)
-    except typer.Abort:
-        errors.print("[bold red]error:[/] aborted", highlight=False)
-        sys.exit(130)
+    except (typer.Abort, KeyboardInterrupt):
+        _line("error", "bold red", "interrupted")
+        sys.exit(INTERRUPTED)
     except BrokenPipeError:  # e.g. `richlazy list | head`
         code = 0
     except Exception as error:
         # Usage errors of the command-line parser (click's UsageError, which typer may vendor).
         if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
-            raise
+            if os.environ.get("RICHLAZY_TRACEBACK"):
+                raise
+            _line(
+                "error",
+                "bold red",
+                f"internal error: {type(error).__name__}: {error} (this is a bug in richlazy: "
+                "please report it; set RICHLAZY_TRACEBACK=1 to see the traceback)",
+            )
+            sys.exit(1)
         if not error.format_message():  # `richlazy` alone: the help was printed
             sys.exit(0)
         context = getattr(error, "ctx", None)
         command = context.command_path if context is not None else "richlazy"
-        errors.print(
-            f"[bold red]error:[/] {error.format_message()} (see `{command} --help`)",
-            highlight=False,
-        )
+        _line("error", "bold red", f"{error.format_message()} (see `{command} --help`)")
         sys.exit(error.exit_code)
     sys.exit(code if isinstance(code, int) else 0)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from richlazy import _linear_algebra as la
+from richlazy import _ode
 from richlazy import _validate as check
 from richlazy._exports import old_names
 
@@ -161,8 +161,15 @@ def exact_singular_value_flow(
     shape = (t.size, *batch)
     s0 = np.broadcast_to(sigma0, shape).ravel()
     a = np.broadcast_to(sigma_star, shape).ravel()
-    tau = np.broadcast_to(eta * t.reshape((-1,) + (1,) * len(batch)), shape).ravel()
-    return _balanced_flow(s0, a, depth, tau).reshape(shape)
+    with np.errstate(over="ignore"):  # ηt = inf is the t → ∞ limit, taken below
+        tau = np.broadcast_to(eta * t.reshape((-1,) + (1,) * len(batch)), shape).ravel()
+    finite = np.isfinite(tau)
+    sigma = np.empty_like(s0)
+    sigma[finite] = _balanced_flow(s0[finite], a[finite], depth, tau[finite])
+    # t → ∞: σ* for L = 1; for L >= 2, 0 stays 0 and the rest go to max(σ*, 0).
+    limit = a if depth == 1 else np.where(s0 > 0, np.maximum(a, 0.0), 0.0)
+    sigma[~finite] = limit[~finite]
+    return check.finite_result(sigma, "sigma0, sigma_star, eta, t").reshape(shape)
 
 
 def _balanced_flow(sigma0, a, depth, tau):
@@ -371,11 +378,17 @@ def gradient_flow(
     if t[-1] == 0:
         states = np.broadcast_to(state0, (t.size, state0.size))
     else:
-        solution = solve_ivp(
-            rhs, (0.0, float(t[-1])), state0, method="DOP853", t_eval=t, rtol=rtol, atol=atol
+        solution = _ode.integrate(
+            rhs,
+            float(t[-1]),
+            state0,
+            what="the deep linear flow",
+            state_name="weights0",
+            method="DOP853",
+            t_eval=t,
+            rtol=rtol,
+            atol=atol,
         )
-        if not solution.success:
-            raise RuntimeError(f"integration of the deep linear flow failed: {solution.message}")
         states = solution.y.T  # (T, P)
     weights = tuple(
         states[:, i:j].reshape(t.size, *s)
@@ -416,8 +429,14 @@ def learning_speed_profile(trajectory: DeepTrajectory) -> LearningSpeedProfile:
         A :class:`LearningSpeedProfile`.
 
     Raises:
+        TypeError: ``trajectory`` is not a DeepTrajectory.
         ValueError: if a layer starts at zero (its relative distance is undefined).
     """
+    if not isinstance(trajectory, DeepTrajectory):
+        raise TypeError(
+            f"trajectory must be a DeepTrajectory (from gradient_flow), got "
+            f"{type(trajectory).__name__}"
+        )
     distances = []
     for l, layer in enumerate(trajectory.weights):
         norm0 = np.linalg.norm(layer[0])

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
-from richlazy import _closed_form
+from richlazy import _closed_form, _ode
 from richlazy import _validate as check
 from richlazy._implicit_bias import (
     CrossingError,
@@ -295,11 +294,21 @@ def exact_trajectory(
     a0, w0, beta_star, t, eta_a, eta_w, batch = _checked_inputs(a0, w0, beta_star, t, eta_a, eta_w)
     d = w0.shape[-1]
     # Reduce to unit rates (docs/theory.md §2): â = a (η_w/η_a)^¼, ŵ = w (η_a/η_w)^¼, time c·t.
-    ratio = np.broadcast_to((eta_w / eta_a) ** 0.25, batch).reshape(-1, 1)  # (B, 1)
-    c = np.sqrt(eta_a * eta_w)
-    unit_time = (
-        (c * t)[None, :] if c.ndim == 0 else (np.broadcast_to(c, batch).reshape(-1, 1) * t[None, :])
-    )  # (1 or B, T)
+    # Roots before products and quotients: rates up to 1e300 neither overflow nor underflow.
+    ratio = np.broadcast_to(np.sqrt(np.sqrt(eta_w)) / np.sqrt(np.sqrt(eta_a)), batch)
+    ratio = ratio.reshape(-1, 1)  # (B, 1)
+    c = np.sqrt(eta_a) * np.sqrt(eta_w)
+    with np.errstate(over="ignore"):
+        unit_time = (
+            (c * t)[None, :]
+            if c.ndim == 0
+            else (np.broadcast_to(c, batch).reshape(-1, 1) * t[None, :])
+        )  # (1 or B, T)
+    if not np.all(np.isfinite(unit_time)):
+        raise ValueError(
+            f"eta_a, eta_w: the unit-rate time √(η_aη_w)·t overflows float64 (t up to "
+            f"{t[-1]:.3g}, √(η_aη_w) up to {np.max(c):.3g}); use smaller rates or times"
+        )
     a_hat = np.broadcast_to(a0, batch).reshape(-1) * ratio[:, 0]  # (B,)
     w_hat = np.broadcast_to(w0, (*batch, d)).reshape(-1, d) / ratio  # (B, d)
     target = np.broadcast_to(beta_star, (*batch, d)).reshape(-1, d)  # (B, d)
@@ -307,14 +316,16 @@ def exact_trajectory(
     beta_hat = target / np.where(s > 0, s, 1.0)[:, None]  # (B, d)
     u0 = np.einsum("bd,bd->b", w_hat, beta_hat)  # (B,)
     w_perp0 = w_hat - u0[:, None] * beta_hat  # (B, d)
-    delta_hat = a_hat**2 - np.einsum("bd,bd->b", w_hat, w_hat)  # (B,)
-    coefficients = _closed_form.coefficients(a_hat, u0, delta_hat, s)
-    # Undo the rate reduction in the (B,)-sized inputs rather than the (B, T)-sized outputs.
-    a, w = _closed_form.evaluate(
-        coefficients, unit_time, beta_hat * ratio, w_perp0 * ratio, 1 / ratio
-    )  # (B, T), (B, T, d)
-    a = a.reshape(*batch, t.size)  # (..., T)
-    w = w.reshape(*batch, t.size, d)  # (..., T, d)
+    # Values whose squares overflow give inf or NaN here, refused just below by name.
+    with np.errstate(over="ignore", invalid="ignore"):
+        delta_hat = a_hat**2 - np.einsum("bd,bd->b", w_hat, w_hat)  # (B,)
+        coefficients = _closed_form.coefficients(a_hat, u0, delta_hat, s)
+        # Undo the rate reduction in the (B,)-sized inputs rather than the (B, T)-sized outputs.
+        a, w = _closed_form.evaluate(
+            coefficients, unit_time, beta_hat * ratio, w_perp0 * ratio, 1 / ratio
+        )  # (B, T), (B, T, d)
+    a = check.finite_result(a.reshape(*batch, t.size), "a0, w0, beta_star, eta_a, eta_w")
+    w = check.finite_result(w.reshape(*batch, t.size, d), "a0, w0, beta_star, eta_a, eta_w")
     return Trajectory(
         t=t,
         a=a,
@@ -335,7 +346,8 @@ def closed_form_threads() -> int:
 def _initial_delta(a0, w0, batch, eta_a, eta_w) -> np.ndarray:
     """δ of the initial condition, broadcast to the batch shape."""
     w0 = np.broadcast_to(w0, (*batch, w0.shape[-1]))
-    return eta_w * np.broadcast_to(a0, batch) ** 2 - eta_a * np.einsum("...d,...d->...", w0, w0)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf for values beyond 1e154
+        return eta_w * np.broadcast_to(a0, batch) ** 2 - eta_a * np.einsum("...d,...d->...", w0, w0)
 
 
 def _checked_inputs(a0, w0, beta_star, t, eta_a, eta_w):
@@ -408,17 +420,17 @@ def gradient_flow(
             continue
         # atol follows the initial state's size, so tiny states near a saddle stay accurate.
         scale = max(np.abs(state0).max(), np.finfo(float).tiny)
-        solution = solve_ivp(
+        solution = _ode.integrate(
             rhs,
-            (0.0, float(t[-1])),
+            float(t[-1]),
             state0,
+            what=f"the single-neuron flow (initialization {index})",
+            state_name="a0, w0",
             method="DOP853",
             t_eval=t,
             rtol=rtol,
             atol=rtol * 1e-3 * scale,
         )
-        if not solution.success:
-            raise RuntimeError(f"integration failed for initialization {index}: {solution.message}")
         a_out[index], w_out[index] = solution.y[0], solution.y[1:].T
     beta_star = np.linalg.lstsq(X, y, rcond=None)[0]
     a_out, w_out = a_out.reshape(*batch, t.size), w_out.reshape(*batch, t.size, d)

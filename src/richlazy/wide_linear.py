@@ -10,9 +10,9 @@ hyperbolic entropy). NumPy/SciPy float64 only.
 from __future__ import annotations
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from richlazy import _linear_algebra as la
+from richlazy import _ode
 from richlazy import _validate as check
 from richlazy._exports import old_names
 
@@ -199,17 +199,17 @@ def function_space_flow(
     if t[-1] == 0:
         return np.broadcast_to(beta0, (t.size, d, c)).copy()
     size = np.abs(beta0).max() or np.abs(np.linalg.lstsq(X, Y, rcond=None)[0]).max() or 1.0
-    solution = solve_ivp(
+    solution = _ode.integrate(
         rhs,
-        (0.0, float(t[-1])),
+        float(t[-1]),
         beta0.ravel(),
+        what="the function-space flow",
+        state_name="beta0",
         method="DOP853",
         t_eval=t,
         rtol=rtol,
         atol=rtol * 1e-3 * size,
     )
-    if not solution.success:
-        raise RuntimeError(f"integration of the function-space flow failed: {solution.message}")
     return solution.y.T.reshape(t.size, d, c)  # (T, d, c)
 
 
@@ -342,16 +342,23 @@ def exact_singular_value_flow(
     sigma_star = check.finite_array("sigma_star", sigma_star)
     delta = check.finite_array("delta", delta)
     t = check.time_grid("t", t)
-    root_rate = np.sqrt(check.positive_float("eta_a", eta_a) * check.positive_float("eta_w", eta_w))
+    # √η_a·√η_w: the product of rates of 1e300 would overflow.
+    root_rate = np.sqrt(check.positive_float("eta_a", eta_a)) * np.sqrt(
+        check.positive_float("eta_w", eta_w)
+    )
     batch = check.broadcast_batch(sigma0=(sigma0, 0), sigma_star=(sigma_star, 0), delta=(delta, 0))
     times = t.reshape((-1,) + (1,) * len(batch))  # (T, 1, ..., 1)
-    u0, target = 2 * root_rate * sigma0, 2 * root_rate * sigma_star
+    with np.errstate(over="ignore"):
+        u0, target = 2 * root_rate * sigma0, 2 * root_rate * sigma_star
+    blame = "sigma0, sigma_star, eta_a, eta_w"
+    check.finite_result(np.concatenate([np.ravel(u0), np.ravel(target)]), blame)
     # Scale symmetry (u, u*, δ, t) → (u/m, u*/m, δ/m, mt) keeps every product in range.
     m = np.maximum(np.maximum(np.abs(u0), np.abs(target)), np.abs(delta))
     m = np.where(m > 0, m, 1.0)
     with np.errstate(over="ignore"):  # m t = inf is the t → ∞ limit, which _mode_flow takes
         u = m * _mode_flow(u0 / m, target / m, delta / m, m * times)
-    return np.broadcast_to(u / (2 * root_rate), (t.size, *batch)).copy()  # (T, *batch)
+    sigma = check.finite_result(u / (2 * root_rate), blame)
+    return np.broadcast_to(sigma, (t.size, *batch)).copy()  # (T, *batch)
 
 
 def _mode_flow(u0, a, d, t):
@@ -441,8 +448,10 @@ def hyperbolic_entropy(
 def _scaled_delta(delta: float, eta_a: float, eta_w: float) -> float:
     """|δ|/√(η_aη_w), the unit-rate imbalance that sets the potential."""
     delta = float(check.finite_array("delta", delta, ndim=0))
-    rate = check.positive_float("eta_a", eta_a) * check.positive_float("eta_w", eta_w)
-    return abs(delta) / np.sqrt(rate)
+    root_rate = np.sqrt(check.positive_float("eta_a", eta_a)) * np.sqrt(
+        check.positive_float("eta_w", eta_w)
+    )
+    return abs(delta) / root_rate
 
 
 def aligned_interpolant(

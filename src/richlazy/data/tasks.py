@@ -36,13 +36,23 @@ def student_directions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The paired student's draw (docs/theory.md §5.1): m/2 unit directions and their ±1 readout
     signs, shaped for one dataset, (1, m/2, d) and (1, m/2)."""
+    width = check.positive_integer("width", width)
+    if width % 2:
+        raise ValueError(f"width must be even (neurons come in pairs), got {width}")
     directions = sphere(rng, width // 2, d)[None]
     signs = rng.choice([-1.0, 1.0], size=(1, width // 2))
     return directions, signs
 
 
 def sphere(rng: np.random.Generator, count: int, d: int) -> np.ndarray:
-    """``count`` points uniform on the unit sphere S^{d−1}: (count, d)."""
+    """``count`` points uniform on the unit sphere S^{d−1}: (count, d).
+
+    Raises:
+        TypeError: ``rng`` is not a numpy Generator; ValueError: count or d below 1.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    count, d = check.positive_integer("count", count), check.positive_integer("d", d)
     points = rng.normal(size=(count, d))
     return points / np.linalg.norm(points, axis=1, keepdims=True)
 
@@ -54,8 +64,9 @@ def teacher_student(seed: int, *, d: int, n: int, n_test: int, teacher_width: in
     Teacher, training inputs and test inputs come from independent streams of ``seed``.
 
     Raises:
-        ValueError: non-positive sizes.
+        ValueError: a negative seed or non-positive sizes.
     """
+    seed = check.integer("seed", seed, maximum=check.MAX_SEED)
     for name, value in (("d", d), ("n", n), ("n_test", n_test), ("teacher_width", teacher_width)):
         check.positive_integer(name, value)
     teacher_rng, train_rng, test_rng = (

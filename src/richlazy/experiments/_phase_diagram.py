@@ -93,6 +93,25 @@ def _draw_paper(fig, row, name, values, steps, results, scale):
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(row), label=label)
 
 
+def _mark_diverged(ax, values: xr.DataArray) -> None:
+    """Cross the (τ, δ) cells without a finite value (diverged networks, masked in the map)."""
+    tau, delta = np.meshgrid(values.tau, values.delta, indexing="ij")
+    masked = ~np.isfinite(values.transpose("tau", "delta").values)
+    if not masked.any():
+        return
+    ax.scatter(tau[masked], delta[masked], marker="x", s=14, color="black", label="diverged")
+    if masked.all():
+        ax.text(
+            0.5,
+            0.5,
+            "every network diverged",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            bbox={"facecolor": "white", "edgecolor": "none"},
+        )
+
+
 def grid_panels(
     results: xr.Dataset, names: list[str], steps: np.ndarray, title: str, *, style: str = "richlazy"
 ):
@@ -107,6 +126,7 @@ def grid_panels(
         else:
             _draw_richlazy(fig, row, name, values, steps, results)
         for ax, step in zip(row, steps, strict=True):
+            _mark_diverged(ax, values.sel(step=step))
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: labels stay legible
             ax.set(xlabel="scale τ", ylabel="geometry δ", title=f"step {int(step):.0e}")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from richlazy import _validate as check
 from richlazy import single_neuron as sn
 from richlazy._validate import require
 
@@ -27,6 +28,7 @@ class DeltaSweep:
             len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
             "deltas must be a non-empty tuple of finite numbers",
         )
+        check.distinct("deltas", self.deltas)  # the figures select trajectories by δ
         require(self.t_max > 0, f"t_max must be > 0, got {self.t_max}")
         require(self.time_points >= 2, f"time_points must be >= 2, got {self.time_points}")
         require(0 < self.rtol < 1e-3, f"rtol must be in (0, 1e-3), got {self.rtol}")

@@ -16,6 +16,7 @@ from typing import ClassVar
 import numpy as np
 import xarray as xr
 
+from richlazy import _validate as check
 from richlazy._validate import require
 from richlazy.experiments._phase_diagram import STYLES, grid_panels
 from richlazy.experiments._style import delta_label
@@ -38,7 +39,13 @@ class Config(TeacherStudentConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        require(self.panels >= 1, f"panels must be >= 1, got {self.panels}")
+        check.positive_integer("panels", self.panels)
+        for name in ("taus", "deltas"):  # the phase diagram is a map over both
+            require(
+                len(getattr(self, name)) >= 2,
+                f"{name} needs at least 2 values to draw the (τ, δ) phase diagram, "
+                f"got {getattr(self, name)}",
+            )
 
 
 # The published figure (the reference's plot_fig1b notebook): 1e5 steps, checkpoints 0, 10, …,
@@ -118,14 +125,18 @@ def plot(results: xr.Dataset) -> dict:
 
 def headline(results: xr.Dataset) -> dict[str, str]:
     final = results.isel(step=-1).mean("seed")
-    best = final.test_loss.where(np.isfinite(final.test_loss)).argmin(...)
-    tau, delta = float(final.tau[best["tau"]]), float(final.delta[best["delta"]])
     kd = final.kernel_distance.mean("delta")
     loss = final.test_loss
     upstream = loss.sel(delta=loss.delta > 0).isel(tau=0).mean()
     downstream = loss.sel(delta=loss.delta < 0).isel(tau=0).mean()
+    if np.isfinite(loss).any():
+        best = loss.where(np.isfinite(loss)).argmin(...)
+        tau, delta = float(final.tau[best["tau"]]), float(final.delta[best["delta"]])
+        lowest = f"τ = {tau:.3g}, δ = {delta:+.2f} ({float(loss.min()):.2e})"
+    else:
+        lowest = "none: every cell diverged (lower lr)"
     return {
-        "lowest final test loss at": f"τ = {tau:.3g}, δ = {delta:+.2f} ({float(loss.min()):.2e})",
+        "lowest final test loss at": lowest,
         "kernel distance, smallest vs largest τ": (
             f"{float(kd.isel(tau=0)):.2f} vs {float(kd.isel(tau=-1)):.2f}"
         ),

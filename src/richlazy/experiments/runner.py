@@ -12,7 +12,7 @@ from typing import Any
 import xarray as xr
 
 from richlazy.experiments import Experiment, describe, get
-from richlazy.store import RunDirectory
+from richlazy.store import RunDirectory, StoreError
 from richlazy.sweeps import Progress, RunContext, SilentProgress
 
 
@@ -66,7 +66,9 @@ def run(
         client: a ``dask.distributed.Client`` to compute the sweep's shards on (None: here).
 
     Raises:
-        ValueError: unknown name, preset or option, invalid config, or an unusable ``out``.
+        ValueError: unknown name, preset or option, invalid config, or an unusable ``out``
+            (``richlazy.store.StoreError``: e.g. StoreLockedError while another run writes
+            ``out/name``, DamagedResultsError for a damaged directory without ``overwrite``).
     """
     experiment = get(name)
     config = experiment.configure(preset, overrides)
@@ -86,20 +88,35 @@ def run(
         )
     directory = RunDirectory(out, name)
     record = {"preset": preset, **dataclasses.asdict(config)}
-    reused = directory.prepare(record, overwrite=overwrite)
-    seconds = 0.0
-    if reused:
-        results = directory.load_results()
-    else:
-        context.directory = directory
-        start = time.perf_counter()
-        results = _labeled(experiment.run(config, context), name, preset)
-        seconds = time.perf_counter() - start
-        directory.save_results(results, seconds=seconds)
-    figures = draw(name, results, directory, style)
+    with directory.lock():  # one writer per directory: config and results describe each other
+        reused = directory.prepare(record, overwrite=overwrite)
+        seconds = 0.0
+        if reused:
+            results = directory.load_results()
+        else:
+            context.directory = directory
+            start = time.perf_counter()
+            results = _labeled(experiment.run(config, context), name, preset)
+            seconds = time.perf_counter() - start
+            directory.save_results(results, seconds=seconds)
+        figures = draw(name, results, directory, style)
     return Outcome(
         name, results, directory.path, figures, seconds, reused, experiment.headline(results)
     )
+
+
+def estimated_seconds(
+    name: str, *, preset: str = "quick", overrides: Mapping[str, Any] | None = None
+) -> float | None:
+    """A rough estimate of the compute time of a run, or None where the experiment gives none
+    (configs with an ``estimated_seconds()`` method: the two-layer grids, from their size).
+
+    Raises:
+        ValueError: as :func:`run`, for an unknown name, preset or option.
+    """
+    config = get(name).configure(preset, overrides)
+    estimate = getattr(config, "estimated_seconds", None)
+    return None if estimate is None else float(estimate())
 
 
 def redraw(
@@ -110,14 +127,21 @@ def redraw(
     The PNGs go to ``out/name/`` if given, else beside the stored results.
 
     Raises:
-        ValueError: unknown name, or no finished results under ``source``.
+        ValueError: unknown name.
+        NoResultsError: no finished results under ``source``.
+        DamagedResultsError: they are damaged (the message names the file and the fix).
+        StoreError: the figures cannot be written (a read-only ``source``: pass ``out``), or
+            another run is writing there.
     """
     experiment = get(name)
     check_style(experiment, style)
     results = RunDirectory(source, name).load_results()
     target = RunDirectory(out if out is not None else source, name)
-    target.path.mkdir(parents=True, exist_ok=True)
-    figures = draw(name, results, target, style)
+    if not target.writable():
+        hint = "pass --out DIR to write them elsewhere" if out is None else "choose another --out"
+        raise StoreError(f"cannot write the figures into {target.path} (not writable); {hint}")
+    with target.lock():
+        figures = draw(name, results, target, style)
     return Outcome(name, results, target.path, figures, 0.0, True, experiment.headline(results))
 
 
@@ -153,7 +177,11 @@ def summarize(name: str, source: Path | str) -> Outcome:
     """The headline of results stored under ``source`` (no recomputation, no drawing).
 
     Raises:
-        ValueError: unknown name, or no finished results under ``source``.
+        ValueError: unknown name.
+        NoResultsError: no finished results of ``name`` under ``source`` (the only error that
+            means "nothing here": a report skips such experiments).
+        DamagedResultsError: results exist but are damaged (naming the file and the command
+            that recomputes them); StoreLockedError: a run is writing them now.
     """
     experiment = get(name)
     directory = RunDirectory(source, name)

@@ -10,14 +10,22 @@ with ``claims``: what the paper claims about it, decided from the stored results
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
+from richlazy import _validate as check
 from richlazy.experiments.claims import Claim
 from richlazy.sweeps.context import RunContext
+
+#: Options whose values label the results (dimension coordinates such as δ): each value must
+#: appear once, since figures select results by these values (checked for every experiment).
+COORDINATE_OPTIONS = ("taus", "deltas", "seeds", "depths", "mode_deltas")
 
 
 def no_claims(results: xr.Dataset) -> list[Claim]:
@@ -54,23 +62,46 @@ class Experiment:
     def configure(self, preset: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The config of ``preset`` with ``overrides`` applied (and validated).
 
+        Options that label results (:data:`COORDINATE_OPTIONS`) must hold each value once.
+        Every override must have the kind of the preset's value (an int for an int field, a
+        real number for a float, a tuple of such for a tuple, ...), checked here for every
+        experiment before the config's own checks; ints must fit an int64.
+
         Raises:
-            ValueError: unknown preset or an override the config does not have.
+            ValueError: unknown preset, an override the config does not have, an override of
+                the wrong kind, or a value the config refuses (naming the option).
         """
-        if preset not in self.presets:
+        if not isinstance(preset, str) or preset not in self.presets:
             raise ValueError(
                 f"unknown preset {preset!r} for {self.name}; choose from: {', '.join(self.presets)}"
             )
         config = self.presets[preset]
         overrides = dict(overrides or {})
         fields = {f.name for f in dataclasses.fields(config)}
-        unknown = sorted(set(overrides) - fields)
+        unknown = sorted(set(overrides) - fields, key=str)
         if unknown:
             raise ValueError(
-                f"{self.name} has no option {', '.join(unknown)}; "
+                f"{self.name} has no option {', '.join(map(str, unknown))}; "
                 f"its options are: {', '.join(sorted(fields))}"
             )
-        return dataclasses.replace(config, **overrides) if overrides else config
+        optional = {f.name for f in dataclasses.fields(config) if "None" in str(f.type)}
+        typed = {
+            key: value
+            if value is None and key in optional
+            else _typed(key, value, getattr(config, key))
+            for key, value in overrides.items()
+        }
+        for field in dataclasses.fields(config):
+            current = getattr(config, field.name)
+            fixed = isinstance(current, tuple) and "..." not in str(field.type)
+            if field.name in typed and fixed and len(typed[field.name]) != len(current):
+                raise ValueError(
+                    f"{field.name} takes exactly {len(current)} values, got {typed[field.name]}"
+                )
+        configured = dataclasses.replace(config, **typed) if typed else config
+        for key in sorted(set(typed) & set(COORDINATE_OPTIONS)):  # after the config's checks
+            check.distinct(key, typed[key])
+        return configured
 
     def parse_settings(self, preset: str, settings: list[str]) -> dict[str, Any]:
         """Overrides from ``NAME=VALUE`` texts, each VALUE read as the preset's field reads.
@@ -127,9 +158,53 @@ def _parsed(name: str, text: str, current: Any) -> Any:
                 raise ValueError
             return text.lower() == "true"
         if isinstance(current, int):
-            return int(text)
+            try:
+                return int(text)
+            except ValueError:  # 1e6: a whole number written as a float
+                number = float(text)
+                if not math.isfinite(number) or number != int(number):
+                    raise
+                return int(number)
         if isinstance(current, float):
             return float(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ValueError(f"{name} takes {kind.__name__} values, got {text!r}") from None
     return text
+
+
+_INT64 = 2**63 - 1
+
+
+def _typed(name: str, value: Any, current: Any) -> Any:
+    """``value`` checked to be of the kind of the preset's ``current`` value of option ``name``
+    (ints stay ints, reals become floats, lists become tuples).
+
+    Raises:
+        ValueError: a value of another kind (a string for a number, a complex number, ...) or
+            an int beyond int64 (a ValueError: it is a bad value of a config option).
+    """
+    if current is None:
+        return value
+    if isinstance(current, tuple):
+        if not isinstance(value, tuple | list):
+            raise ValueError(f"{name} must be a tuple, got {type(value).__name__} {value!r}")
+        if not current:
+            return tuple(value)
+        return tuple(_typed(f"{name}[{i}]", item, current[0]) for i, item in enumerate(value))
+    if isinstance(current, bool):
+        if not isinstance(value, bool | np.bool_):
+            raise ValueError(f"{name} must be True or False, got {value!r}")
+        return bool(value)
+    if isinstance(current, int):
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise ValueError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+        if abs(int(value)) > _INT64:
+            raise ValueError(f"{name} must fit a 64-bit integer, got {value}")
+        return int(value)
+    if isinstance(current, float):
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise ValueError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if isinstance(current, str) and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {type(value).__name__} {value!r}")
+    return value

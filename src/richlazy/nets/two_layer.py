@@ -10,11 +10,13 @@ The loss is L = ½ Σ_i (f(x_i) − y_i)² per network (docs/theory.md §0).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from numbers import Real
 
 import numpy as np
 import torch
 
-from richlazy.nets.geometry import alpha_from
+from richlazy import _validate as check
+from richlazy.nets.geometry import weight_scales
 
 
 @dataclass
@@ -34,6 +36,20 @@ class TwoLayerNets:
     leak: float = 0.0
 
     def __post_init__(self):
+        named = (("W", self.W), ("a", self.a)) + (() if self.b is None else (("b", self.b),))
+        for name, tensor in named:
+            if not isinstance(tensor, torch.Tensor):
+                raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+            if not tensor.dtype.is_floating_point:
+                raise TypeError(
+                    f"{name} must be a real floating-point tensor (float64 or float32), got "
+                    f"{tensor.dtype}: integer weights would take steps of size 0"
+                )
+            if tensor.dtype != self.W.dtype or tensor.device != self.W.device:
+                raise ValueError(
+                    f"{name} must have W's dtype and device ({self.W.dtype}, {self.W.device}), "
+                    f"got ({tensor.dtype}, {tensor.device})"
+                )
         if self.W.ndim != 4 or self.a.shape != self.W.shape[:3]:
             raise ValueError(
                 f"W must be (S, K, m, d) and a (S, K, m); got {tuple(self.W.shape)} "
@@ -41,8 +57,14 @@ class TwoLayerNets:
             )
         if self.b is not None and self.b.shape != self.a.shape:
             raise ValueError(f"b must have the shape of a {tuple(self.a.shape)}")
-        if not 0.0 <= self.leak <= 1.0:
-            raise ValueError(f"leak must be in [0, 1] (0 ReLU, 1 linear), got {self.leak}")
+        if (
+            isinstance(self.leak, bool)
+            or not isinstance(self.leak, Real)
+            or not 0 <= self.leak <= 1
+        ):
+            raise ValueError(
+                f"leak must be a number in [0, 1] (0 ReLU, 1 linear), got {self.leak!r}"
+            )
 
     @property
     def tensors(self) -> tuple[torch.Tensor, ...]:
@@ -59,6 +81,72 @@ class TwoLayerNets:
 
     def clone(self) -> TwoLayerNets:
         return self.with_tensors(tuple(t.clone() for t in self.tensors))
+
+
+def check_data(
+    nets: TwoLayerNets, X: object, y: object = None, *, names: tuple[str, str] = ("X", "y")
+) -> None:
+    """Check inputs X (S, n, d) and targets y (S, n) against a batch of networks: tensors of the
+    networks' floating dtype and device, S and d those of the networks, n >= 1.
+
+    Raises:
+        TypeError: ``nets`` is not a TwoLayerNets, or X or y is not a tensor.
+        ValueError: a dtype, device or shape that does not match (naming the argument).
+    """
+    if not isinstance(nets, TwoLayerNets):
+        raise TypeError(f"nets must be a TwoLayerNets batch, got {type(nets).__name__}")
+    S, _, _, d = nets.W.shape
+    for name, tensor in zip(names, (X, y), strict=True):
+        if tensor is None and name == names[1]:
+            continue
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+        if tensor.dtype != nets.W.dtype or tensor.device != nets.W.device:
+            raise ValueError(
+                f"{name} must have the networks' dtype and device ({nets.W.dtype}, "
+                f"{nets.W.device}), got ({tensor.dtype}, {tensor.device})"
+            )
+    shape_ok = X.ndim == 3 and X.shape[0] == S and X.shape[2] == d and X.shape[1] > 0
+    if y is None and not shape_ok:
+        raise ValueError(f"{names[0]} must be (S={S}, n >= 1, d={d}), got {tuple(X.shape)}")
+    if y is not None and not (shape_ok and tuple(y.shape) == tuple(X.shape[:2])):
+        raise ValueError(
+            f"{names[0]} must be (S={S}, n >= 1, d={d}) and {names[1]} (S, n); got "
+            f"{tuple(X.shape)} and {tuple(y.shape)}"
+        )
+
+
+def check_same_batch(
+    initial: object, current: object, name: str = "current", *, same_width: bool = False
+) -> None:
+    """Check that ``current`` is a TwoLayerNets batch comparable with ``initial``: the same
+    datasets S, networks K, input dimension d, dtype and device (and, with ``same_width``, the
+    same width m and biases: the same parameters, e.g. to subtract them).
+
+    Raises:
+        TypeError: either is not a TwoLayerNets.
+        ValueError: naming ``name`` and what differs (e.g. 3 networks against 2).
+    """
+    for label, nets in (("initial", initial), (name, current)):
+        if not isinstance(nets, TwoLayerNets):
+            raise TypeError(f"{label} must be a TwoLayerNets batch, got {type(nets).__name__}")
+    (S, K, m, d), (S2, K2, m2, d2) = initial.W.shape, current.W.shape
+    if (S2, K2, d2) != (S, K, d):
+        raise ValueError(
+            f"{name} must hold the same networks as initial: (S datasets, K networks, input "
+            f"dimension d) = {(S, K, d)}, got {(S2, K2, d2)}"
+        )
+    if same_width and (m2 != m or (current.b is None) != (initial.b is None)):
+        raise ValueError(
+            f"{name} must have initial's parameters: width m = {m} and "
+            f"{'biases' if initial.b is not None else 'no biases'}, got m = {m2} and "
+            f"{'biases' if current.b is not None else 'no biases'}"
+        )
+    if current.W.dtype != initial.W.dtype or current.W.device != initial.W.device:
+        raise ValueError(
+            f"{name} must have initial's dtype and device ({initial.W.dtype}, "
+            f"{initial.W.device}), got ({current.W.dtype}, {current.W.device})"
+        )
 
 
 def activation(pre: torch.Tensor, leak: float) -> torch.Tensor:
@@ -84,6 +172,7 @@ def preactivations(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
 
 def forward(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
     """Outputs f(x) for every sample and network: X (S, n, d) -> (S, n, K)."""
+    check_data(nets, X)
     return (activation(preactivations(nets, X), nets.leak) * nets.a[:, None]).sum(-1)
 
 
@@ -97,7 +186,18 @@ def per_neuron_delta(nets: TwoLayerNets, eta_a: torch.Tensor, eta_w: torch.Tenso
     (S, K, m).
 
     The bias counts as a first-layer weight (it shares the rate η_w).
+
+    Raises:
+        TypeError: a rate that is not a tensor; ValueError: one that is not of shape (S, K).
     """
+    for name, rate in (("eta_a", eta_a), ("eta_w", eta_w)):
+        if not isinstance(rate, torch.Tensor):
+            raise TypeError(f"{name} must be a tensor of shape (S, K), got {type(rate).__name__}")
+        if tuple(rate.shape) != tuple(nets.a.shape[:2]):
+            raise ValueError(
+                f"{name} must have shape (S, K) = {tuple(nets.a.shape[:2])}, got "
+                f"{tuple(rate.shape)}"
+            )
     norm2 = (nets.W**2).sum(-1) + (0 if nets.b is None else nets.b**2)
     return eta_w[..., None] * nets.a**2 - eta_a[..., None] * norm2
 
@@ -206,18 +306,25 @@ def symmetric_pairs(
     Returns:
         A batch of width m = 2·(m/2).
     """
-    directions, signs = np.asarray(directions, float), np.asarray(signs, float)
-    if directions.ndim != 3:
-        raise ValueError(f"directions must be (S, m/2, d), got shape {directions.shape}")
+    directions = check.finite_array("directions", directions, ndim=3)
+    signs = check.finite_array("signs", signs)
     S, half, _ = directions.shape
     if signs.shape != (S, half):
         raise ValueError(f"signs must be (S, m/2) = {(S, half)}, got shape {signs.shape}")
-    tau, delta = np.broadcast_arrays(np.asarray(tau, float), np.asarray(delta, float))
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be torch.float64 or torch.float32, got {dtype!r}")
+    tau, delta = check.finite_array("tau", tau), check.finite_array("delta", delta)
+    try:
+        tau, delta = np.broadcast_arrays(tau, delta)
+    except ValueError:
+        raise ValueError(
+            f"tau and delta must broadcast together, got shapes {tau.shape} and {delta.shape}"
+        ) from None
     if tau.ndim != 2 or tau.shape[0] not in (1, S):
         raise ValueError(f"tau and delta must be (S={S}, K) or (1, K), got {tau.shape}")
-    alpha = alpha_from(tau, delta, eta_a=eta_a, eta_w=eta_w)  # (S, K)
-    scale_w = np.broadcast_to(tau / alpha, (S, tau.shape[1]))
-    scale_a = np.broadcast_to(tau * alpha, (S, tau.shape[1]))
+    scale_w, scale_a = weight_scales(tau, delta, eta_a=eta_a, eta_w=eta_w, dtype=str(dtype))
+    scale_w = np.broadcast_to(scale_w, (S, tau.shape[1]))  # τ/α: (S, K)
+    scale_a = np.broadcast_to(scale_a, (S, tau.shape[1]))  # τα
     W = scale_w[:, :, None, None] * directions[:, None]  # (S, K, m/2, d)
     a = scale_a[:, :, None] * signs[:, None, :]  # (S, K, m/2)
     W = np.concatenate([W, W], axis=2)

@@ -24,7 +24,7 @@ import xarray as xr
 
 from richlazy import experiments
 from richlazy.experiments.claims import Claim, Verdict
-from richlazy.store import RunDirectory, StoreError
+from richlazy.store import NoResultsError, RunDirectory, StoreError
 
 __all__ = [
     "BROKEN",
@@ -131,14 +131,13 @@ def stored_results(name: str, source: Path | str) -> tuple[xr.Dataset | None, st
         results could not be read, the message naming the problem.
     """
     directory = RunDirectory(source, name)
-    # When load_results raises a dedicated "no finished results" error (the reliability
-    # change's store.NoResultsError), catch it below and return (None, None) instead of this.
-    if not directory.has_results():
-        return None, None
     try:
         return directory.load_results(), None
-    except Exception as error:  # a StoreError (ValueError), or damage surfacing from zarr or
-        # its codecs (RuntimeError, OSError, KeyError, ...): shown with its message
+    except NoResultsError:
+        return None, None
+    except StoreError as error:  # damaged (naming the file and the fix), or being written
+        return None, str(error)
+    except Exception as error:  # anything else surfacing from zarr or its codecs
         return None, f"cannot read {directory.results_path}: {_described(error)}"
 
 

@@ -9,13 +9,20 @@ worker that dies loses at most the shard it was computing, which the scheduler r
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import xarray as xr
 
-from richlazy.store import RunDirectory, write_zarr_atomic
+from richlazy.store import (
+    DamagedResultsError,
+    RunDirectory,
+    StoreWarning,
+    open_zarr_verified,
+    write_zarr_atomic,
+)
 from richlazy.sweeps.progress import Progress, SilentProgress
 
 # A shard's computation: given where to report its own progress, its labeled results.
@@ -75,9 +82,7 @@ class RunContext:
         return {key: done[key] for key in tasks}
 
     def _stored_shard(self, key: str) -> xr.Dataset | None:
-        if self.directory is None or key not in self.directory.finished_shards():
-            return None
-        return self.directory.shard(key, lambda: None)
+        return None if self.directory is None else self.directory.load_shard(key)
 
     def _save_shard(self, key: str, results: xr.Dataset) -> None:
         if self.directory is not None:
@@ -93,13 +98,17 @@ class RunContext:
     def save_state(self, key: str, state: xr.Dataset) -> None:
         """Keep ``state`` (a shard with what continuing it needs) beyond the run's end."""
         path = self.state_path(self.directory.name, key) if self.directory else None
-        if path is not None and not (path / ".zmetadata").exists():
+        if path is not None and not path.is_dir():
             path.parent.mkdir(parents=True, exist_ok=True)
             write_zarr_atomic(state, path)
 
     def load_state(self, experiment: str, key: str) -> xr.Dataset | None:
         """The state ``key`` kept by ``experiment`` in this run's output, if any."""
         path = self.state_path(experiment, key)
-        if path is None or not (path / ".zmetadata").exists():
+        if path is None or not path.is_dir():
             return None
-        return xr.open_zarr(path).load()
+        try:
+            return open_zarr_verified(path, fix="the run starts from step 0 instead")
+        except DamagedResultsError as error:  # a damaged state is only a lost shortcut
+            warnings.warn(str(error), StoreWarning, stacklevel=2)
+            return None

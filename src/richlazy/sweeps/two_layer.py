@@ -20,10 +20,12 @@ import numpy as np
 import torch
 import xarray as xr
 
+from richlazy import _validate as check
 from richlazy import metrics
 from richlazy._validate import require
 from richlazy.data.reference_draws import reference_dataset
 from richlazy.data.tasks import Dataset, student_directions, teacher_student
+from richlazy.nets.geometry import weight_scales
 from richlazy.nets.two_layer import TwoLayerNets, symmetric_pairs
 from richlazy.store import to_json
 from richlazy.sweeps.context import Progress, RunContext
@@ -78,46 +80,56 @@ class GridConfig:
     dtype: str = "float64"
 
     def __post_init__(self):
-        require(
-            len(self.taus) > 0 and all(np.isfinite(self.taus)) and min(self.taus) > 0,
-            f"taus must be finite and > 0, got {self.taus}",
-        )
-        require(
-            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
-            f"deltas must be finite numbers, got {self.deltas}",
-        )
-        require(
-            list(self.taus) == sorted(set(self.taus)),
-            f"taus must be strictly increasing, got {self.taus}",
-        )
-        require(
-            list(self.deltas) == sorted(set(self.deltas)),
-            f"deltas must be strictly increasing, got {self.deltas}",
-        )
-        require(
-            len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds),
-            f"seeds must name at least one seed, each once, got {self.seeds}",
-        )
+        taus = check.strictly_increasing("taus", self.taus)
+        require(np.all(taus > 0), f"taus must be > 0, got {self.taus}")
+        check.strictly_increasing("deltas", self.deltas)
+        check.seeds("seeds", self.seeds)
         for name in ("width", "steps", "checkpoints_per_decade"):
             value = getattr(self, name)
-            require(
-                isinstance(value, int | np.integer), f"{name} must be an integer, got {value!r}"
-            )
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
         require(
             self.width >= 2 and self.width % 2 == 0,
             f"width must be an even number >= 2 (neurons come in pairs), got {self.width}",
         )
-        require(np.isfinite(self.lr) and self.lr > 0, f"lr must be > 0, got {self.lr}")
-        require(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
-        require(
-            self.checkpoints_per_decade >= 1,
-            f"checkpoints_per_decade must be >= 1, got {self.checkpoints_per_decade}",
-        )
+        check.positive_float("lr", self.lr)
+        check.step_count("steps", self.steps)  # at most MAX_STEPS = 1e9: nothing overflows
+        check.positive_integer("checkpoints_per_decade", self.checkpoints_per_decade, maximum=1000)
         require(self.method in METHODS, f"method must be one of {METHODS}, got {self.method!r}")
-        require(0 < self.rtol < 1, f"rtol must be in (0, 1), got {self.rtol}")
-        require(0 <= self.leak <= 1, f"leak must be in [0, 1], got {self.leak}")
+        require(
+            isinstance(self.rtol, int | float) and 0 < self.rtol < 1,
+            f"rtol must be in (0, 1), got {self.rtol}",
+        )
+        require(
+            isinstance(self.leak, int | float) and 0 <= self.leak <= 1,
+            f"leak must be in [0, 1], got {self.leak}",
+        )
         check_device(self.device)
         require(self.dtype in DTYPES, f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
+        # What the run will build, checked before anything is computed: every cell's learning
+        # rate and initial weights finite and > 0 in the chosen dtype.
+        with np.errstate(over="ignore", divide="ignore"):
+            rates = self.learning_rates()
+        with np.errstate(over="ignore"):
+            in_dtype = np.asarray(rates, dtype=np.dtype(self.dtype))
+        if not np.all(np.isfinite(rates)) or not np.all(np.isfinite(in_dtype)):
+            raise ValueError(
+                f"taus: the smallest τ = {min(self.taus):.3g} gives a learning rate lr/τ² = "
+                f"{np.max(rates):.3g}, not finite in {self.dtype} (lr_per_tau2 is on); use "
+                "larger taus or a smaller lr"
+            )
+        grid_tau, grid_delta = np.meshgrid(self.taus, self.deltas, indexing="ij")
+        weight_scales(grid_tau, grid_delta, dtype=self.dtype)
+
+    def estimated_seconds(self) -> float:
+        """A rough upper bound on the training time of the whole grid on ``device``: per seed,
+        steps × (a per-step overhead + cells·4·n·d·m FLOP at a sustained rate), with rates
+        of the order measured in docs/performance.md (CPU ~3e10 FLOP/s, GPU ~1e13). Gradient
+        flow takes fewer gradient evaluations than GD steps, so it is bounded by the same."""
+        n, d = getattr(self, "n", 4), getattr(self, "d", 2)  # the task's sizes (XOR: 4 × 2)
+        rate, overhead = (1e13, 1e-4) if self.device == "cuda" else (3e10, 2e-5)
+        flop = self.cells * 4 * n * d * self.width
+        return len(self.seeds) * self.steps * (overhead + flop / rate)
 
     @property
     def checkpoints(self) -> np.ndarray:
@@ -216,8 +228,11 @@ def initial_cells(
     shared by all cells, rescaled per cell (docs/theory.md §5.1).
 
     Raises:
-        ValueError: the dataset's students do not match the config's cells and width.
+        TypeError: ``config`` is not a GridConfig or ``dataset`` not a Dataset.
+        ValueError: the dataset's students do not match the config's cells and width, or a
+            seed that is not an integer >= 0.
     """
+    _check_grid(config=config, dataset=dataset, seed=seed)
     device, dtype = config.device, DTYPES[config.dtype]
     if dataset.students is not None:
         W, a = dataset.students  # (K, m, d), (K, m)
@@ -261,6 +276,8 @@ def train_cells(
             result then holds the checkpoints from that step on, and ``initial`` is still the
             networks at step 0, which the metrics compare against).
     """
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be None or callable, got {type(progress).__name__}")
     nets, (X, y, X_test, y_test) = initial_cells(config, dataset, seed)
     initial = nets.clone()
     checkpoints, step0 = config.checkpoints, 0
@@ -286,6 +303,7 @@ def grid_metrics(trained: TrainedGrid) -> dict[str, np.ndarray]:
     Losses are the reference's mean squared errors; the kernel distance and Hamming distance are
     measured on the training inputs.
     """
+    _check_grid(trained=trained)
     initial, X, snapshots = trained.initial, trained.X, trained.result.snapshots
     columns: dict[str, list[torch.Tensor]] = {
         name: [] for name in METRICS if name != "kernel_distance"
@@ -307,6 +325,7 @@ def grid_metrics(trained: TrainedGrid) -> dict[str, np.ndarray]:
 
 def seed_results(config: GridConfig, trained: TrainedGrid, seed: int) -> xr.Dataset:
     """One seed's metrics labeled (tau, delta, seed, step)."""
+    _check_grid(config=config, trained=trained, seed=seed)
     shape = (len(config.taus), len(config.deltas), 1, -1)
     dims = ("tau", "delta", "seed", "step")
     variables = {
@@ -432,6 +451,12 @@ def sweep(
         extra: more variables to store per seed (e.g. parameter snapshots or surfaces).
         extend_from: other experiments whose stored states this sweep may continue.
     """
+    _check_grid(config=config)
+    if not (hasattr(context, "shard") and hasattr(context, "progress")):
+        raise TypeError(f"context must be a RunContext, got {type(context).__name__}")
+    for name, value in (("make_dataset", make_dataset), ("extra", extra)):
+        if value is not None and not callable(value):
+            raise TypeError(f"{name} must be callable, got {type(value).__name__}")
     tasks = {
         f"seed-{seed}": partial(
             _seed_shard,
@@ -450,3 +475,13 @@ def sweep(
         parts.append(shard.drop_vars(STATE_VARIABLES, errors="ignore"))
     merged = xr.concat(parts, dim="seed").transpose("tau", "delta", "seed", "step", ...)
     return merged.drop_attrs(deep=False)
+
+
+def _check_grid(**arguments) -> None:
+    """Type checks of the sweep functions' arguments, by name (config, dataset, trained, seed)."""
+    kinds = {"config": GridConfig, "dataset": Dataset, "trained": TrainedGrid}
+    for name, value in arguments.items():
+        if name == "seed":
+            check.integer("seed", value, maximum=check.MAX_SEED)
+        elif not isinstance(value, kinds[name]):
+            raise TypeError(f"{name} must be a {kinds[name].__name__}, got {type(value).__name__}")

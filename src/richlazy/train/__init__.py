@@ -1,6 +1,7 @@
 """The batched training engine: ``train`` with a solver, GD or adaptive gradient flow
 (docs/theory.md §5.3)."""
 
+from richlazy._validate import MAX_STEPS
 from richlazy.train.batch import (
     DEVICES,
     DTYPES,
@@ -19,6 +20,7 @@ __all__ = [
     "DEVICES",
     "DTYPES",
     "GD",
+    "MAX_STEPS",
     "METHODS",
     "SOLVERS",
     "FlowSteps",

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from richlazy import _validate as check
-from richlazy.nets.two_layer import TwoLayerNets, loss
+from richlazy.nets.two_layer import TwoLayerNets, check_data, loss
 
 DEVICES = ("cpu", "cuda")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -29,7 +29,14 @@ SINGLE_THREAD_BELOW = 1 << 20
 def step_size(lr: np.ndarray | float, n: int) -> np.ndarray:
     """Step h = 2·lr/n on L = ½Σ(f − y)² of a reference GD step with rate lr on the MSE
     (docs/theory.md §0)."""
-    return 2.0 * check.positive_array("lr", lr) / n
+    lr = check.positive_array("lr", lr)
+    with np.errstate(over="ignore"):
+        h = 2.0 * lr / n
+    if not np.all(np.isfinite(h)):
+        raise ValueError(
+            f"lr must be finite and its step 2·lr/n must be too, got lr up to {lr.max():.3g}"
+        )
+    return h
 
 
 def per_network_values(name: str, value: object, shape: tuple[int, int]) -> np.ndarray:
@@ -48,14 +55,15 @@ def per_network_values(name: str, value: object, shape: tuple[int, int]) -> np.n
 
 
 def activations(nets: TwoLayerNets, X: torch.Tensor) -> int:
-    """Pre-activations per step of the batch: S·n·K·m."""
+    """Pre-activations per step of the batch: S·n·K·m (X checked against the networks)."""
+    check_data(nets, X)
     S, K, m, _ = nets.W.shape
     return S * X.shape[1] * K * m
 
 
 def engine_threads(nets: TwoLayerNets, X: torch.Tensor) -> int:
     """How many CPU threads training uses for this batch (1 below SINGLE_THREAD_BELOW)."""
-    if nets.W.device.type == "cpu" and activations(nets, X) < SINGLE_THREAD_BELOW:
+    if activations(nets, X) < SINGLE_THREAD_BELOW and nets.W.device.type == "cpu":
         return 1
     return torch.get_num_threads()
 

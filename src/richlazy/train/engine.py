@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from richlazy.nets.two_layer import TwoLayerNets
+from richlazy.nets.two_layer import TwoLayerNets, check_data
 from richlazy.train.batch import per_network_values, rate_tensors, step_size, threads_for
 from richlazy.train.descent import descend, fuses
 from richlazy.train.flow import FlowSteps, integrate
@@ -75,23 +75,17 @@ def train(
         progress: called with a count of finished units (GD steps, or checkpoints reached).
 
     Raises:
-        TypeError: ``solver`` is not a solver object.
-        ValueError: bad schedule, rates or shapes.
+        TypeError: ``solver`` is not a solver object, or the networks or data are not
+            floating-point tensors.
+        ValueError: bad schedule (more than richlazy.train.MAX_STEPS steps included), rates,
+            shapes, dtypes or devices (naming the argument).
     """
     steps = checked_schedule(checkpoints)
     solver = GD() if solver is None else checked_solver(solver)
+    check_data(nets, X, y)  # floating dtypes (integer networks would take steps of size 0)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be None or callable, got {type(progress).__name__}")
     S, K = nets.a.shape[:2]
-    for name, tensor in (("X", X), ("y", y)):
-        if tensor.dtype != nets.W.dtype or tensor.device != nets.W.device:
-            raise ValueError(
-                f"{name} must have the networks' dtype and device ({nets.W.dtype}, "
-                f"{nets.W.device}), got ({tensor.dtype}, {tensor.device})"
-            )
-    if X.ndim != 3 or X.shape[0] != S or y.shape != X.shape[:2] or X.shape[2] != nets.W.shape[3]:
-        raise ValueError(
-            f"X must be (S={S}, n, d={nets.W.shape[3]}) and y (S, n); got "
-            f"{tuple(X.shape)} and {tuple(y.shape)}"
-        )
     h = np.array(per_network_values("lr", step_size(lr, X.shape[1]), (S, K)))
     rates = rate_tensors(
         nets,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from richlazy import _validate as check
@@ -11,14 +13,14 @@ def log_schedule(max_steps: int, *, per_decade: int = 1) -> np.ndarray:
     """0 and log-spaced step counts up to ``max_steps`` (default: 0, 10, 100, ..., max_steps).
 
     Args:
-        max_steps: the last checkpoint, ≥ 1.
-        per_decade: checkpoints per factor of 10.
+        max_steps: the last checkpoint, in [1, MAX_STEPS].
+        per_decade: checkpoints per factor of 10, at most 1000.
 
     Returns:
         Strictly increasing integer steps starting at 0 and ending at ``max_steps``.
     """
-    max_steps = check.positive_integer("max_steps", max_steps)
-    per_decade = check.positive_integer("per_decade", per_decade)
+    max_steps = check.step_count("max_steps", max_steps)
+    per_decade = check.positive_integer("per_decade", per_decade, maximum=1000)
     # Points 10^(j/per_decade) below max_steps, anchored at powers of ten (1, 10, 100, ...).
     exponents = np.arange(int(np.floor(np.log10(max_steps) * per_decade + 1e-9)) + 1) / per_decade
     points = np.unique(np.round(10**exponents).astype(np.int64))
@@ -28,16 +30,36 @@ def log_schedule(max_steps: int, *, per_decade: int = 1) -> np.ndarray:
 
 
 def checked_schedule(steps) -> np.ndarray:
-    """``steps`` as a validated schedule: integers ≥ 0, strictly increasing, at least one.
+    """``steps`` as a validated schedule: integers in [0, MAX_STEPS], strictly increasing, at
+    least one.
+
+    Counts are checked before any conversion to int64, so 2**63 or 10**29 is refused rather than
+    wrapped around (MAX_STEPS = 1e9, richlazy.train.MAX_STEPS).
 
     Raises:
+        TypeError: not a sequence of real numbers (strings, complex numbers, None).
         ValueError: naming what is wrong with the schedule.
     """
-    array = np.asarray(steps)
-    if array.ndim != 1 or array.size == 0:
+    if isinstance(steps, str | bytes):
+        raise TypeError("checkpoints must be a sequence of step counts, got a string")
+    try:
+        items = [steps] if np.ndim(steps) == 0 else list(np.asarray(steps, dtype=object).ravel())
+        ndim = np.ndim(steps)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"checkpoints must be a 1-D sequence of step counts, got {type(steps).__name__}"
+        ) from None
+    if ndim != 1 or not items:
         raise ValueError("checkpoints must be a non-empty 1-D sequence of step counts")
-    if not np.all(np.isfinite(array)) or np.any(array != np.round(array)) or np.any(array < 0):
-        raise ValueError("checkpoints must be whole numbers of steps >= 0")
-    if np.any(np.diff(array) <= 0):
+    counts = []
+    for i, item in enumerate(items):
+        try:
+            counts.append(check.integer("checkpoints", item, maximum=check.MAX_STEPS))
+        except (TypeError, ValueError) as error:
+            raise type(error)(
+                f"checkpoints must be whole numbers of steps in [0, {check.MAX_STEPS:.0e}] "
+                f"(richlazy.train.MAX_STEPS), got checkpoints[{i}] = {item!r}"
+            ) from None
+    if any(b <= a for a, b in pairwise(counts)):
         raise ValueError("checkpoints must be strictly increasing")
-    return array.astype(np.int64)
+    return np.array(counts, dtype=np.int64)
