@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import xarray as xr
 
+import richlazy.report as richlazy_report
 from richlazy import cli
 from richlazy.experiments import runner
 from richlazy.store import RunDirectory
@@ -165,7 +166,8 @@ def test_an_internal_error_is_one_line_with_status_1(richlazy, tmp_path, monkeyp
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(runner, "summarize", broken)
+    monkeypatch.setattr(richlazy_report, "evaluate", broken)
+    tmp_path.joinpath("fig3").mkdir()  # a directory to report on
     line = one_error(*richlazy("report", "--from", tmp_path)[::2], code=1)
     assert "internal error: ZeroDivisionError: a bug" in line and "RICHLAZY_TRACEBACK" in line
 

@@ -184,6 +184,15 @@ CASES = [
     (data.sphere, (0, 2, 3), {}, TypeError, "rng"),
     (data.student_directions, (RNG, 3, 2), {}, ValueError, "width"),
     (data.teacher_student, (-1,), {"d": 2, "n": 4, "n_test": 4}, ValueError, "seed"),
+    (data.reference_cell, (-1, 0.1, 0.0), {"d": 2, "n": 4, "n_test": 4}, ValueError, "seed"),
+    (data.reference_cell, (0, 0.0, 0.0), {"d": 2, "n": 4, "n_test": 4}, ValueError, "tau"),
+    (data.reference_cells, ([0], [0.1], [0.0]), {"d": 2, "n": 4, "m": 3}, ValueError, "m"),
+    (data.reference_dataset, (0, (0.1,), (0.0,)), {"d": 0, "n": 4}, ValueError, "d"),
+    (data.alpha_ref, (-1.0, 0.0), {}, ValueError, "tau"),
+    (data.alpha_ref, (1.0, np.nan), {}, ValueError, "delta"),
+    (sweeps.TeacherStudentConfig, (), {"seeding": "torch"}, ValueError, "seeding"),
+    (sweeps.TeacherStudentConfig, (), {"n_test": 0}, ValueError, "n_test"),
+    (sweeps.trajectory_key, ("config",), {}, TypeError, "config"),
     (data.teacher_student, (0,), {"d": 0, "n": 4, "n_test": 4}, ValueError, "d"),
     (data.teacher_student, (0,), {"d": 2.5, "n": 4, "n_test": 4}, ValueError, "d"),
     # sweeps
@@ -233,6 +242,8 @@ def test_every_public_function_has_a_bad_input_case():
             member = getattr(module, name)
             if callable(member) and name not in (
                 "Dataset",
+                "ReferenceCell",  # frozen records of arrays, built by reference_cell(s)
+                "ReferenceGrid",
                 "TrainResult",
                 "FlowSteps",
                 "TrainedGrid",

@@ -313,16 +313,15 @@ def report(
     ] = None,
 ) -> None:
     """Print the paper's claims, decided from the results in DIR (no recomputing); write HTML."""
-    if not source.is_dir():
-        _fail(f"--from {source} is not a directory; give the --out of `richlazy run`")
     with _user_errors():
-        result = reporting.evaluate(source)
-        if all(section.status == reporting.NOT_RUN for section in result.sections):
+        result = reporting.evaluate(source) if source.is_dir() else None
+        if result is None or all(s.status == reporting.NOT_RUN for s in result.sections):
             _fail(f"no finished results in {source}; run `richlazy run all --out {source}` first")
         reporting.print_report(result, console)
         _, path = _write_report(source, html)
     console.print(Text(f"wrote {path}"))
-    broken = [p for section in result.with_status(reporting.BROKEN) for p in section.problems]
+    # the first problem of each broken experiment: the one that names the damaged file
+    broken = [section.problems[0] for section in result.with_status(reporting.BROKEN)]
     for problem in broken[:-1]:  # each damaged store in one line; the status says it too
         _line("error", "bold red", problem)
     if broken:

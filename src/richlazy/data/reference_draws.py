@@ -113,8 +113,12 @@ def alpha_ref(tau: float, delta: float) -> float:
 
     Evaluated as the reference does, float64 scalars in this order (it cancels for δ/τ² ≫ 1,
     which :func:`reference_cell` refuses where the weights stop being finite).
+
+    Raises:
+        ValueError: τ not finite and > 0, or δ not finite.
     """
-    tau, delta = np.float64(tau), np.float64(delta)
+    tau = np.float64(positive_array("tau", tau))
+    delta = np.float64(finite_array("delta", delta, ndim=0))
     return float(np.sqrt((np.sqrt(4 + (delta / tau**2) ** 2) - delta / tau**2) / 2))
 
 

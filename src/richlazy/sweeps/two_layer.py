@@ -354,6 +354,7 @@ def trajectory_key(config: GridConfig) -> str:
     """What fixes the trajectories of a config's networks: every field but its horizon
     (``HORIZON``: steps, and what only changes the drawing). Runs with the same key follow the
     same trajectories, so a longer one can continue a shorter one."""
+    _check_grid(config=config)
     fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in config.HORIZON}
     return json.dumps(to_json(fields), sort_keys=True)
 
