@@ -106,6 +106,11 @@ def empirical_ntk(
     method = _checks.choice("method", method, METHODS)
     budget = _checks.memory("max_memory", max_memory, DEFAULT_MEMORY)
     trained = _names.rates(model, lr_weights)
+    return compute(model, x1, x2, trained, kernel=kernel, budget=budget, method=method)
+
+
+def compute(model, x1, x2, trained, *, kernel: str, budget: int, method: str) -> torch.Tensor:
+    """``empirical_ntk`` on checked arguments, with the rates as ``[(entry, rate)]``."""
     if not trained:
         raise ValueError("model has no trainable parameter with a rate > 0 (check lr_weights)")
     refuse_batch_statistics(model)
