@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (the usual name)
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
@@ -94,9 +94,11 @@ class Call:
             parts.append(stored[r][rows] if r in stored else zero)
         return torch.stack(parts, 1)
 
-    def nbytes(self) -> int:
+    def nbytes(self, *, grads: bool = True) -> int:
+        """Bytes of the recorded inputs (and gradients)."""
         kept = [t for t in (*self.args, *self.kwargs.values()) if isinstance(t, torch.Tensor)]
-        kept += [g for store in self.grads for g in store.values()]
+        if grads:
+            kept += [g for store in self.grads for g in store.values()]
         return sum(t.numel() * t.element_size() for t in kept)
 
     def inputs_unchanged(self) -> bool:
@@ -160,15 +162,16 @@ class Capture:
     passes: int
     calls: dict[str, list[Call]]  # module name -> its calls, for modules on a fast/module route
     params: dict[str, torch.Tensor]  # canonical name -> detached parameter
+    raw: dict[str, str]  # canonical name -> name in model.named_parameters()
     leftover: list[str]  # parameters for the torch.func route on the whole model
     outputs: int  # O, the number of outputs per probe point
     pending: list = field(default_factory=list)  # the output rows still to differentiate
     anchor: torch.Tensor | None = None
     state: _State | None = None
 
-    def nbytes(self) -> int:
-        """Bytes of the recorded inputs and gradients."""
-        return sum(call.nbytes() for calls in self.calls.values() for call in calls)
+    def nbytes(self, *, grads: bool = True) -> int:
+        """Bytes of the recorded inputs (and gradients)."""
+        return sum(c.nbytes(grads=grads) for calls in self.calls.values() for c in calls)
 
     def backward(self, on_grad=None) -> None:
         """One backward pass per output row; ``on_grad(call, output, r, g)`` may consume g."""
@@ -243,7 +246,14 @@ def capture(
                 kwargs = {k: v.clone() if isinstance(v, torch.Tensor) else v
                           for k, v in kwargs.items()}  # fmt: skip
             kept = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
-            calls[name].append(Call(module, name, args, kwargs, [t._version for t in kept]))
+            versions = [t._version for t in kept]  # detach() shares the version counter
+
+            def plain(a):
+                return a.detach() if isinstance(a, torch.Tensor) else a
+
+            record = Call(module, name, tuple(plain(a) for a in args),
+                          {k: plain(v) for k, v in kwargs.items()}, versions)  # fmt: skip
+            calls[name].append(record)
             return (args, kwargs) if clone_inputs else None
 
         return hook
@@ -265,7 +275,8 @@ def capture(
         handles.append(module.register_forward_hook(post_hook(name), with_kwargs=True))
     try:
         with _Uses(ids, state, uses):
-            out = torch.func.functional_call(model, detached, (x,), strict=False)
+            raw = {e.raw: detached[e.name] for e in entries}
+            out = torch.func.functional_call(model, raw, (x,), strict=False)
     finally:
         state.recording = False
         for handle in handles:
@@ -287,8 +298,7 @@ def capture(
     for name, found in uses.items():
         where = {hooked[i] if i is not None else None for i, _ in found}
         ok = bool(found) and all(
-            w is not None and w in owner_of[name] and route_of(modules[w]) != "model"
-            for w in where
+            w is not None and w in owner_of[name] and route_of(modules[w]) != "model" for w in where
         )
         if ok:
             for w in where:
@@ -305,7 +315,9 @@ def capture(
                 if clone_inputs:  # pragma: no cover - a clone is never modified by the model
                     raise RuntimeError(f"the input of {call.name!r} changed during the pass")
                 return capture(model, x, entries, kernel=kernel, clone_inputs=True)
-    return Capture(x, len(rows), kept_calls, detached, leftover, out.shape[1], rows, anchor, state)
+    raw_names = {e.name: e.raw for e in entries}
+    return Capture(x, len(rows), kept_calls, detached, raw_names, leftover, out.shape[1], rows,
+                   anchor, state)  # fmt: skip
 
 
 def _batch_first(call: Call, B: int) -> bool:

@@ -61,7 +61,9 @@ def probe(name: str, value: object, *, like: torch.Tensor | None = None) -> torc
     With ``like``, the trailing shape, dtype kind and device must match ``like``'s.
     """
     if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of probe inputs, got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of probe inputs, got {type(value).__name__}"
+        )
     if value.ndim == 0 or value.shape[0] == 0:
         raise ValueError(
             f"{name} must have a leading probe dimension of length ≥ 1, got shape "

@@ -68,8 +68,8 @@ class Block:
 def _product(Ga: torch.Tensor, Gb: torch.Tensor, full: bool) -> torch.Tensor:
     """Σ_features of per-sample gradients (b, R, P) in float64: (ta, tb) or (ta, R, tb, R).
 
-    Gradients in a lower precision are cast to float64 a slab of columns at a time (≤ 4M
-    entries, cache-sized), so no float64 copy of the whole matrix is ever made.
+    Gradients in a lower precision are copied to float64 a slab of columns at a time into one
+    reused, cache-sized buffer, so no float64 copy of the whole matrix is ever made.
     """
     ta, tb, R = Ga.shape[0], Gb.shape[0], Ga.shape[1]
     left = Ga.reshape(ta * R, -1) if full else Ga.reshape(ta, -1)  # (rows, features)
@@ -77,12 +77,18 @@ def _product(Ga: torch.Tensor, Gb: torch.Tensor, full: bool) -> torch.Tensor:
     if left.dtype == F64 and right.dtype == F64:
         out = left @ right.T
     else:
-        width = max(1024, (1 << 22) // max(left.shape[0], right.shape[0]))
+        rows, features = left.shape[0] + right.shape[0], left.shape[1]
+        width = min(features, max(256, (1 << 18) // rows))  # ≤ 2 MiB of float64 per slab
+        buffer = torch.empty(rows, width, dtype=F64, device=left.device)
         out = torch.zeros(left.shape[0], right.shape[0], dtype=F64, device=left.device)
         same = left.data_ptr() == right.data_ptr() and left.shape == right.shape
-        for start in range(0, left.shape[1], width):
-            a = left[:, start : start + width].to(F64)
-            b = a if same else right[:, start : start + width].to(F64)
+        for start in range(0, features, width):
+            stop = min(start + width, features)
+            a = buffer[: left.shape[0], : stop - start]
+            a.copy_(left[:, start:stop])
+            b = a if same else buffer[left.shape[0] :, : stop - start]
+            if not same:
+                b.copy_(right[:, start:stop])
             out.addmm_(a, b.T)
     return out.view(ta, R, tb, R) if full else out
 
@@ -111,10 +117,7 @@ def per_sample(
         if cache is None or cache[0] != ra:
             cache = (ra, build_a(ra))
         Ga = cache[1]
-        if block.same and ra == rb:
-            Gb = Ga
-        else:
-            Gb = build_b(rb)
+        Gb = Ga if block.same and ra == rb else build_b(rb)
         block.add(ra, rb, sum(rates[n] * _product(Ga[n], Gb[n], block.full) for n in Ga))
 
 
@@ -142,9 +145,12 @@ def module_grads(module: nn.Module, attrs: dict[str, str], x, g) -> dict[str, to
 def unit(block: Block, module, attrs, xa, ga, xb, gb, rates, budget) -> None:
     """Contract every parameter of a module called once (weight by its cheaper route)."""
     rest = dict(attrs)
-    if _capture.route_of(module) == "fast" and "weight" in attrs:
-        if _gram_weight(block, module, xa, ga, xb, gb, rates[attrs["weight"]], budget):
-            del rest["weight"]
+    if (
+        _capture.route_of(module) == "fast"
+        and "weight" in attrs
+        and _gram_weight(block, module, xa, ga, xb, gb, rates[attrs["weight"]], budget)
+    ):
+        del rest["weight"]
     if not rest:
         return
     R = ga.shape[1]
@@ -158,24 +164,29 @@ def unit(block: Block, module, attrs, xa, ga, xb, gb, rates, budget) -> None:
                rates, budget)  # fmt: skip
 
 
+def weight_route(module, x_shape, g_shape, dtype, Bb, *, full, same):
+    """("gram" or "per-sample", kind, conv geometry) for a fast layer's weight."""
+    Ba, R = x_shape[0], g_shape[1]
+    if isinstance(module, nn.Embedding):
+        return "gram", "embedding", None
+    if isinstance(module, nn.Linear):
+        gram, per = _routes.linear_costs(x_shape, g_shape, Ba, Bb, full, same)
+        return ("gram" if gram < per else "per-sample"), "linear", None
+    geometry = _routes.conv_geometry(module, x_shape)
+    gram, per = _routes.conv_costs(geometry, x_shape[1], g_shape[2], R, Ba, Bb, full, same,
+                                   low_precision=dtype != F64)  # fmt: skip
+    return ("gram" if gram < per else "per-sample"), "conv", geometry
+
+
 def _gram_weight(block, module, xa, ga, xb, gb, rate, budget) -> bool:
     """Contract a fast layer's weight by the Gram route if cheaper; whether it did."""
-    Ba, Bb, full, same, R = xa.shape[0], xb.shape[0], block.full, block.same, ga.shape[1]
+    Ba, Bb, full, R = xa.shape[0], xb.shape[0], block.full, ga.shape[1]
+    route, kind, geometry = weight_route(module, tuple(xa.shape), tuple(ga.shape), xa.dtype, Bb,
+                                         full=full, same=block.same)  # fmt: skip
+    if route != "gram":
+        return False
     S = max(1, int(torch.Size(ga.shape[2:-1]).numel()))
-    geometry = None
-    if isinstance(module, nn.Embedding):
-        kind = "embedding"
-    elif isinstance(module, nn.Linear):
-        kind = "linear"
-        gram, per = _routes.linear_costs(tuple(xa.shape), tuple(ga.shape), Ba, Bb, full, same)
-        if per <= gram:
-            return False
-    else:
-        kind = "conv"
-        geometry = _routes.conv_geometry(module, tuple(xa.shape))
-        gram, per = _routes.conv_costs(geometry, xa.shape[1], ga.shape[2], R, Ba, Bb, full, same)
-        if per <= gram:
-            return False
+    if geometry is not None:
         S = geometry["out"][0] * geometry["out"][1]
     pair = _routes.gram_pair_bytes(kind, geometry, S, R, ga.shape[-1], full)
     size = max(1, math.isqrt(max(1, budget // (2 * pair))))
@@ -293,7 +304,7 @@ def contract(
         def jac(capture, rows_of):
             params = {n: capture.params[n] for n in rest}
             return lambda rows: _functional.model_jacobian(
-                model, capture.x[_sub(rows_of, rows)], params, summed=R == 1
+                model, capture.x[_sub(rows_of, rows)], params, capture.raw, summed=R == 1
             )
 
         row_bytes = 4 * 8 * R * sum(by_name[n].param.numel() for n in rest)

@@ -19,21 +19,26 @@ def model_jacobian(
     model: nn.Module,
     x: torch.Tensor,
     params: dict[str, torch.Tensor],
+    raw: dict[str, str],
     *,
     summed: bool,
 ) -> dict[str, torch.Tensor]:
     """∂f(x_n)/∂θ for the parameters ``params`` (detached): name -> (b, R, numel) in float64.
 
-    R = 1 with ``summed`` (the gradient of Σ_o f_o), else R = O. The other parameters keep the
-    model's own values.
+    R = 1 with ``summed`` (the gradient of Σ_o f_o), else R = O. ``raw`` maps the names to
+    those of ``model.named_parameters()``; the other parameters are constants.
     """
+    params = {raw[n]: p for n, p in params.items()}
+    back = {raw[n]: n for n in raw}
+    constants = {n: p.detach() for n, p in model.named_parameters() if n not in params}
 
     def single(p, xi):
-        out = functional_call(model, p, (xi.unsqueeze(0),), strict=False).reshape(-1)  # (O,)
+        values = {**constants, **p}  # no graph through the model's own parameters
+        out = functional_call(model, values, (xi.unsqueeze(0),), strict=False).reshape(-1)
         return out.sum().unsqueeze(0) if summed else out  # (R,)
 
     jac = vmap(jacrev(single), in_dims=(None, 0))(params, x)  # name -> (b, R, *shape)
-    return {n: j.reshape(j.shape[0], j.shape[1], -1).to(F64) for n, j in jac.items()}
+    return {back[n]: j.reshape(j.shape[0], j.shape[1], -1).to(F64) for n, j in jac.items()}
 
 
 def module_per_sample(
@@ -53,9 +58,12 @@ def module_per_sample(
         name -> (b, R, numel) float64.
     """
 
+    constants = {n: p.detach() for n, p in module.named_parameters() if n not in params}
+
     def single(xi, gi):
         def call(p):
-            return functional_call(module, p, (xi.unsqueeze(0),), strict=False).squeeze(0)
+            values = {**constants, **p}
+            return functional_call(module, values, (xi.unsqueeze(0),), strict=False).squeeze(0)
 
         _, pullback = vjp(call, params)
         return vmap(pullback)(gi)[0]  # name -> (R, *shape)

@@ -40,25 +40,27 @@ class Entry:
     param: nn.Parameter
     aliases: tuple[str, ...]
     owners: tuple[str, ...]  # canonical names of the modules holding it directly
+    raw: str  # its name in ``model.named_parameters()``, wrapper prefixes included
 
 
 def parameters(model: nn.Module) -> list[Entry]:
     """Every distinct parameter of ``model`` in registration order, tied ones listed once."""
-    found: dict[int, tuple[str, nn.Parameter, list[str], list[str]]] = {}
+    found: dict[int, tuple[str, nn.Parameter, list[str], list[str], str]] = {}
     for module_name, module in model.named_modules(remove_duplicate=False):
         for attr, param in module.named_parameters(recurse=False):
-            full = canonical(f"{module_name}.{attr}" if module_name else attr)
+            raw = f"{module_name}.{attr}" if module_name else attr
+            full = canonical(raw)
             owner = canonical(module_name)
             if id(param) not in found:
-                found[id(param)] = (full, param, [], [])
-            _, _, aliases, owners = found[id(param)]
+                found[id(param)] = (full, param, [], [], raw)
+            _, _, aliases, owners, _ = found[id(param)]
             if full not in aliases:
                 aliases.append(full)
             if owner not in owners:
                 owners.append(owner)
     return [
-        Entry(name, param, tuple(aliases), tuple(owners))
-        for name, param, aliases, owners in found.values()
+        Entry(name, param, tuple(aliases), tuple(owners), raw)
+        for name, param, aliases, owners, raw in found.values()
     ]
 
 
@@ -128,8 +130,7 @@ def rates(model: nn.Module, lr_weights: object, *, argument: str = "lr_weights")
         unknown = [e.name for e in entries if e.name not in scales]
         if unknown:
             raise ValueError(
-                f"{argument} is an InitGeometry of another model: it has no rate for "
-                f"{unknown[:5]}"
+                f"{argument} is an InitGeometry of another model: it has no rate for {unknown[:5]}"
             )
         table = {e.name: float(scales[e.name]) for e in entries}
     elif isinstance(lr_weights, Mapping):

@@ -16,7 +16,7 @@ contracted from per-sample gradients. Tensors are cast to float64 before any sum
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (the usual name)
 from torch import nn
 
 F64 = torch.float64
@@ -50,7 +50,7 @@ def conv_geometry(module: nn.Module, in_shape: tuple[int, ...]) -> dict:
         for size, d, k, s in zip((Hp, Wp), dilation, kernel, stride, strict=True)
     )
     return dict(kernel=kernel, stride=stride, dilation=dilation, pads=pads, H=H, W=W,
-                Hp=Hp, Wp=Wp, out=out, groups=module.groups)  # fmt: skip
+                Hp=Hp, Wp=Wp, out=out, groups=module.groups, C=module.in_channels)  # fmt: skip
 
 
 def as_2d(x: torch.Tensor, geometry: dict) -> torch.Tensor:
@@ -113,9 +113,9 @@ def batch_norm_per_sample(module, x, g, attr: str) -> torch.Tensor:
     g = g.reshape(b, R, C, -1)  # (b, R, C, S)
     if attr == "bias":
         return g.sum(-1, dtype=F64)
-    mean = module.running_mean.to(F64)[:, None]
-    scale = torch.rsqrt(module.running_var.to(F64) + module.eps)[:, None]
-    normed = ((x.reshape(b, C, -1) - mean) * scale).to(g.dtype)  # (b, C, S), x̂ in g's dtype
+    mean = module.running_mean.to(x.dtype)[:, None]
+    scale = torch.rsqrt(module.running_var.to(F64) + module.eps).to(x.dtype)[:, None]
+    normed = (x.reshape(b, C, -1) - mean) * scale  # (b, C, S): x̂ in the model's dtype
     return (g * normed[:, None]).sum(-1, dtype=F64)
 
 
@@ -176,8 +176,21 @@ def _positions(g):
     return g.reshape(g.shape[0], g.shape[1], -1, g.shape[-1]).to(F64)
 
 
-def conv_gram(xa, ga, xb, gb, geometry, full):
-    """Weight block of a convolution (groups = 1) from the input Gram's shifted diagonals."""
+def _patch_gram(xa, xb, geometry):
+    """A[a, p, b, q] = patch_p(x_a)·patch_q(x_b) from unfolded patches: (Ba, P, Bb, P)."""
+    (top, bottom), (left, right) = geometry["pads"]
+
+    def patches(x):
+        x = F.pad(as_2d(x, geometry), (left, right, top, bottom)).to(F64)
+        cols = F.unfold(x, geometry["kernel"], dilation=geometry["dilation"],
+                        stride=geometry["stride"])  # (B, C·kk, P)  # fmt: skip
+        return cols.transpose(1, 2)  # (B, P, C·kk)
+
+    return position_gram(patches(xa), patches(xb))
+
+
+def _shifted_gram(xa, xb, geometry):
+    """The same A from the input Gram, summing its k_h·k_w shifted, strided diagonals."""
     xa, xb = as_2d(xa, geometry).to(F64), as_2d(xb, geometry).to(F64)  # (B, C, H, W)
     Ba, C, H, W = xa.shape
     Bb = xb.shape[0]
@@ -198,8 +211,21 @@ def conv_gram(xa, ga, xb, gb, geometry, full):
             cols = slice(j * dw, j * dw + sw * (Wo - 1) + 1, sw)
             shifted = padded[:, rows, cols, :, rows, cols]  # (Ba, Ho, Wo, Bb, Ho, Wo)
             A = shifted.clone() if A is None else A.add_(shifted)
-    A = A.reshape(Ba, Ho * Wo, Bb, Ho * Wo)
-    R = ga.shape[1]
+    return A.reshape(Ba, Ho * Wo, Bb, Ho * Wo)
+
+
+def conv_gram(xa, ga, xb, gb, geometry, full):
+    """Weight block of a convolution (groups = 1): Σ_{p,q} (patch_p·patch_q)(g_p·g_q).
+
+    The patch Gram comes from the input Gram's shifted diagonals when that is cheaper (stride
+    1: k_h·k_w times fewer multiply-adds), else from unfolded patches (strided convolutions).
+    """
+    Ba, Bb, R = xa.shape[0], xb.shape[0], ga.shape[1]
+    Ho, Wo = geometry["out"]
+    if _shift_cost(geometry) <= _patch_cost(geometry):
+        A = _shifted_gram(xa, xb, geometry)
+    else:
+        A = _patch_gram(xa, xb, geometry)
     ga = ga.reshape(Ba, R, -1, Ho * Wo).transpose(-1, -2).to(F64)  # (Ba, R, P, O)
     gb = gb.reshape(Bb, R, -1, Ho * Wo).transpose(-1, -2).to(F64)
     return combine(A, ga, gb, full)
@@ -210,25 +236,44 @@ def linear_costs(x_shape, g_shape, Ba, Bb, full, same):
     """(gram, per-sample) multiply-adds of a Linear's weight block."""
     S = max(1, int(torch.Size(x_shape[1:-1]).numel()))
     n_in, n_out, R = x_shape[-1], g_shape[-1], g_shape[1]
-    pairs = Ba * Bb / (2 if same else 1)
+    pairs = Ba * Bb
     rr = R * R if full else R
     gram = pairs * S * S * (n_in + rr * n_out + rr)
     build = (Ba if same else Ba + Bb) * R * S * n_out * n_in
     return gram, build + pairs * rr * n_out * n_in
 
 
-def conv_costs(geometry, C, O, R, Ba, Bb, full, same):
-    """(gram, per-sample) multiply-adds of a convolution's weight block."""
+def _shift_cost(geometry) -> float:
+    """Per pair of points, per input channel: the input Gram, its padding and its shifts."""
     kk = geometry["kernel"][0] * geometry["kernel"][1]
     P = geometry["out"][0] * geometry["out"][1]
     HW, HpWp = geometry["H"] * geometry["W"], geometry["Hp"] * geometry["Wp"]
-    pairs = Ba * Bb / (2 if same else 1)
+    return HW * HW + (kk * P * P + HpWp * HpWp) / max(geometry["C"], 1)
+
+
+def _patch_cost(geometry) -> float:
+    kk = geometry["kernel"][0] * geometry["kernel"][1]
+    P = geometry["out"][0] * geometry["out"][1]
+    return P * P * kk
+
+
+def conv_costs(geometry, C, O, R, Ba, Bb, full, same, *, low_precision=False):
+    """(gram, per-sample) multiply-adds of a convolution's weight block.
+
+    Per-sample gradients are built in the model's dtype: with ``low_precision`` (float32)
+    that work counts half, as it runs about twice as fast as float64 on a CPU.
+    """
+    kk = geometry["kernel"][0] * geometry["kernel"][1]
+    P = geometry["out"][0] * geometry["out"][1]
+    pairs = Ba * Bb
     rr = R * R if full else R
     if geometry["groups"] != 1:
         gram = float("inf")
     else:
-        gram = pairs * (HW * HW * C + kk * P * P + P * P * rr * O + HpWp * HpWp * 0.25)
+        patch = min(_shift_cost(geometry), _patch_cost(geometry)) * C
+        gram = pairs * (patch + P * P * rr * O + P * P * rr)
     build = (Ba if same else Ba + Bb) * R * O * P * C * kk / geometry["groups"]
+    build *= 0.5 if low_precision else 1.0
     return gram, build + pairs * rr * O * C * kk / geometry["groups"]
 
 

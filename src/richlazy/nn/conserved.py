@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (the usual name)
 import xarray as xr
 from torch import fx, nn
 
@@ -169,6 +169,9 @@ def find_pairs(model: nn.Module) -> tuple[list[Pair], list[str]]:
                 flatten = True
             elif what == "norm":
                 skipped.append(f"{inner}: a {label} follows it, which undoes its scale")
+                break
+            elif what == "join":
+                skipped.append(f"{inner}: its output reaches {label}")
                 break
             elif what != "linear":
                 if what != "end":

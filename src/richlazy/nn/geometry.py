@@ -184,12 +184,13 @@ def _first_and_last(model: nn.Module, entries: list[_names.Entry]) -> tuple[str,
             f"{', '.join(t.__name__ for t in LAYER_TYPES[:4])}, ... layer; {how}"
         )
     kinds = {_names.canonical(n): m for n, m in modules.items()}
-    order = [owner for e in entries for owner in e.owners[:1]]
-    for end, layer, scan in (("first", layers[0], order), ("last", layers[-1], order[::-1])):
-        for owner in scan:
-            if owner == layer:
+    for end, layer, scan in (("first", layers[0], entries), ("last", layers[-1], entries[::-1])):
+        for entry in scan:
+            if layer in entry.owners:
                 break
-            if not isinstance(kinds.get(owner), NORM_TYPES):
+            owner = next((o for o in entry.owners if not isinstance(kinds.get(o), NORM_TYPES)),
+                         None)  # fmt: skip
+            if owner is not None:
                 raise ValueError(
                     f"cannot tell which layer is {end}: parameters of {owner or 'the model'!r} "
                     f"({type(kinds.get(owner)).__name__}) are registered "
@@ -277,12 +278,12 @@ def unbalance(
     for entry in entries:
         if not math.isfinite(factor[entry.name]) or factor[entry.name] <= 0:
             raise ValueError(f"the factor of {entry.name!r} is {factor[entry.name]}: not > 0")
-        if len(entry.aliases) > 1 and alpha is not None and first in entry.owners:
-            if rescale_last and last is not None and last in entry.owners:
-                raise ValueError(
-                    f"parameter {entry.name!r} is tied between the first layer {first!r} and "
-                    f"the last {last!r}: α would cancel on it; use scales= or untie them"
-                )
+        tied = len(entry.aliases) > 1 and alpha is not None and first in entry.owners
+        if tied and rescale_last and last is not None and last in entry.owners:
+            raise ValueError(
+                f"parameter {entry.name!r} is tied between the first layer {first!r} and "
+                f"the last {last!r}: α would cancel on it; use scales= or untie them"
+            )
     earlier = [e.name for e in entries if e.param in _APPLIED]
     if earlier and not force:
         raise ValueError(

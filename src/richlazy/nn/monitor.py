@@ -98,7 +98,8 @@ class FeatureMonitor:
                        if isinstance(m, RELU_FAMILY)]  # fmt: skip
         self._K0 = self._kernel()
         self._patterns0 = self._patterns()
-        self._calls = [(name, i) for name, _ in self._relus for i in range(len(self._patterns0[name]))]
+        self._calls = [(name, i) for name, _ in self._relus
+                       for i in range(len(self._patterns0[name]))]  # fmt: skip
         self._conserved0 = conserved.pair_values(self._pairs, model, self._rates)
         self._previous: tuple[int, torch.Tensor] | None = None
         self.records: list[dict] = []
@@ -123,7 +124,7 @@ class FeatureMonitor:
             ) from None
         if not steps or steps[0] < 0:
             raise ValueError("every must list at least one step, all ≥ 0")
-        return iter(steps + [math.inf])
+        return iter([*steps, math.inf])
 
     def _kernel(self) -> torch.Tensor:
         return ntk.compute(self.model, self.probe, None, self._trained, kernel=self.kernel,
@@ -190,8 +191,9 @@ class FeatureMonitor:
                 hamming.append(math.nan)
             units.append(before[0].numel())
         record["hamming_distance"] = hamming
-        record["hamming_fraction"] = [h / u if u else math.nan for h, u in zip(hamming, units,
-                                                                               strict=True)]
+        record["hamming_fraction"] = [
+            h / u if u else math.nan for h, u in zip(hamming, units, strict=True)
+        ]
         now = conserved.pair_values(self._pairs, self.model, self._rates)
         record["conserved_drift"] = [_drift(a, b) for a, b in zip(self._conserved0, now,
                                                                   strict=True)]  # fmt: skip

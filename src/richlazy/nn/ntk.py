@@ -20,7 +20,7 @@ from torch import nn
 
 from richlazy.nn import _capture, _checks, _contract, _functional, _names, _routes
 
-__all__ = ["KERNELS", "METHODS", "empirical_ntk", "kernel_distance"]
+__all__ = ["KERNELS", "METHODS", "empirical_ntk", "kernel_distance", "ntk_routes"]
 
 KERNELS = ("sum", "trace", "full")
 METHODS = ("layerwise", "jacobian")
@@ -148,11 +148,12 @@ def _jacobian(model, x1, x2, entries, rates, kernel, budget, outputs) -> torch.T
     R = 1 if kernel == "sum" else outputs
     full = kernel == "full"
     params = {e.name: e.param.detach() for e in entries}
+    raw = {e.name: e.raw for e in entries}
     x2_ = x1 if x2 is None else x2
     block = _contract.Block(x1.shape[0], x2_.shape[0], R, full, x2 is None, x1.device)
 
     def build(x):
-        return lambda rows: _functional.model_jacobian(model, x[rows], params, summed=R == 1)
+        return lambda rows: _functional.model_jacobian(model, x[rows], params, raw, summed=R == 1)
 
     row_bytes = 8 * R * sum(p.numel() for p in params.values()) * 4
     _contract.per_sample(block, build(x1), build(x2_), x1.shape[0], x2_.shape[0],
@@ -166,11 +167,12 @@ def _layerwise(model, x1, x2, entries, rates, kernel, budget) -> torch.Tensor:
     N1, N2 = x1.shape[0], (x1 if symmetric else x2).shape[0]
     one = _capture.capture(model, x1[:1], entries, kernel=kernel)
     one.backward()
-    per_point, R = max(1, one.nbytes()), one.passes
+    per_point, inputs, R = max(1, one.nbytes()), max(1, one.nbytes(grads=False)), one.passes
     del one
     joined = N1 if symmetric else N1 + N2
-    if not full and joined * per_point <= budget // 2:
-        # one capture of every point; units are contracted while the backward pass runs
+    if not full and joined * inputs <= budget:
+        # One capture of every point (its activations, ~ what autograd keeps, in the budget);
+        # units are contracted while the backward pass runs and release their inputs.
         x = x1 if symmetric else torch.cat([x1, x2])
         A = _capture.capture(model, x, entries, kernel=kernel)
         ra, rb = slice(0, N1), slice(0, N1) if symmetric else slice(N1, N1 + N2)
@@ -212,6 +214,63 @@ def _layerwise(model, x1, x2, entries, rates, kernel, budget) -> torch.Tensor:
     return K
 
 
+def ntk_routes(
+    model: nn.Module, x: torch.Tensor, *, kernel: str = "sum", lr_weights: object = None
+) -> dict[str, str]:
+    """How ``empirical_ntk(model, x, kernel=kernel)`` contracts each parameter (a diagnostic).
+
+    Routes: "gram" (no per-sample gradient: (x·x')(g·g') over positions or patches),
+    "per-sample" (gradients of each probe point, contracted in float64), "per-sample, shared"
+    (summed over several uses: tied weights, layers called twice), "torch.func, module"
+    (``vjp`` of the module alone, e.g. LayerNorm) and "torch.func, model" (``jacrev`` of the
+    whole model: parameters the hooks cannot see, e.g. inside MultiheadAttention). Decided
+    for ``x`` as one block of probe points.
+
+    Returns:
+        ``{parameter name: route}`` for every trained parameter.
+
+    Raises:
+        As ``empirical_ntk``.
+    """
+    _checks.module("model", model)
+    x = _checks.probe("x", x)
+    kernel = _checks.choice("kernel", kernel, KERNELS)
+    trained = _names.rates(model, lr_weights)
+    if not trained:
+        raise ValueError("model has no trainable parameter with a rate > 0 (check lr_weights)")
+    entries = [entry for entry, _ in trained]
+    rates = {entry.name: rate for entry, rate in trained}
+    refuse_batch_statistics(model)
+    with neutral(model, x.device):
+        output_size(model, x)
+        A = _capture.capture(model, x, entries, kernel=kernel)
+    units, groups, rest = _contract.plan(A, A, entries, rates)
+    full = kernel == "full"
+    R = A.passes if full else 1
+    found: dict[str, str] = {}
+    for w, attrs in units.items():
+        call = A.calls[w][0]
+        module = call.module
+        for attr, name in attrs.items():
+            if _capture.route_of(module) == "fast":
+                if attr == "weight":
+                    shape, _, _ = call.outputs[0]
+                    g_shape = (shape[0], R, *shape[1:])
+                    found[name] = _contract.weight_route(
+                        module, tuple(call.args[0].shape), g_shape, call.args[0].dtype,
+                        shape[0], full=full, same=True)[0]  # fmt: skip
+                else:
+                    found[name] = "per-sample"
+            elif isinstance(module, _BATCH_NORMS):
+                found[name] = "per-sample"
+            else:
+                found[name] = "torch.func, module"
+    for names in groups.values():
+        found.update(dict.fromkeys(names, "per-sample, shared"))
+    found.update(dict.fromkeys(rest, "torch.func, model"))
+    return {e.name: found.get(e.name, "unused") for e in entries}
+
+
 def kernel_distance(K0, Kt, *, ndim: int = 2):
     """S = 1 − ⟨K0, Kt⟩_F / (‖K0‖_F ‖Kt‖_F) over the last ``ndim`` dims, batched (§6.2).
 
@@ -237,8 +296,7 @@ def kernel_distance(K0, Kt, *, ndim: int = 2):
         raise ValueError(f"ndim must be ≥ 1 and at most the kernels' dims, got {ndim}")
     if a.shape[a.ndim - ndim :] != b.shape[b.ndim - ndim :]:
         raise ValueError(
-            f"K0 and Kt must have the same kernel shape, got {tuple(a.shape)} and "
-            f"{tuple(b.shape)}"
+            f"K0 and Kt must have the same kernel shape, got {tuple(a.shape)} and {tuple(b.shape)}"
         )
     a, b = a.to(torch.float64), b.to(a.device, torch.float64)
     try:

@@ -8,6 +8,8 @@ activations at the odd indices. Bias-free by default, so that it is positively h
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -38,7 +40,7 @@ class MLP(nn.Module):
             raise ValueError(f"leak must be in [0, 1), got {leak!r}")
         layers: list[nn.Module] = []
         sizes = [d_in] + [width] * depth
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        for fan_in, fan_out in itertools.pairwise(sizes):
             layers.append(nn.Linear(fan_in, fan_out, bias=bias))
             layers.append(nn.LeakyReLU(leak) if leak else nn.ReLU())
         layers.append(nn.Linear(width, d_out, bias=bias))
