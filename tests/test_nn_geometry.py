@@ -143,7 +143,7 @@ def test_scales_by_name_module_and_glob_multiply_alpha():
 
 def test_a_parameter_matched_by_two_keys_is_refused():
     model = MLP(4, 6, 2, 1, bias=True)
-    with pytest.raises(ValueError, match="matched by both"):
+    with pytest.raises(ValueError, match=r"matched by both"):
         unbalance(model, scales={"layers.2": 0.5, "*.bias": 2.0})
 
 
@@ -158,13 +158,13 @@ def test_param_groups_feed_any_optimizer_and_survive_json():
         assert sum(len(g["params"]) for g in optimizer.param_groups) == 6
     loaded = InitGeometry.from_json(json.dumps(json.loads(geometry.to_json())))
     assert loaded == geometry and loaded.alpha == 2.0 and loaded.first == "layers.0"
-    with pytest.raises(ValueError, match="pass model="):
+    with pytest.raises(ValueError, match=r"pass model="):
         loaded.param_groups(0.1)
     again = loaded.param_groups(0.01, model=model)
     assert [g["lr"] for g in again] == [g["lr"] for g in groups]
-    with pytest.raises(TypeError, match="sets 'params' and 'lr'"):
+    with pytest.raises(TypeError, match=r"sets 'params' and 'lr'"):
         geometry.param_groups(0.1, params=[])
-    with pytest.raises(ValueError, match="differ from the geometry"):
+    with pytest.raises(ValueError, match=r"differ from the geometry"):
         geometry.param_groups(0.1, model=MLP(4, 6, 3, 1))
 
 
@@ -179,7 +179,7 @@ def test_wrapper_prefixes_are_removed(attribute):
     groups = geometry.param_groups(1.0, model=inner)
     assert [g["lr"] for g in groups] == [1.0, 3.0]
     assert groups[1]["params"] == [inner.layers[2].weight] and len(groups[0]["params"]) == 2
-    with pytest.raises(ValueError, match="already unbalanced"):
+    with pytest.raises(ValueError, match=r"already unbalanced"):
         unbalance(inner, 2.0)  # the same tensors behind the wrapper
     x = torch.randn(5, 3, dtype=D)
     torch.testing.assert_close(
@@ -194,7 +194,7 @@ def test_a_second_unbalance_needs_force():
     model = MLP(3, 4, 1).to(D)
     w = model.layers[0].weight.detach().clone()
     unbalance(model, 2.0)
-    with pytest.raises(ValueError, match="already unbalanced.*force=True"):
+    with pytest.raises(ValueError, match=r"already unbalanced.*force=True"):
         unbalance(model, 2.0)
     torch.testing.assert_close(model.layers[0].weight.detach(), w / 2, rtol=0, atol=0)
     unbalance(model, 2.0, force=True)
@@ -203,24 +203,24 @@ def test_a_second_unbalance_needs_force():
 
 @pytest.mark.parametrize("alpha", [0.0, -1.0, math.nan, math.inf])
 def test_bad_alpha_is_refused(alpha):
-    with pytest.raises(ValueError, match="alpha must be"):
+    with pytest.raises(ValueError, match=r"alpha must be"):
         unbalance(MLP(3, 4, 1), alpha)
 
 
 def test_bad_input_is_refused_and_nothing_changes():
     model = MLP(3, 4, 1)
     w = [p.detach().clone() for p in model.parameters()]
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"model must be a torch.nn.Module"):
         unbalance("mlp", 2.0)
-    with pytest.raises(TypeError, match="alpha must be a real number"):
+    with pytest.raises(TypeError, match=r"alpha must be a real number"):
         unbalance(model, True)
-    with pytest.raises(ValueError, match="'decoder' matches no parameter"):
+    with pytest.raises(ValueError, match=r"'decoder' matches no parameter"):
         unbalance(model, 2.0, scales={"decoder": 2.0})
-    with pytest.raises(ValueError, match="lr_scales key 'layers.9"):
+    with pytest.raises(ValueError, match=r"lr_scales key 'layers.9"):
         unbalance(model, lr_scales={"layers.9.*": 2.0})
-    with pytest.raises(TypeError, match="scales must be a mapping"):
+    with pytest.raises(TypeError, match=r"scales must be a mapping"):
         unbalance(model, scales=[("layers.0", 2.0)])
-    with pytest.raises(ValueError, match="one layer only"):
+    with pytest.raises(ValueError, match=r"one layer only"):
         unbalance(nn.Linear(3, 1), 2.0)
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), w, strict=True))
 
@@ -234,7 +234,7 @@ def test_bad_input_is_refused_and_nothing_changes():
         def forward(self, x):
             return self.out(self.fc(x * self.scale))
 
-    with pytest.raises(ValueError, match="cannot tell which layer is first.*scales="):
+    with pytest.raises(ValueError, match=r"cannot tell which layer is first.*scales="):
         unbalance(Custom(), 2.0)
     unbalance(Custom(), scales={"scale": 0.5, "out.weight": 2.0})  # the way the error says
 
@@ -243,10 +243,10 @@ def test_bad_input_is_refused_and_nothing_changes():
             super().__init__()
             self.w = nn.Parameter(torch.ones(3))
 
-    with pytest.raises(ValueError, match="cannot identify the first and last layers.*scales="):
+    with pytest.raises(ValueError, match=r"cannot identify the first and last layers.*scales="):
         unbalance(NoLayers(), 2.0)
 
     tied = nn.Sequential(nn.Embedding(5, 5), nn.Linear(5, 5, bias=False))
     tied[1].weight = tied[0].weight
-    with pytest.raises(ValueError, match="tied between the first layer"):
+    with pytest.raises(ValueError, match=r"tied between the first layer"):
         unbalance(tied, 2.0)

@@ -135,19 +135,19 @@ def test_schedules_and_the_dataset():
 def test_bad_input_is_refused():
     model = SmallCNN(8, width=2).to(D)
     x = torch.randn(4, 1, 8, 8, dtype=D)
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"model must be a torch.nn.Module"):
         FeatureMonitor(None, x)
-    with pytest.raises(ValueError, match="do not fit the model"):
+    with pytest.raises(ValueError, match=r"do not fit the model"):
         FeatureMonitor(model, torch.randn(4, 1, 6, 5, dtype=D))
-    with pytest.raises(TypeError, match="optimizer must be"):
+    with pytest.raises(TypeError, match=r"optimizer must be"):
         FeatureMonitor(model, x, optimizer=0.1)
-    with pytest.raises(ValueError, match="every must be ≥ 1"):
+    with pytest.raises(ValueError, match=r"every must be ≥ 1"):
         FeatureMonitor(model, x, every=0)
-    with pytest.raises(ValueError, match="kernel must be one of"):
+    with pytest.raises(ValueError, match=r"kernel must be one of"):
         FeatureMonitor(model, x, kernel="full")
     monitor = FeatureMonitor(model, x)
     monitor.log(3)
-    with pytest.raises(ValueError, match="steps must increase"):
+    with pytest.raises(ValueError, match=r"steps must increase"):
         monitor.log(3)
-    with pytest.raises(ValueError, match="step must be an integer"):
+    with pytest.raises(ValueError, match=r"step must be an integer"):
         monitor.log(-1)

@@ -261,25 +261,25 @@ def test_frozen_parameters_and_buffers_are_constants():
 def test_batch_statistics_and_bad_inputs_are_refused():
     model = MLP(3, 4, 1).to(D)
     x = torch.randn(4, 3, dtype=D)
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"model must be a torch.nn.Module"):
         empirical_ntk(lambda z: z, x)
-    with pytest.raises(TypeError, match="x1 must be a torch.Tensor"):
+    with pytest.raises(TypeError, match=r"x1 must be a torch.Tensor"):
         empirical_ntk(model, x.numpy())
-    with pytest.raises(ValueError, match="x2 must have the trailing shape"):
+    with pytest.raises(ValueError, match=r"x2 must have the trailing shape"):
         empirical_ntk(model, x, torch.randn(2, 4, dtype=D))
-    with pytest.raises(ValueError, match="do not fit the model"):
+    with pytest.raises(ValueError, match=r"do not fit the model"):
         empirical_ntk(model, torch.randn(4, 7, dtype=D))
-    with pytest.raises(ValueError, match="kernel must be one of"):
+    with pytest.raises(ValueError, match=r"kernel must be one of"):
         empirical_ntk(model, x, kernel="diag")
-    with pytest.raises(ValueError, match="method must be one of"):
+    with pytest.raises(ValueError, match=r"method must be one of"):
         empirical_ntk(model, x, method="fast")
-    with pytest.raises(ValueError, match="max_memory"):
+    with pytest.raises(ValueError, match=r"max_memory"):
         empirical_ntk(model, x, max_memory=10)
-    with pytest.raises(TypeError, match="lr_weights must be"):
+    with pytest.raises(TypeError, match=r"lr_weights must be"):
         empirical_ntk(model, x, lr_weights=0.1)
-    with pytest.raises(ValueError, match="matches no parameter"):
+    with pytest.raises(ValueError, match=r"matches no parameter"):
         empirical_ntk(model, x, lr_weights={"decoder.*": 2.0})
-    with pytest.raises(ValueError, match="without running statistics"):
+    with pytest.raises(ValueError, match=r"without running statistics"):
         empirical_ntk(nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2, track_running_stats=False)),
                       torch.randn(4, 3))  # fmt: skip
 
@@ -291,7 +291,7 @@ def test_batch_statistics_and_bad_inputs_are_refused():
         def forward(self, x):
             return self.lin(x), x
 
-    with pytest.raises(TypeError, match="one tensor"):
+    with pytest.raises(TypeError, match=r"one tensor"):
         empirical_ntk(Pair(), torch.randn(2, 3))
 
 
@@ -301,7 +301,9 @@ def test_kernel_distance_is_batched_scale_free_and_nan_for_zero():
     B = rng.normal(size=(3, 4, 4))
     S = kernel_distance(A, B)
     assert isinstance(S, np.ndarray) and S.shape == (3,)
-    expected = [1 - (a * b).sum() / np.linalg.norm(a) / np.linalg.norm(b) for a, b in zip(A, B)]
+    expected = [
+        1 - (a * b).sum() / np.linalg.norm(a) / np.linalg.norm(b) for a, b in zip(A, B, strict=True)
+    ]
     np.testing.assert_allclose(S, expected, rtol=1e-13)
     np.testing.assert_allclose(kernel_distance(A * 1e200, B * 1e-200), expected, rtol=1e-13)
     assert np.isnan(kernel_distance(np.zeros((4, 4)), B[0]))
@@ -310,7 +312,7 @@ def test_kernel_distance_is_batched_scale_free_and_nan_for_zero():
     assert isinstance(T, torch.Tensor) and T.shape == (3,)
     full = rng.normal(size=(2, 3, 2, 3))
     assert kernel_distance(full, full, ndim=4) == pytest.approx(0.0, abs=1e-15)
-    with pytest.raises(ValueError, match="same kernel shape"):
+    with pytest.raises(ValueError, match=r"same kernel shape"):
         kernel_distance(A, rng.normal(size=(3, 5, 5)))
-    with pytest.raises(ValueError, match="do not broadcast"):
+    with pytest.raises(ValueError, match=r"do not broadcast"):
         kernel_distance(A, rng.normal(size=(2, 4, 4)))
