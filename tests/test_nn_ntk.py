@@ -221,10 +221,12 @@ def test_tiling_under_a_small_memory_budget_gives_the_same_kernel():
 
 def test_float32_models_are_accumulated_in_float64():
     torch.manual_seed(4)
-    model = SmallCNN(8, width=4, num_classes=2)
-    x = torch.randn(6, 1, 8, 8)
+    model = nn.Sequential(SmallCNN(8, width=4, num_classes=2), nn.BatchNorm1d(2)).eval()
+    model[1].running_mean.uniform_(-1, 1)
+    x = torch.randn(70, 1, 8, 8)  # ≥ 64 points: the symmetric blocks of the float64 products
     K = empirical_ntk(model, x)
     assert K.dtype == D
+    assert relative(K, empirical_ntk(model, x, method="jacobian")) <= 1e-6
     reference = brute_force(model.to(D), x.to(D))
     assert relative(K, reference) <= 1e-5  # the model's own rounding in float32
 

@@ -1,4 +1,4 @@
-"""Per-layer pieces of the empirical NTK (docs/theory.md §6.2), exact and in float64.
+"""Per-layer pieces of the empirical NTK (docs/theory.md §6.2), exact, summed in float64.
 
 Two routes for a layer's weight, chosen by their cost in multiply-adds:
 
@@ -10,7 +10,10 @@ Two routes for a layer's weight, chosen by their cost in multiply-adds:
   convolution), contracted as G Gᵀ. Cheaper when positions are many and weights few.
 
 Everything else (biases, normalisation layers, shared weights, the torch.func fallback) is
-contracted from per-sample gradients. Tensors are cast to float64 before any sum.
+contracted from per-sample gradients. Precision: per-sample gradients are computed in the
+model's dtype, as its own backward pass would compute them; every sum that makes up the kernel
+(over parameters, pairs of positions or patches, layers) is taken in float64, Gram factors
+included.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ def conv_per_sample(module, x, g, geometry, weight: bool, bias: bool):
     the probe points as groups (measured 1.5–2× faster there on a 2-core CPU).
     """
     b, R, O = g.shape[:3]
-    bias_grad = g.reshape(b, R, O, -1).sum(-1, dtype=F64) if bias else None
+    bias_grad = g.reshape(b, R, O, -1).sum(-1) if bias else None
     if not weight:
         return None, bias_grad
     x = as_2d(x, geometry)
@@ -112,11 +115,11 @@ def batch_norm_per_sample(module, x, g, attr: str) -> torch.Tensor:
     b, R, C = g.shape[:3]
     g = g.reshape(b, R, C, -1)  # (b, R, C, S)
     if attr == "bias":
-        return g.sum(-1, dtype=F64)
-    mean = module.running_mean.to(x.dtype)[:, None]
-    scale = torch.rsqrt(module.running_var.to(F64) + module.eps).to(x.dtype)[:, None]
-    normed = (x.reshape(b, C, -1) - mean) * scale  # (b, C, S): x̂ in the model's dtype
-    return (g * normed[:, None]).sum(-1, dtype=F64)
+        return g.sum(-1)
+    scale = torch.rsqrt(module.running_var.to(F64) + module.eps)
+    shift = (-module.running_mean.to(F64) * scale).to(x.dtype)[:, None]
+    normed = torch.addcmul(shift, x.reshape(b, C, -1), scale.to(x.dtype)[:, None])  # x̂ (b, C, S)
+    return torch.einsum("brcs,bcs->brc", g, normed)
 
 
 def embedding_per_sample(module, tokens, g):
