@@ -1,6 +1,7 @@
 """The models of richlazy.nn.models, the package's import rules, and the benchmark function."""
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -59,10 +60,18 @@ def test_the_package_imports_only_what_it_may():
                     assert top in allowed_third_party | set(sys.stdlib_module_names), (path, name)
 
 
-def test_the_benchmark_function_compares_the_two_methods():
-    (record,) = ntk_benchmark((3,), width=2, threads=1, timeout=300)
+def test_the_benchmark_script_compares_the_two_methods():
+    script = Path(__file__).resolve().parents[1] / "bench" / "ntk_vs_jacobian.py"
+    args = ["--n", "3", "--width", "2", "--threads", "1"]
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first, *lines = done.stdout.splitlines()
+    assert first.startswith("# command: python ")
+    (record,) = [json.loads(line) for line in lines]
     assert record["n_points"] == 3 and record["relative_error"] <= 1e-12
     assert record["layerwise_s"] > 0 and record["jacobian_s"] > 0
+    assert record["speedup"] > 0 and record["memory_ratio"] > 0
     assert record["jacobian_peak_gib"] >= record["jacobian_rss_before_gib"] > 0
     with pytest.raises(ValueError, match=r"dtype must be"):
         ntk_benchmark((3,), dtype="float16")
