@@ -219,6 +219,17 @@ def test_tiling_under_a_small_memory_budget_gives_the_same_kernel():
     assert relative(empirical_ntk(model, x1, kernel="sum"), brute_force(model, x1)) <= 1e-10
 
 
+def test_symmetric_blocks_of_large_gram_products():
+    torch.manual_seed(7)
+    model = gram_cnn().to(D)
+    x = torch.randn(70, 2, 4, 4, dtype=D)  # 70 points × 4 positions: ≥ 256 Gram rows
+    for kernel in ("sum", "full"):
+        assert (
+            relative(empirical_ntk(model, x, kernel=kernel), brute_force(model, x, None, kernel))
+            <= 1e-10
+        )
+
+
 def test_float32_models_are_accumulated_in_float64():
     torch.manual_seed(4)
     model = nn.Sequential(SmallCNN(8, width=4, num_classes=2), nn.BatchNorm1d(2)).eval()

@@ -69,7 +69,8 @@ def _product(Ga: torch.Tensor, Gb: torch.Tensor, full: bool) -> torch.Tensor:
     """Σ_features of per-sample gradients (b, R, P) in float64: (ta, tb) or (ta, R, tb, R).
 
     Gradients in a lower precision are copied to float64 a slab of columns at a time into one
-    reused, cache-sized buffer, so no float64 copy of the whole matrix is ever made.
+    reused 32 MiB buffer, so no float64 copy of the whole matrix is ever made (slabs this wide
+    keep the number of operations, each a parallel region, low).
     """
     ta, tb, R = Ga.shape[0], Gb.shape[0], Ga.shape[1]
     left = Ga.reshape(ta * R, -1) if full else Ga.reshape(ta, -1)  # (rows, features)
@@ -78,7 +79,7 @@ def _product(Ga: torch.Tensor, Gb: torch.Tensor, full: bool) -> torch.Tensor:
         out = left @ right.T
     else:
         rows, features = left.shape[0] + right.shape[0], left.shape[1]
-        width = min(features, max(256, (1 << 18) // rows))  # ≤ 2 MiB of float64 per slab
+        width = min(features, max(256, (1 << 22) // rows))  # ≤ 32 MiB of float64 per slab
         buffer = torch.empty(rows, width, dtype=F64, device=left.device)
         out = torch.zeros(left.shape[0], right.shape[0], dtype=F64, device=left.device)
         same = left.data_ptr() == right.data_ptr() and left.shape == right.shape
@@ -200,12 +201,15 @@ def _gram_weight(block, module, xa, ga, xb, gb, rate, budget) -> bool:
     pair = _routes.gram_pair_bytes(kind, geometry, S, R, ga.shape[-1], full)
     size = max(1, math.isqrt(max(1, budget // (2 * pair))))
     for ra, rb in block.pairs(Ba, Bb, size, size):
+        # on the diagonal of a symmetric kernel the b side is the a side (None)
+        diagonal = block.same and ra == rb
+        xb_, gb_ = (None, None) if diagonal else (xb[rb], gb[rb])
         if kind == "linear":
-            value = _routes.linear_gram(xa[ra], ga[ra], xb[rb], gb[rb], full)
+            value = _routes.linear_gram(xa[ra], ga[ra], xb_, gb_, full)
         elif kind == "embedding":
-            value = _routes.embedding_gram(module, xa[ra], ga[ra], xb[rb], gb[rb], full)
+            value = _routes.embedding_gram(module, xa[ra], ga[ra], xb_, gb_, full)
         else:
-            value = _routes.conv_gram(xa[ra], ga[ra], xb[rb], gb[rb], geometry, full)
+            value = _routes.conv_gram(xa[ra], ga[ra], xb_, gb_, geometry, full)
         block.add(ra, rb, rate * value)
     return True
 

@@ -135,43 +135,63 @@ def embedding_per_sample(module, tokens, g):
 
 
 # ---------------------------------------------------------------- Gram blocks
-def position_gram(fa, fb):
-    """Σ_c fa[a, s, c] fb[b, t, c]: (Ba, S, C), (Bb, T, C) -> (Ba, S, Bb, T)."""
+def _gram(a: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """a bᵀ; with b None, the symmetric a aᵀ from three of its four blocks."""
+    if b is not None:
+        return a @ b.T
+    n = a.shape[0]
+    if n < 256:
+        return a @ a.T
+    h = n // 2
+    out = a.new_empty(n, n)
+    out[:h, :h] = a[:h] @ a[:h].T
+    out[:h, h:] = a[:h] @ a[h:].T
+    out[h:, :h] = out[:h, h:].T
+    out[h:, h:] = a[h:] @ a[h:].T
+    return out
+
+
+def position_gram(fa, fb=None):
+    """Σ_c fa[a, s, c] fb[b, t, c]: (Ba, S, C), (Bb, T, C) -> (Ba, S, Bb, T); fb None: fa."""
     Ba, S, C = fa.shape
-    Bb, T, _ = fb.shape
-    return (fa.reshape(Ba * S, C) @ fb.reshape(Bb * T, C).T).view(Ba, S, Bb, T)
+    Bb, T = (Ba, S) if fb is None else fb.shape[:2]
+    right = None if fb is None else fb.reshape(Bb * T, C)
+    return _gram(fa.reshape(Ba * S, C), right).view(Ba, S, Bb, T)
 
 
 def combine(A, ga, gb, full):
     """Σ_{s,t} A[a,s,b,t] (ga[a,r,s]·gb[b,q,t]): ga (Ba, R, S, O) -> (Ba, Bb) or (Ba, R, Bb, R).
 
     Without ``full`` the output rows are summed over r = q (the "sum" and "trace" kernels).
+    ``gb`` None: the same points as ``ga``.
     """
     Ba, R, S, O = ga.shape
-    Bb, _, T, _ = gb.shape
     if not full:
         left = ga.permute(0, 2, 1, 3).reshape(Ba, S, R * O)  # (Ba, S, R·O)
-        right = gb.permute(0, 2, 1, 3).reshape(Bb, T, R * O)
+        right = None if gb is None else gb.permute(0, 2, 1, 3).reshape(gb.shape[0], -1, R * O)
         return (A * position_gram(left, right)).sum((1, 3))  # (Ba, Bb)
-    Gg = (ga.reshape(Ba * R * S, O) @ gb.reshape(Bb * R * T, O).T).view(Ba, R, S, Bb, R, T)
+    Bb, T = (Ba, S) if gb is None else gb.shape[:3:2]
+    right = None if gb is None else gb.reshape(Bb * R * T, O)
+    Gg = _gram(ga.reshape(Ba * R * S, O), right).view(Ba, R, S, Bb, R, T)
     return torch.einsum("asbt,arsbqt->arbq", A, Gg)
 
 
 def linear_gram(xa, ga, xb, gb, full):
-    """Weight block of a Linear: x (B, *S, in), g (B, R, *S, out)."""
+    """Weight block of a Linear: x (B, *S, in), g (B, R, *S, out); xb, gb None: same points."""
     fa = xa.reshape(xa.shape[0], -1, xa.shape[-1]).to(F64)  # (Ba, S, in)
-    fb = xb.reshape(xb.shape[0], -1, xb.shape[-1]).to(F64)
+    fb = None if xb is None else xb.reshape(xb.shape[0], -1, xb.shape[-1]).to(F64)
     A = position_gram(fa, fb)  # (Ba, S, Bb, S)
-    return combine(A, _positions(ga), _positions(gb), full)
+    return combine(A, _positions(ga), None if gb is None else _positions(gb), full)
 
 
 def embedding_gram(module, ta, ga, tb, gb, full):
     """Weight block of an Embedding: A[s, t] = 1[token_s = token_t] (padding_idx excluded)."""
-    ta, tb = ta.reshape(ta.shape[0], -1), tb.reshape(tb.shape[0], -1)  # (B, S)
+    ta = ta.reshape(ta.shape[0], -1)  # (B, S)
+    tb = ta if tb is None else tb.reshape(tb.shape[0], -1)
     A = (ta[:, :, None, None] == tb[None, None]).to(F64)  # (Ba, S, Bb, T)
     if module.padding_idx is not None:
         A = A * (ta != module.padding_idx)[:, :, None, None].to(F64)
-    return combine(A, _positions(ga), _positions(gb), full)
+    return combine(A, _positions(ga), None if gb is None else _positions(gb), full)
 
 
 def _positions(g):
@@ -189,16 +209,19 @@ def _patch_gram(xa, xb, geometry):
                         stride=geometry["stride"])  # (B, C·kk, P)  # fmt: skip
         return cols.transpose(1, 2)  # (B, P, C·kk)
 
-    return position_gram(patches(xa), patches(xb))
+    return position_gram(patches(xa), None if xb is None else patches(xb))
 
 
 def _shifted_gram(xa, xb, geometry):
     """The same A from the input Gram, summing its k_h·k_w shifted, strided diagonals."""
-    xa, xb = as_2d(xa, geometry).to(F64), as_2d(xb, geometry).to(F64)  # (B, C, H, W)
+    xa = as_2d(xa, geometry).to(F64)  # (B, C, H, W)
     Ba, C, H, W = xa.shape
-    Bb = xb.shape[0]
     fa = xa.permute(0, 2, 3, 1).reshape(Ba, H * W, C)
-    fb = xb.permute(0, 2, 3, 1).reshape(Bb, H * W, C)
+    fb = None
+    if xb is not None:
+        xb = as_2d(xb, geometry).to(F64)
+        fb = xb.permute(0, 2, 3, 1).reshape(xb.shape[0], H * W, C)
+    Bb = Ba if xb is None else xb.shape[0]
     inner = position_gram(fa, fb).view(Ba, H, W, Bb, H, W)
     (top, _), (left, _) = geometry["pads"]
     Hp, Wp = geometry["Hp"], geometry["Wp"]
@@ -223,14 +246,15 @@ def conv_gram(xa, ga, xb, gb, geometry, full):
     The patch Gram comes from the input Gram's shifted diagonals when that is cheaper (stride
     1: k_h·k_w times fewer multiply-adds), else from unfolded patches (strided convolutions).
     """
-    Ba, Bb, R = xa.shape[0], xb.shape[0], ga.shape[1]
+    Ba, R = xa.shape[0], ga.shape[1]
     Ho, Wo = geometry["out"]
     if _shift_cost(geometry) <= _patch_cost(geometry):
         A = _shifted_gram(xa, xb, geometry)
     else:
         A = _patch_gram(xa, xb, geometry)
     ga = ga.reshape(Ba, R, -1, Ho * Wo).transpose(-1, -2).to(F64)  # (Ba, R, P, O)
-    gb = gb.reshape(Bb, R, -1, Ho * Wo).transpose(-1, -2).to(F64)
+    if gb is not None:
+        gb = gb.reshape(gb.shape[0], R, -1, Ho * Wo).transpose(-1, -2).to(F64)
     return combine(A, ga, gb, full)
 
 
