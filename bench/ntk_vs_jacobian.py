@@ -9,6 +9,7 @@ richlazy.nn.benchmark). Prints the command, then one JSON line per N with the ra
 
 Usage:
     python bench/ntk_vs_jacobian.py [--n 64 128] [--width 64] [--dtype float64] [--threads 1]
+                                    [--repeats 3]
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ def main() -> None:
     parser.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     parser.add_argument("--threads", type=int, default=None, help="torch threads per process")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1, help="alternating runs; fastest kept")
     args = parser.parse_args()
     print("# command: python " + " ".join(sys.argv), flush=True)
     records = ntk_benchmark(tuple(args.n), width=args.width, outputs=args.outputs,
-                            dtype=args.dtype, threads=args.threads, seed=args.seed)  # fmt: skip
+                            dtype=args.dtype, threads=args.threads, seed=args.seed,
+                            repeats=args.repeats)  # fmt: skip
     for record in records:
         print(json.dumps(record), flush=True)
 
