@@ -329,3 +329,30 @@ def test_kernel_distance_is_batched_scale_free_and_nan_for_zero():
         kernel_distance(A, rng.normal(size=(3, 5, 5)))
     with pytest.raises(ValueError, match=r"do not broadcast"):
         kernel_distance(A, rng.normal(size=(2, 4, 4)))
+
+
+class Mutates(nn.Module):
+    """A layer's input is overwritten after the layer used it (autograd does not need it: the
+    layer after it reads the new values)."""
+
+    def __init__(self, mutate: bool):
+        super().__init__()
+        self.a, self.b = nn.Linear(3, 2), nn.Linear(3, 2)
+        self.mutate = mutate
+
+    def forward(self, x):
+        h = x.clone()
+        y = self.a(h)
+        if self.mutate:
+            h.mul_(3.0)  # in place, after self.a used h
+            return y + self.b(h)
+        return y + self.b(3.0 * h)
+
+
+def test_an_input_changed_in_place_after_its_layer_ran_is_seen_as_it_was():
+    torch.manual_seed(8)
+    mutating = Mutates(True).to(D)
+    plain = Mutates(False).to(D)
+    plain.load_state_dict(mutating.state_dict())
+    x = torch.randn(4, 3, dtype=D)
+    assert relative(empirical_ntk(mutating, x), brute_force(plain, x)) <= 1e-10
