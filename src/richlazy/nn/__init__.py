@@ -1,0 +1,30 @@
+"""Unbalanced initialization, per-layer rates, conserved quantities, the empirical NTK and a
+feature-learning monitor for any ``torch.nn.Module`` (docs/theory.md §6; guide: docs/nn.md).
+
+- ``unbalance(model, alpha)`` rescales the first (and last) layer in place and returns an
+  ``InitGeometry`` whose ``param_groups(lr)`` feed any ``torch.optim`` optimizer (§6.1);
+- ``conserved_quantities(model, lrs=...)`` the δ_k (and Δ matrices) of its layer pairs (§6.1);
+- ``empirical_ntk(model, x1, x2)`` the kernel, layer by layer, exact in float64 (§6.2), and
+  ``kernel_distance(K0, Kt)``;
+- ``FeatureMonitor(model, probe_x, optimizer=...)`` records them in the user's own loop;
+- ``richlazy.nn.models``: MLP, SmallCNN (digits/MNIST), ResNet18 (CIFAR);
+- ``richlazy.nn.benchmark.ntk_benchmark``: the eNTK against the torch.func Jacobian.
+"""
+
+from richlazy.nn import models
+from richlazy.nn.conserved import conserved_quantities
+from richlazy.nn.geometry import InitGeometry, unbalance
+from richlazy.nn.monitor import FeatureMonitor, log_schedule
+from richlazy.nn.ntk import empirical_ntk, kernel_distance, ntk_routes
+
+__all__ = [
+    "FeatureMonitor",
+    "InitGeometry",
+    "conserved_quantities",
+    "empirical_ntk",
+    "kernel_distance",
+    "log_schedule",
+    "models",
+    "ntk_routes",
+    "unbalance",
+]

@@ -1,0 +1,253 @@
+"""A feature-learning monitor for the user's own training loop (docs/theory.md §6, §5).
+
+    monitor = FeatureMonitor(model, probe_x, optimizer=optimizer)
+    for step in range(steps):
+        monitor.maybe_log(step)          # on a log-spaced schedule by default
+        ...                              # the user's own step
+    ds = monitor.to_xarray()             # dims step, layer, param_layer, pair
+
+Each record costs one empirical NTK on the probe points and one forward pass; both run in eval
+mode with the RNG state restored and touch neither ``.grad`` nor BatchNorm statistics, so the
+training run is the same with and without the monitor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import nn
+
+from richlazy.nn import _checks, _names, conserved, ntk
+
+__all__ = ["RELU_FAMILY", "FeatureMonitor", "log_schedule"]
+
+# Activations whose pattern 1[z > 0] the Hamming distance counts (docs/theory.md §5).
+RELU_FAMILY: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ReLU6)
+
+
+def log_schedule(per_decade: int = 10) -> Iterable[int]:
+    """0, 1, 2, …: the integers nearest 10^(k/per_decade), each once, forever."""
+    yield 0
+    last, k = 0, 0
+    while True:
+        step = round(10 ** (k / per_decade))
+        k += 1
+        if step > last:
+            last = step
+            yield step
+
+
+class FeatureMonitor:
+    """Records how far a model has moved from its state when the monitor was built.
+
+    Quantities (``to_xarray``): ``kernel_distance`` S(0, t) (§6.2), ``kernel_velocity``
+    S(t_prev, t)/(t − t_prev), ``kernel_norm`` ‖K_t‖_F, ``parameter_distance`` ‖θ(t) − θ(0)‖
+    and per layer (``layer_parameter_distance``, dim ``param_layer``), ``hamming_distance``
+    Σ_units mean_i 1[pattern changed] per call of a ReLU-family module (§5's normalisation,
+    dim ``layer``: the module name, with ``[i]`` for a module called several times;
+    ``hamming_fraction`` divides by the number of units), and ``conserved_drift``
+    max_k |δ_k(t) − δ_k(0)| per layer pair (§6.1, dim ``pair``).
+
+    Args:
+        model: the module being trained.
+        probe_x: probe points (N, ...) the kernel and patterns are measured on.
+        optimizer: its learning rates weight the kernel and the conserved quantities (read
+            once, when the monitor is built); None for unit rates.
+        every: None for the log-spaced schedule (about 10 records per decade of steps), an
+            int k to record every k steps, or an iterable of steps.
+        kernel: "sum" or "trace" (``empirical_ntk``'s kernel).
+        max_memory: ``empirical_ntk``'s budget.
+
+    Raises:
+        TypeError, ValueError: a non-module, probe points the model does not accept, a bad
+            schedule, optimizer or kernel.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        probe_x: torch.Tensor,
+        *,
+        optimizer: torch.optim.Optimizer | None = None,
+        every: int | Iterable[int] | None = None,
+        kernel: str = "sum",
+        max_memory: int | None = None,
+    ) -> None:
+        self.model = _checks.module("model", model)
+        self.probe = _checks.probe("probe_x", probe_x)
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}"
+            )
+        self.kernel = _checks.choice("kernel", kernel, ("sum", "trace"))
+        self._budget = _checks.memory("max_memory", max_memory, ntk.DEFAULT_MEMORY)
+        self._schedule = self._make_schedule(every)
+        self._next = next(self._schedule)
+        self._from_optimizer = optimizer is not None
+        self._trained = _names.rates(model, optimizer, argument="optimizer")
+        self._rates = {id(e.param): r for e, r in self._trained}
+        self._entries = _names.parameters(model)
+        self._start = [e.param.detach().clone() for e in self._entries]
+        self._layers = sorted({e.owners[0] for e in self._entries}, key=self._order())
+        self._pairs, self.skipped = conserved.find_pairs(model)
+        self._relus = [(_names.canonical(n), m) for n, m in model.named_modules()
+                       if isinstance(m, RELU_FAMILY)]  # fmt: skip
+        self._K0 = self._kernel()
+        self._patterns0 = self._patterns()
+        self._calls = [(name, i) for name, _ in self._relus
+                       for i in range(len(self._patterns0[name]))]  # fmt: skip
+        self._conserved0 = conserved.pair_values(self._pairs, model, self._rates)
+        self._previous: tuple[int, torch.Tensor] | None = None
+        self.records: list[dict] = []
+
+    def _order(self):
+        names = [_names.canonical(n) for n, _ in self.model.named_modules()]
+        return {n: i for i, n in enumerate(names)}.get
+
+    @staticmethod
+    def _make_schedule(every):
+        if every is None:
+            return log_schedule()
+        if isinstance(every, int) and not isinstance(every, bool):
+            if every < 1:
+                raise ValueError(f"every must be ≥ 1, got {every}")
+            return (k * every for k in range(1 << 62))
+        try:
+            steps = sorted({int(s) for s in every})
+        except TypeError:
+            raise TypeError(
+                f"every must be None, an int or an iterable of steps, got {type(every).__name__}"
+            ) from None
+        if not steps or steps[0] < 0:
+            raise ValueError("every must list at least one step, all ≥ 0")
+        return iter([*steps, math.inf])
+
+    def _kernel(self) -> torch.Tensor:
+        return ntk.compute(self.model, self.probe, None, self._trained, kernel=self.kernel,
+                           budget=self._budget, method="layerwise")  # fmt: skip
+
+    def _patterns(self) -> dict[str, list[torch.Tensor]]:
+        """1[z > 0] of the input of every ReLU-family call, on the probe points."""
+        found: dict[str, list[torch.Tensor]] = {name: [] for name, _ in self._relus}
+        handles = []
+        for name, module in self._relus:
+
+            def hook(module, args, name=name):
+                found[name].append(args[0].detach() > 0)  # before an in-place activation acts
+
+            handles.append(module.register_forward_pre_hook(hook))
+        try:
+            with ntk.neutral(self.model, self.probe.device), torch.no_grad():
+                self.model(self.probe)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return found
+
+    def maybe_log(self, step: int) -> bool:
+        """Record at ``step`` if the schedule says so (steps skipped by the loop are caught up
+        at the next call); whether it recorded."""
+        if step < self._next:
+            return False
+        self.log(step)
+        while self._next <= step:
+            self._next = next(self._schedule)
+        return True
+
+    def log(self, step: int) -> dict:
+        """Record every quantity now, at ``step``; returns the record."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"step must be an integer ≥ 0, got {step!r}")
+        if self.records and step <= self.records[-1]["step"]:
+            raise ValueError(f"steps must increase: {step} after {self.records[-1]['step']}")
+        K = self._kernel()
+        record: dict = {"step": step}
+        record["kernel_distance"] = float(ntk.kernel_distance(self._K0, K))
+        record["kernel_norm"] = float(torch.linalg.matrix_norm(K))
+        if self._previous is None:
+            record["kernel_velocity"] = math.nan
+        else:
+            before, K_before = self._previous
+            record["kernel_velocity"] = float(ntk.kernel_distance(K_before, K)) / (step - before)
+        self._previous = (step, K)
+        squares: dict[str, float] = dict.fromkeys(self._layers, 0.0)
+        with torch.no_grad():
+            for entry, start in zip(self._entries, self._start, strict=True):
+                diff = entry.param.detach().to(torch.float64) - start.to(torch.float64)
+                squares[entry.owners[0]] += float((diff**2).sum())
+        record["parameter_distance"] = math.sqrt(sum(squares.values()))
+        record["layer_parameter_distance"] = [math.sqrt(squares[n]) for n in self._layers]
+        patterns = self._patterns()
+        hamming, units = [], []
+        for name, i in self._calls:  # one "layer" per call of a ReLU-family module
+            before, now = self._patterns0[name][i], patterns[name]
+            if i < len(now) and now[i].shape == before.shape:
+                hamming.append(float((before != now[i]).to(torch.float64).mean(0).sum()))
+            else:
+                hamming.append(math.nan)
+            units.append(before[0].numel())
+        record["hamming_distance"] = hamming
+        record["hamming_fraction"] = [
+            h / u if u else math.nan for h, u in zip(hamming, units, strict=True)
+        ]
+        now = conserved.pair_values(self._pairs, self.model, self._rates)
+        record["conserved_drift"] = [_drift(a, b) for a, b in zip(self._conserved0, now,
+                                                                  strict=True)]  # fmt: skip
+        self.records.append(record)
+        return record
+
+    def to_xarray(self) -> xr.Dataset:
+        """The records as a Dataset with dims ``step``, ``param_layer``, ``layer``, ``pair``."""
+        steps = [r["step"] for r in self.records]
+
+        def column(key, width):
+            values = [r[key] for r in self.records]
+            return np.asarray(values, dtype=np.float64).reshape(len(values), *width)
+
+        L, H, P = len(self._layers), len(self._calls), len(self._pairs)
+        data = {
+            "kernel_distance": ("step", column("kernel_distance", ())),
+            "kernel_velocity": ("step", column("kernel_velocity", ())),
+            "kernel_norm": ("step", column("kernel_norm", ())),
+            "parameter_distance": ("step", column("parameter_distance", ())),
+            "layer_parameter_distance": (("step", "param_layer"),
+                                         column("layer_parameter_distance", (L,))),
+            "hamming_distance": (("step", "layer"), column("hamming_distance", (H,))),
+            "hamming_fraction": (("step", "layer"), column("hamming_fraction", (H,))),
+            "conserved_drift": (("step", "pair"), column("conserved_drift", (P,))),
+        }  # fmt: skip
+        coords = {
+            "step": np.asarray(steps, dtype=np.int64),
+            "param_layer": [n or "(model)" for n in self._layers],
+            "layer": self._layer_names(),
+            "pair": [p.name for p in self._pairs],
+        }
+        attrs = {
+            "kernel": self.kernel,
+            "probe_points": int(self.probe.shape[0]),
+            "skipped_pairs": list(self.skipped),
+            "rates": "optimizer group lr at construction" if self._from_optimizer else "unit",
+        }
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+    def _layer_names(self) -> list[str]:
+        counts = {name: len(self._patterns0[name]) for name, _ in self._relus}
+        return [name if counts[name] == 1 else f"{name}[{i}]" for name, i in self._calls]
+
+    def plot(self):
+        """A matplotlib Figure of every recorded quantity against the step."""
+        from richlazy.nn._plot import monitor_figure
+
+        return monitor_figure(self.to_xarray())
+
+
+def _drift(before, after) -> float:
+    if before is None or after is None:
+        return math.nan
+    if before[1] is not None:
+        return float((after[1] - before[1]).abs().max())
+    return float((after[0] - before[0]).abs().max())

@@ -1,0 +1,252 @@
+"""unbalance, InitGeometry and conserved_quantities (docs/theory.md §6.1, §5, §4)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from richlazy.nets import per_neuron_delta, symmetric_pairs
+from richlazy.nn import conserved_quantities, empirical_ntk, unbalance
+from richlazy.nn.geometry import InitGeometry
+from richlazy.nn.models import MLP, ResNet18, SmallCNN
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+D = torch.float64
+
+
+class Wrapped(nn.Module):
+    """What DistributedDataParallel (``module.``) and torch.compile (``_orig_mod.``) look like."""
+
+    def __init__(self, inner, attribute):
+        super().__init__()
+        setattr(self, attribute, inner)
+        self.attribute = attribute
+
+    def forward(self, x):
+        return getattr(self, self.attribute)(x)
+
+
+@pytest.mark.parametrize("alpha", [0.25, 1.0, 3.0])
+def test_alpha_keeps_the_function_of_bias_free_homogeneous_networks(alpha):
+    torch.manual_seed(0)
+    for model, x in (
+        (MLP(6, 9, 3, 2, leak=0.2).to(D), torch.randn(11, 6, dtype=D)),
+        (SmallCNN(8, width=3, num_classes=4).to(D), torch.randn(5, 1, 8, 8, dtype=D)),
+    ):
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        out = model(x).detach()
+        geometry = unbalance(model, alpha)
+        torch.testing.assert_close(model(x), out, rtol=1e-13, atol=1e-14)
+        first, last = geometry.first, geometry.last
+        for name, p in model.named_parameters():
+            factor = (1 / alpha if name.startswith(first + ".") else 1.0) * (
+                alpha if name == f"{last}.weight" else 1.0
+            )
+            assert geometry.scales[name] == pytest.approx(factor, rel=1e-15)
+            torch.testing.assert_close(p.detach(), before[name] * factor, rtol=1e-15, atol=0)
+
+
+def test_first_only_shrinks_the_output_by_alpha():
+    torch.manual_seed(1)
+    model = MLP(4, 5, 2).to(D)
+    x = torch.randn(3, 4, dtype=D)
+    out = model(x).detach()
+    geometry = unbalance(model, 4.0, rescale_last=False)
+    assert geometry.last is None and geometry.first == "layers.0"
+    torch.testing.assert_close(model(x), out / 4.0, rtol=1e-13, atol=1e-15)
+
+
+def test_conserved_quantities_move_as_theory_predicts():
+    """δ_k = η_in‖out_k‖² − η_out‖in_k‖²: first-layer terms × 1/α², last-layer terms × α²."""
+    torch.manual_seed(2)
+    model = MLP(5, 7, 2, 3).to(D)
+    W = [model.layers[i].weight.detach().clone() for i in (0, 2, 4)]
+    rates = {"layers.0.weight": 0.5, "layers.2.weight": 2.0, "layers.4.weight": 0.3}
+    before = conserved_quantities(model, lrs=rates)
+    assert list(before.pair.values) == ["layers.0->layers.2", "layers.2->layers.4"]
+    assert before.attrs["skipped"] == []
+    alpha = 2.5
+    unbalance(model, alpha)
+    after = conserved_quantities(model, lrs=rates)
+    e0, e1, e2 = rates.values()
+    pair0_out, pair0_in = e0 * (W[1] ** 2).sum(0), e1 * (W[0] ** 2).sum(1)
+    pair1_out, pair1_in = e1 * (W[2] ** 2).sum(0), e2 * (W[1] ** 2).sum(1)
+    np.testing.assert_allclose(before.delta[0], pair0_out - pair0_in, rtol=1e-13)
+    np.testing.assert_allclose(after.delta[0], pair0_out - pair0_in / alpha**2, rtol=1e-13)
+    np.testing.assert_allclose(before.delta[1], pair1_out - pair1_in, rtol=1e-13)
+    np.testing.assert_allclose(after.delta[1], alpha**2 * pair1_out - pair1_in, rtol=1e-13)
+
+
+def test_conserved_quantities_of_the_two_layer_network_are_theorys_delta():
+    rng = np.random.default_rng(3)
+    u = rng.normal(size=(1, 4, 3))
+    u /= np.linalg.norm(u, axis=-1, keepdims=True)
+    nets = symmetric_pairs(u, np.sign(rng.normal(size=(1, 4))), [[0.7]], [[0.3]],
+                           eta_a=2.0, eta_w=0.5)  # fmt: skip
+    model = nn.Sequential(nn.Linear(3, 8, bias=False), nn.ReLU(), nn.Linear(8, 1, bias=False))
+    model = model.to(D)
+    with torch.no_grad():
+        model[0].weight.copy_(nets.W[0, 0])
+        model[2].weight.copy_(nets.a[0, 0][None])
+    ds = conserved_quantities(model, lrs={"0.weight": 0.5, "2.weight": 2.0})
+    expected = per_neuron_delta(nets, torch.tensor([[2.0]]), torch.tensor([[0.5]]))[0, 0]
+    np.testing.assert_allclose(ds.delta.sel(pair="0->2").values, expected.numpy(), rtol=1e-13)
+    np.testing.assert_allclose(ds.delta.values, 0.3, rtol=1e-12)  # δ of every neuron
+
+
+def test_linear_pairs_conserve_the_matrix_and_skips_are_explained():
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2, bias=False)).to(D)
+    ds = conserved_quantities(model)
+    W1 = torch.cat([model[0].weight, model[0].bias[:, None]], 1).detach()
+    W2 = model[1].weight.detach()
+    np.testing.assert_allclose(ds.delta_matrix[0], W2.T @ W2 - W1 @ W1.T, rtol=1e-13)
+    assert ds.kind.values.tolist() == ["linear"]
+    skipped = conserved_quantities(ResNet18(2, width=2)).attrs["skipped"]
+    assert any("BatchNorm2d" in s for s in skipped)
+
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.c = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 1)
+
+        def forward(self, x):
+            h = self.a(x)
+            return self.c(torch.relu(self.b(torch.relu(h) + x)) + h)
+
+    skipped = conserved_quantities(Residual()).attrs["skipped"]
+    assert any(s.startswith("a: the output of 'a' feeds 2 operations") for s in skipped)
+    assert any(s.startswith("b: its output reaches add (a residual") for s in skipped)
+    gelu = nn.Sequential(nn.Linear(3, 4), nn.GELU(), nn.Linear(4, 1))
+    gelu_ds = conserved_quantities(gelu)
+    assert gelu_ds.sizes["pair"] == 0 and "GELU" in gelu_ds.attrs["skipped"][0]
+
+
+def test_scales_by_name_module_and_glob_multiply_alpha():
+    torch.manual_seed(5)
+    model = MLP(4, 6, 2, 1, bias=True).to(D)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    geometry = unbalance(model, 2.0, scales={"layers.2": 0.5, "layers.[04].bias": 3.0},
+                         lr_scales={"layers.0.*": 10.0})  # fmt: skip
+    expected = {
+        "layers.0.weight": 0.5, "layers.0.bias": 0.5 * 3.0, "layers.2.weight": 0.5,
+        "layers.2.bias": 0.5, "layers.4.weight": 2.0, "layers.4.bias": 3.0,
+    }  # fmt: skip
+    assert dict(geometry.scales) == pytest.approx(expected, rel=1e-15)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), before[name] * expected[name], rtol=1e-15, atol=0)
+    assert geometry.lr_scales["layers.0.bias"] == 10.0 and geometry.lr_scales["layers.2.bias"] == 1
+
+
+def test_a_parameter_matched_by_two_keys_is_refused():
+    model = MLP(4, 6, 2, 1, bias=True)
+    with pytest.raises(ValueError, match=r"matched by both"):
+        unbalance(model, scales={"layers.2": 0.5, "*.bias": 2.0})
+
+
+def test_param_groups_feed_any_optimizer_and_survive_json():
+    torch.manual_seed(6)
+    model = MLP(4, 6, 2, 1, bias=True).to(D)
+    geometry = unbalance(model, 2.0, lr_scales={"layers.0": 10.0, "layers.4.weight": 0.1})
+    groups = geometry.param_groups(0.01, momentum=0.9)
+    assert sorted(g["lr"] for g in groups) == pytest.approx([0.001, 0.01, 0.1])
+    assert all(g["momentum"] == 0.9 for g in groups)
+    for optimizer in (torch.optim.SGD(groups), torch.optim.Adam(geometry.param_groups(1e-3))):
+        assert sum(len(g["params"]) for g in optimizer.param_groups) == 6
+    loaded = InitGeometry.from_json(json.dumps(json.loads(geometry.to_json())))
+    assert loaded == geometry and loaded.alpha == 2.0 and loaded.first == "layers.0"
+    with pytest.raises(ValueError, match=r"pass model="):
+        loaded.param_groups(0.1)
+    again = loaded.param_groups(0.01, model=model)
+    assert [g["lr"] for g in again] == [g["lr"] for g in groups]
+    with pytest.raises(TypeError, match=r"sets 'params' and 'lr'"):
+        geometry.param_groups(0.1, params=[])
+    with pytest.raises(ValueError, match=r"differ from the geometry"):
+        geometry.param_groups(0.1, model=MLP(4, 6, 3, 1))
+
+
+@pytest.mark.parametrize("attribute", ["module", "_orig_mod"])
+def test_wrapper_prefixes_are_removed(attribute):
+    torch.manual_seed(7)
+    inner = MLP(3, 4, 2).to(D)
+    wrapped = Wrapped(inner, attribute)
+    geometry = unbalance(wrapped, 2.0, lr_scales={f"{attribute}.layers.2": 3.0})
+    assert set(geometry.scales) == {"layers.0.weight", "layers.2.weight", "layers.4.weight"}
+    assert geometry.lr_scales["layers.2.weight"] == 3.0 and geometry.first == "layers.0"
+    groups = geometry.param_groups(1.0, model=inner)
+    assert [g["lr"] for g in groups] == [1.0, 3.0]
+    assert groups[1]["params"] == [inner.layers[2].weight] and len(groups[0]["params"]) == 2
+    with pytest.raises(ValueError, match=r"already unbalanced"):
+        unbalance(inner, 2.0)  # the same tensors behind the wrapper
+    x = torch.randn(5, 3, dtype=D)
+    torch.testing.assert_close(
+        empirical_ntk(wrapped, x, lr_weights=geometry),
+        empirical_ntk(inner, x, lr_weights=geometry),
+        rtol=1e-14,
+        atol=0,
+    )
+
+
+def test_a_second_unbalance_needs_force():
+    model = MLP(3, 4, 1).to(D)
+    w = model.layers[0].weight.detach().clone()
+    unbalance(model, 2.0)
+    with pytest.raises(ValueError, match=r"already unbalanced.*force=True"):
+        unbalance(model, 2.0)
+    torch.testing.assert_close(model.layers[0].weight.detach(), w / 2, rtol=0, atol=0)
+    unbalance(model, 2.0, force=True)
+    torch.testing.assert_close(model.layers[0].weight.detach(), w / 4, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("alpha", [0.0, -1.0, math.nan, math.inf])
+def test_bad_alpha_is_refused(alpha):
+    with pytest.raises(ValueError, match=r"alpha must be"):
+        unbalance(MLP(3, 4, 1), alpha)
+
+
+def test_bad_input_is_refused_and_nothing_changes():
+    model = MLP(3, 4, 1)
+    w = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(TypeError, match=r"model must be a torch.nn.Module"):
+        unbalance("mlp", 2.0)
+    with pytest.raises(TypeError, match=r"alpha must be a real number"):
+        unbalance(model, True)
+    with pytest.raises(ValueError, match=r"'decoder' matches no parameter"):
+        unbalance(model, 2.0, scales={"decoder": 2.0})
+    with pytest.raises(ValueError, match=r"lr_scales key 'layers.9"):
+        unbalance(model, lr_scales={"layers.9.*": 2.0})
+    with pytest.raises(TypeError, match=r"scales must be a mapping"):
+        unbalance(model, scales=[("layers.0", 2.0)])
+    with pytest.raises(ValueError, match=r"one layer only"):
+        unbalance(nn.Linear(3, 1), 2.0)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), w, strict=True))
+
+    class Custom(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(3))
+            self.fc = nn.Linear(3, 1)
+            self.out = nn.Linear(1, 1)
+
+        def forward(self, x):
+            return self.out(self.fc(x * self.scale))
+
+    with pytest.raises(ValueError, match=r"cannot tell which layer is first.*scales="):
+        unbalance(Custom(), 2.0)
+    unbalance(Custom(), scales={"scale": 0.5, "out.weight": 2.0})  # the way the error says
+
+    class NoLayers(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(3))
+
+    with pytest.raises(ValueError, match=r"cannot identify the first and last layers.*scales="):
+        unbalance(NoLayers(), 2.0)
+
+    tied = nn.Sequential(nn.Embedding(5, 5), nn.Linear(5, 5, bias=False))
+    tied[1].weight = tied[0].weight
+    with pytest.raises(ValueError, match=r"tied between the first layer"):
+        unbalance(tied, 2.0)

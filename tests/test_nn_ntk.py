@@ -1,0 +1,358 @@
+"""The layer-wise empirical NTK against a brute-force Jacobian contraction (docs/theory.md §6.2).
+
+The oracle here is written independently of the library: torch.func.jacrev of the model's
+output on each probe point, contracted with the rates as Σ_p η_p J_p(x) J_p(x')ᵀ.
+"""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call, jacrev
+
+from richlazy.nn import empirical_ntk, kernel_distance, ntk_routes, unbalance
+from richlazy.nn.models import MLP, ResNet18, SmallCNN
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+D = torch.float64
+
+
+def brute_force(model, x1, x2=None, kernel="sum", rates=None):
+    """Θ from the Jacobian of each probe point's output, parameter by parameter."""
+    model.eval()
+    params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+    rates = rates or {}
+
+    def jac(x):
+        def f(p, xi):
+            return functional_call(model, p, (xi[None],)).reshape(-1)  # (O,)
+
+        rows = [jacrev(f)(params, xi) for xi in x]
+        return {n: torch.stack([r[n].reshape(r[n].shape[0], -1) for r in rows]) for n in params}
+
+    j1 = jac(x1)
+    j2 = j1 if x2 is None else jac(x2)
+    full = sum(
+        rates.get(n, 1.0) * torch.einsum("aop,bqp->aobq", j1[n], j2[n]).to(D) for n in params
+    )  # (N1, O, N2, O)
+    if kernel == "full":
+        return full
+    if kernel == "trace":
+        return torch.einsum("aobo->ab", full)
+    return full.sum((1, 3))
+
+
+def relative(a, b):
+    return float((a - b).norm() / b.norm())
+
+
+class TwoOutputs(nn.Module):
+    """A model with several outputs: a shared trunk and two heads, concatenated."""
+
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Linear(5, 6)
+        self.head_a = nn.Linear(6, 2)
+        self.head_b = nn.Linear(6, 1, bias=False)
+
+    def forward(self, x):
+        h = torch.tanh(self.trunk(x))
+        return torch.cat([self.head_a(h), self.head_b(h) ** 2], 1)  # (N, 3)
+
+
+class ConvNet(nn.Module):
+    """Conv2d with stride, dilation, padding modes, groups and bias; in-place ReLU."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(2, 4, 3, stride=2, padding=1)
+        self.b = nn.Conv2d(4, 6, 3, padding=2, dilation=2, bias=False)
+        self.c = nn.Conv2d(6, 6, 3, groups=3, padding="same")
+        self.d = nn.Conv2d(6, 4, 1, stride=2)
+        self.e = nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular")
+        self.fc = nn.Linear(4 * 2 * 2, 2)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        x = self.relu(self.a(x))  # (N, 4, 4, 4)
+        x = self.relu(self.c(self.relu(self.b(x))))
+        x = self.e(self.relu(self.d(x)))  # (N, 4, 2, 2)
+        return self.fc(x.flatten(1))
+
+
+def gram_cnn():
+    """Few positions and many channels: the Gram routes of a strided convolution (patches),
+    of a dilated one (the input Gram's shifted diagonals) and of the Linear readout."""
+    return nn.Sequential(
+        nn.Conv2d(2, 32, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),  # 4×4 -> 2×2
+        nn.Conv2d(32, 32, 3, padding=2, dilation=2, bias=False), nn.BatchNorm2d(32),
+        nn.Flatten(), nn.Linear(128, 2), nn.LayerNorm(2),
+    )  # fmt: skip
+
+
+def models():
+    torch.manual_seed(0)
+    return {
+        "mlp": (MLP(5, 7, 2, 3).to(D), torch.randn(7, 5, dtype=D), torch.randn(3, 5, dtype=D)),
+        "mlp-bias": (
+            MLP(5, 6, 2, 2, bias=True, leak=0.1).to(D),
+            torch.randn(6, 5, dtype=D),
+            torch.randn(4, 5, dtype=D),
+        ),
+        "cnn": (
+            ConvNet().to(D),
+            torch.randn(5, 2, 8, 8, dtype=D),
+            torch.randn(2, 2, 8, 8, dtype=D),
+        ),
+        "outputs": (TwoOutputs().to(D), torch.randn(6, 5, dtype=D), torch.randn(3, 5, dtype=D)),
+        "cnn-gram": (
+            gram_cnn().to(D),
+            torch.randn(5, 2, 4, 4, dtype=D),
+            torch.randn(3, 2, 4, 4, dtype=D),
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", ["mlp", "mlp-bias", "cnn", "outputs", "cnn-gram"])
+@pytest.mark.parametrize("kernel", ["sum", "trace", "full"])
+def test_matches_the_jacobian_contraction(name, kernel):
+    model, x1, x2 = models()[name]
+    for second in (None, x2):
+        expected = brute_force(model, x1, second, kernel)
+        for method in ("layerwise", "jacobian"):
+            K = empirical_ntk(model, x1, second, kernel=kernel, method=method)
+            assert K.dtype == D and K.shape == expected.shape and not K.requires_grad
+            assert relative(K, expected) <= 1e-10, (name, kernel, method, second is None)
+
+
+def test_the_routes_the_oracle_tests_go_through():
+    model, x1, _ = models()["cnn-gram"]
+    routes = ntk_routes(model, x1)
+    assert routes["0.weight"] == "per-sample" and routes["0.bias"] == "per-sample"
+    assert routes["2.weight"] == routes["4.weight"] == routes["7.weight"] == "gram"
+    assert routes["5.weight"] == "per-sample"  # BatchNorm in eval mode, closed form
+    assert routes["8.weight"] == "torch.func, module"  # LayerNorm
+    shared = ntk_routes(Shared().to(D), torch.randint(0, 9, (4, 6)), kernel="full")
+    assert shared["embed.weight"] == shared["mix.weight"] == "per-sample, shared"
+    assert shared["gate.weight"] == "torch.func, model"
+
+
+@pytest.mark.parametrize("name", ["mlp-bias", "cnn", "outputs"])
+def test_rates_from_an_optimizer_and_a_geometry(name):
+    model, x1, x2 = models()[name]
+    names = [n for n, _ in model.named_parameters()]
+    rates = {n: 0.5 + i for i, n in enumerate(names)}
+    groups = [{"params": [p], "lr": rates[n]} for n, p in model.named_parameters()]
+    optimizer = torch.optim.SGD(groups, lr=1.0)
+    for kernel in ("sum", "full"):
+        expected = brute_force(model, x1, x2, kernel, rates)
+        assert relative(empirical_ntk(model, x1, x2, kernel=kernel, lr_weights=optimizer),
+                        expected) <= 1e-10  # fmt: skip
+        assert relative(empirical_ntk(model, x1, x2, kernel=kernel, lr_weights=rates),
+                        expected) <= 1e-10  # fmt: skip
+    geometry = unbalance(model, lr_scales={names[0]: 3.0, names[-1]: 0.25})
+    scaled = {names[0]: 3.0, names[-1]: 0.25}
+    expected = brute_force(model, x1, x2, "trace", scaled)
+    assert relative(empirical_ntk(model, x1, x2, kernel="trace", lr_weights=geometry),
+                    expected) <= 1e-10  # fmt: skip
+
+
+def test_an_optimizer_leaves_out_what_it_does_not_train():
+    model, x1, _ = models()["mlp"]
+    first = model.layers[0].weight
+    optimizer = torch.optim.SGD([first], lr=2.0)
+    only_first = brute_force(model, x1, rates={"layers.0.weight": 2.0, "layers.2.weight": 0.0,
+                                               "layers.4.weight": 0.0})  # fmt: skip
+    assert relative(empirical_ntk(model, x1, lr_weights=optimizer), only_first) <= 1e-10
+
+
+class Shared(nn.Module):
+    """Tied embedding/readout, a layer applied twice, a weight read outside its module."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(9, 4, padding_idx=0)
+        self.mix = nn.Linear(4, 4)
+        self.norm = nn.LayerNorm(4)
+        self.head = nn.Linear(4, 9, bias=False)
+        self.head.weight = self.embed.weight  # tied
+        self.gate = nn.Linear(4, 4, bias=False)
+
+    def forward(self, tokens):
+        h = self.embed(tokens)  # (N, S, 4)
+        h = torch.tanh(self.mix(torch.tanh(self.mix(h))))  # the same layer twice
+        h = self.norm(h) + h @ self.gate.weight.T  # a weight used outside its module
+        return self.head(h).mean(1)  # (N, 9)
+
+
+def test_shared_weights_positions_and_padding_are_exact():
+    torch.manual_seed(1)
+    model = Shared().to(D)
+    x1, x2 = torch.randint(0, 9, (5, 6)), torch.randint(0, 9, (3, 6))
+    for kernel in ("sum", "trace", "full"):
+        expected = brute_force(model, x1, x2, kernel)
+        assert relative(empirical_ntk(model, x1, x2, kernel=kernel), expected) <= 1e-10
+
+
+def test_resnet_with_batch_norm_and_in_place_residuals():
+    torch.manual_seed(2)
+    model = ResNet18(2, width=2).to(D)
+    for module in model.modules():  # non-trivial running statistics
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(3, 3, 32, 32, dtype=D)
+    expected = brute_force(model, x, kernel="trace")
+    assert relative(empirical_ntk(model, x, kernel="trace"), expected) <= 1e-10
+
+
+def test_tiling_under_a_small_memory_budget_gives_the_same_kernel():
+    torch.manual_seed(3)
+    model = SmallCNN(8, width=4, num_classes=3).to(D)
+    x1, x2 = torch.randn(40, 1, 8, 8, dtype=D), torch.randn(9, 1, 8, 8, dtype=D)
+    for kernel in ("sum", "full"):
+        for second in (None, x2):
+            K = empirical_ntk(model, x1, second, kernel=kernel)
+            tight = empirical_ntk(model, x1, second, kernel=kernel, max_memory=1 << 20)
+            assert relative(tight, K) <= 1e-12
+    assert relative(empirical_ntk(model, x1, kernel="sum"), brute_force(model, x1)) <= 1e-10
+
+
+def test_symmetric_blocks_of_large_gram_products():
+    torch.manual_seed(7)
+    model = gram_cnn().to(D)
+    x = torch.randn(70, 2, 4, 4, dtype=D)  # 70 points × 4 positions: ≥ 256 Gram rows
+    for kernel in ("sum", "full"):
+        assert (
+            relative(empirical_ntk(model, x, kernel=kernel), brute_force(model, x, None, kernel))
+            <= 1e-10
+        )
+
+
+def test_float32_models_are_accumulated_in_float64():
+    torch.manual_seed(4)
+    model = nn.Sequential(SmallCNN(8, width=4, num_classes=2), nn.BatchNorm1d(2)).eval()
+    model[1].running_mean.uniform_(-1, 1)
+    x = torch.randn(70, 1, 8, 8)  # ≥ 64 points: the symmetric blocks of the float64 products
+    K = empirical_ntk(model, x)
+    assert K.dtype == D
+    assert relative(K, empirical_ntk(model, x, method="jacobian")) <= 1e-6
+    reference = brute_force(model.to(D), x.to(D))
+    assert relative(K, reference) <= 1e-5  # the model's own rounding in float32
+
+
+def test_the_model_and_the_random_state_are_left_untouched():
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Dropout(0.3),
+                          nn.Linear(6, 1)).to(D)  # fmt: skip
+    model.train()
+    model[1].eval()  # a mixed mode must be restored as it was
+    x = torch.randn(5, 4, dtype=D)
+    model(x).sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    stats = [b.clone() for b in model.buffers()]
+    state = torch.get_rng_state()
+    empirical_ntk(model, x, kernel="full")
+    empirical_ntk(model, x, method="jacobian")
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads, strict=True))
+    assert all(torch.equal(b, s) for b, s in zip(model.buffers(), stats, strict=True))
+    assert model.training and not model[1].training and model[3].training
+
+
+def test_frozen_parameters_and_buffers_are_constants():
+    torch.manual_seed(6)
+    model = MLP(3, 5, 1, 1).to(D)
+    model.layers[0].weight.requires_grad_(False)
+    model.register_buffer("offset", torch.ones(1, dtype=D))
+    x = torch.randn(4, 3, dtype=D)
+    expected = brute_force(model, x)
+    assert relative(empirical_ntk(model, x), expected) <= 1e-10
+
+
+def test_batch_statistics_and_bad_inputs_are_refused():
+    model = MLP(3, 4, 1).to(D)
+    x = torch.randn(4, 3, dtype=D)
+    with pytest.raises(TypeError, match=r"model must be a torch.nn.Module"):
+        empirical_ntk(lambda z: z, x)
+    with pytest.raises(TypeError, match=r"x1 must be a torch.Tensor"):
+        empirical_ntk(model, x.numpy())
+    with pytest.raises(ValueError, match=r"x2 must have the trailing shape"):
+        empirical_ntk(model, x, torch.randn(2, 4, dtype=D))
+    with pytest.raises(ValueError, match=r"do not fit the model"):
+        empirical_ntk(model, torch.randn(4, 7, dtype=D))
+    with pytest.raises(ValueError, match=r"kernel must be one of"):
+        empirical_ntk(model, x, kernel="diag")
+    with pytest.raises(ValueError, match=r"method must be one of"):
+        empirical_ntk(model, x, method="fast")
+    with pytest.raises(ValueError, match=r"max_memory"):
+        empirical_ntk(model, x, max_memory=10)
+    with pytest.raises(TypeError, match=r"lr_weights must be"):
+        empirical_ntk(model, x, lr_weights=0.1)
+    with pytest.raises(ValueError, match=r"matches no parameter"):
+        empirical_ntk(model, x, lr_weights={"decoder.*": 2.0})
+    with pytest.raises(ValueError, match=r"without running statistics"):
+        empirical_ntk(nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2, track_running_stats=False)),
+                      torch.randn(4, 3))  # fmt: skip
+
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 1)
+
+        def forward(self, x):
+            return self.lin(x), x
+
+    with pytest.raises(TypeError, match=r"one tensor"):
+        empirical_ntk(Pair(), torch.randn(2, 3))
+
+
+def test_kernel_distance_is_batched_scale_free_and_nan_for_zero():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(3, 4, 4))
+    B = rng.normal(size=(3, 4, 4))
+    S = kernel_distance(A, B)
+    assert isinstance(S, np.ndarray) and S.shape == (3,)
+    expected = [
+        1 - (a * b).sum() / np.linalg.norm(a) / np.linalg.norm(b) for a, b in zip(A, B, strict=True)
+    ]
+    np.testing.assert_allclose(S, expected, rtol=1e-13)
+    np.testing.assert_allclose(kernel_distance(A * 1e200, B * 1e-200), expected, rtol=1e-13)
+    assert np.isnan(kernel_distance(np.zeros((4, 4)), B[0]))
+    assert np.all(np.abs(kernel_distance(A, 7 * A)) < 1e-15)
+    T = kernel_distance(torch.as_tensor(A), torch.as_tensor(B[0]))  # broadcast, torch in/out
+    assert isinstance(T, torch.Tensor) and T.shape == (3,)
+    full = rng.normal(size=(2, 3, 2, 3))
+    assert kernel_distance(full, full, ndim=4) == pytest.approx(0.0, abs=1e-15)
+    with pytest.raises(ValueError, match=r"same kernel shape"):
+        kernel_distance(A, rng.normal(size=(3, 5, 5)))
+    with pytest.raises(ValueError, match=r"do not broadcast"):
+        kernel_distance(A, rng.normal(size=(2, 4, 4)))
+
+
+class Mutates(nn.Module):
+    """A layer's input is overwritten after the layer used it (autograd does not need it: the
+    layer after it reads the new values)."""
+
+    def __init__(self, mutate: bool):
+        super().__init__()
+        self.a, self.b = nn.Linear(3, 2), nn.Linear(3, 2)
+        self.mutate = mutate
+
+    def forward(self, x):
+        h = x.clone()
+        y = self.a(h)
+        if self.mutate:
+            h.mul_(3.0)  # in place, after self.a used h
+            return y + self.b(h)
+        return y + self.b(3.0 * h)
+
+
+def test_an_input_changed_in_place_after_its_layer_ran_is_seen_as_it_was():
+    torch.manual_seed(8)
+    mutating = Mutates(True).to(D)
+    plain = Mutates(False).to(D)
+    plain.load_state_dict(mutating.state_dict())
+    x = torch.randn(4, 3, dtype=D)
+    assert relative(empirical_ntk(mutating, x), brute_force(plain, x)) <= 1e-10
