@@ -51,3 +51,13 @@ def test_bench_command_prints_one_json_line_and_refuses_bad_options():
     ):
         bad = richlazy("bench", "two-layer", *arguments)
         assert bad.returncode == 2 and bad.stderr.startswith("error:"), bad.stderr
+
+
+def test_bench_ntk_prints_one_json_line_per_probe_size():
+    done = richlazy("bench", "ntk", "--n", "4", "--n", "6", "--width", "2")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.strip().splitlines()]
+    assert [r["n_points"] for r in records] == [4, 6]
+    assert all(r["relative_error"] <= 1e-10 and r["speedup"] > 0 for r in records)
+    bad = richlazy("bench", "ntk", "--dtype", "float16")
+    assert bad.returncode == 2 and bad.stderr.startswith("error:"), bad.stderr

@@ -410,6 +410,29 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
     _line("warning", "bold yellow", message)
 
 
+@bench_app.command("ntk")
+def bench_ntk(
+    n: Annotated[
+        list[int] | None, typer.Option("--n", help="probe points N (repeatable; 64 and 128)")
+    ] = None,
+    width: Annotated[int, typer.Option(help="the ResNet-18's first-stage width (64: full)")] = 64,
+    dtype: Annotated[str, typer.Option(help="the model's dtype: float64 or float32")] = "float64",
+    threads: Annotated[int | None, typer.Option(help="torch threads per subprocess")] = None,
+    repeats: Annotated[int, typer.Option(help="alternating runs per method; fastest kept")] = 1,
+) -> None:
+    """The empirical NTK of a CIFAR ResNet-18 against the torch.func Jacobian contraction: time,
+    peak memory and agreement, each method in its own subprocess (one JSON line per N)."""
+    from richlazy.nn.benchmark import ntk_benchmark
+
+    _check_choice("--dtype", dtype, DTYPES)
+    with _user_errors():
+        records = ntk_benchmark(
+            tuple(n or (64, 128)), width=width, dtype=dtype, threads=threads, repeats=repeats
+        )
+    for record in records:
+        print(json.dumps(record), flush=True)
+
+
 def main() -> None:
     """Entry point of the ``richlazy`` command: every error one line (see the module doc)."""
     with warnings.catch_warnings():  # restores showwarning when the command ends
