@@ -48,9 +48,12 @@ def computed_on(client: Any, tasks: Mapping[str, Any]) -> Iterator[tuple[str, xr
 
 
 @contextmanager
-def cluster_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
+def cluster_client(
+    scheduler: str | None = None, workers: int | None = None, *, timeout: float = 10.0
+) -> Iterator[Any]:
     """A dask.distributed Client for ``scheduler`` (an address such as tcp://host:8786), or for
     a new LocalCluster of ``workers`` processes; None when neither is given (in-process runs).
+    ``timeout``: seconds to wait for the scheduler to answer.
 
     Raises:
         ValueError: both given, a bad worker count, dask.distributed missing, or no scheduler
@@ -82,7 +85,7 @@ def cluster_client(scheduler: str | None = None, workers: int | None = None) -> 
             yield client
         return
     try:
-        client = Client(scheduler, timeout="10s")
+        client = Client(scheduler, timeout=f"{timeout}s")
     except (OSError, TimeoutError) as error:
         raise ValueError(f"no dask scheduler answers at --scheduler {scheduler}: {error}") from None
     with client:
