@@ -349,23 +349,32 @@ def _scale(results: xr.Dataset) -> xr.DataArray:
     return np.sqrt(results.delta**2 + 4 * float(results.attrs["tau"]) ** 4)
 
 
+def _positive(values: np.ndarray) -> np.ndarray:
+    """``values`` with non-finite and non-positive entries as NaN (for log axes)."""
+    values = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(values) & (values > 0), values, np.nan)
+
+
 def plot(results: xr.Dataset) -> dict:
-    """Drift over time per (rate, batch size); the regime at T against gradient flow."""
+    """Drift over time per (rate, batch size); the regime at T against gradient flow.
+
+    Diverged runs are left out (gaps; their count is in the headline)."""
     R, B = results.lr_multiple.size, results.batch_size.size
     colors = delta_colors(results.delta.values)
     time = results.time.values
     shown = time > 0
     fig = Figure(figsize=(3.0 * B, 2.4 * R + 0.6), layout="constrained")
     axes = fig.subplots(R, B, sharex=True, sharey=True, squeeze=False)
-    drift = results.conservation_drift.mean("seed")
+    drift = results.conservation_drift.where(~results.diverged).mean("seed")  # diverged: gaps
     flow = results.flow_conservation_drift.mean("seed")
     for j, r in enumerate(results.lr_multiple.values):
         for k, batch in enumerate(results.batch_size.values):
             ax = axes[j, k]
             for i, delta in enumerate(results.delta.values):
-                curve = drift.isel(delta=i, lr_multiple=j, batch_size=k).values
+                curve = _positive(drift.isel(delta=i, lr_multiple=j, batch_size=k).values)
                 ax.plot(time[shown], curve[shown], color=colors[i], label=delta_label(delta))
-                ax.plot(time[shown], flow.isel(delta=i).values[shown], color=colors[i], ls=":")
+                reference = _positive(flow.isel(delta=i).values)
+                ax.plot(time[shown], reference[shown], color=colors[i], ls=":")
             ax.set_xscale("log")
             ax.set_yscale("log")
             full = " (full)" if batch == results.attrs.get("n", -1) else ""
@@ -374,6 +383,9 @@ def plot(results: xr.Dataset) -> dict:
                 ax.set_ylabel("max_k |δ_k(t) − δ_k(0)|")
             if j == R - 1:
                 ax.set_xlabel("flow time t = lr · steps")
+    values = _positive(np.concatenate([drift.values.ravel(), flow.values.ravel()]))
+    if np.isfinite(values).any():
+        axes[0, 0].set_ylim(np.nanmin(values) / 2, np.nanmax(values) * 2)
     axes[0, 0].legend(fontsize=7, title="δ (dotted: flow)", title_fontsize=7)
     fig.suptitle(
         f"Conservation drift under SGD at τ = {number(results.attrs['tau'])} (seed mean)",
@@ -382,6 +394,10 @@ def plot(results: xr.Dataset) -> dict:
     regime = Figure(figsize=(11, 6.5), layout="constrained")
     panels = regime.subplots(2, 2, squeeze=False)
     final = results.isel(step=-1).mean("seed")
+    kept = {
+        name: results[name].where(~results.diverged).isel(step=-1).mean("seed")
+        for name in ("kernel_distance", "test_loss")
+    }
     rates = results.lr_multiple.values
     sizes = results.batch_size.values
     full = int(sizes.argmax())
@@ -389,10 +405,13 @@ def plot(results: xr.Dataset) -> dict:
         left, right = panels[row]
         for i in range(results.delta.size):
             reference = float(final[f"flow_{name}"].isel(delta=i))
-            left.plot(rates, final[name].isel(delta=i, batch_size=full), "o-", color=colors[i])
-            right.plot(sizes, final[name].isel(delta=i, lr_multiple=0), "o-", color=colors[i])
+            by_rate = _positive(kept[name].isel(delta=i, batch_size=full).values)
+            by_size = _positive(kept[name].isel(delta=i, lr_multiple=0).values)
+            left.plot(rates, by_rate, "o-", color=colors[i])
+            right.plot(sizes, by_size, "o-", color=colors[i])
             for ax in (left, right):
-                ax.axhline(reference, color=colors[i], ls="--", lw=0.8)
+                if np.isfinite(reference) and reference > 0:
+                    ax.axhline(reference, color=colors[i], ls="--", lw=0.8)
         left.set_xscale("log", base=2)
         right.set_xscale("log")
         left.set_xlabel(f"lr multiple (batch {sizes[full]}, full)")
