@@ -47,6 +47,17 @@ TINY = {
     "fig8": {"time_points": 41},
     "wide-linear": {"time_points": 41, "mode_time_points": 41, "bias_points": 5},
     "deep-linear": {"t_max": 30.0, "time_points": 41, "mode_time_points": 31},
+    "drift": {
+        "deltas": (-1.0, 1.0),
+        "lr_multiples": (0.5, 1.0),
+        "batch_sizes": (16, 4),
+        "seeds": (0,),
+        "d": 4,
+        "n": 16,
+        "n_test": 64,
+        "width": 8,
+        "steps": 20,
+    },
 }
 
 

@@ -94,6 +94,11 @@ _REGISTRY: dict[str, Listing] = {
         "§4 (deep linear)",
         "deep linear net: which layer moves first (up/balanced/downstream); balanced flow",
     ),
+    "drift": Listing(
+        f"{_PACKAGE}.drift",
+        "beyond the paper (§4 open question)",
+        "Figure-1b student under SGD: drift of δ_k vs lr and batch size; regime vs flow",
+    ),
 }
 
 
