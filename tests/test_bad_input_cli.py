@@ -193,6 +193,13 @@ def test_a_long_run_says_its_estimated_time_before_it_starts(richlazy, tmp_path,
     assert lines[0].startswith("note: fig1b is estimated to take up to") and "days" in lines[0]
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In the child: SIGINT delivered and handled by default, whatever the test process (or a
+    thread of a library it loaded) did with its own disposition or signal mask."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def command(*arguments):
     return subprocess.Popen(
         [sys.executable, "-m", "richlazy", *map(str, arguments)],
@@ -200,6 +207,7 @@ def command(*arguments):
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": SRC},
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
 
 
