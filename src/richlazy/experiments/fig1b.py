@@ -256,29 +256,16 @@ def claims(results: xr.Dataset) -> list[Claim]:
     measured = f"δ > 0 lower in {wins} of {seeds} seeds; seed means " + (
         f"{number(float(np.mean(upstream)))} vs {number(float(np.mean(others)))}"
     )
-    if seeds < 2:
-        found.append(
-            not_measured(
-                lowest,
-                where,
-                quantity,
-                test,
-                "one seed: at the paper's settings which δ ends lowest varies between seeds, "
-                "so one seed cannot decide it",
-                measured=measured,
-            )
-        )
-    elif 0 < wins < seeds:
-        found.append(
-            not_measured(
-                lowest,
-                where,
-                quantity,
-                test,
-                f"the seeds disagree ({wins} of {seeds} favour δ > 0): more seeds are needed",
-                measured=measured,
-            )
-        )
+    undecided = (
+        "one seed: at the paper's settings which δ ends lowest varies between seeds, so one "
+        "seed cannot decide it"
+        if seeds < 2
+        else f"the seeds disagree ({wins} of {seeds} favour δ > 0): more seeds are needed"
+        if 0 < wins < seeds
+        else None
+    )
+    if undecided is not None:
+        found.append(not_measured(lowest, where, quantity, test, undecided, measured=measured))
     else:
         found.append(decided(lowest, where, quantity, test, wins == seeds, measured))
     return found
