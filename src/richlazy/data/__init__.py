@@ -1,5 +1,8 @@
 """Data generators: everything is generated from a seed, nothing is downloaded."""
 
+from richlazy.data.hierarchy import HierarchySplit, RandomHierarchy, one_hot, random_hierarchy
+from richlazy.data.modular import ModularSplit, modular_arithmetic
+
 from richlazy.data.reference_draws import (
     ReferenceCell,
     ReferenceGrid,
@@ -12,9 +15,15 @@ from richlazy.data.tasks import Dataset, sphere, student_directions, teacher_stu
 
 __all__ = [
     "Dataset",
+    "HierarchySplit",
+    "ModularSplit",
+    "RandomHierarchy",
     "ReferenceCell",
     "ReferenceGrid",
     "alpha_ref",
+    "modular_arithmetic",
+    "one_hot",
+    "random_hierarchy",
     "reference_cell",
     "reference_cells",
     "reference_dataset",

@@ -1,8 +1,11 @@
 """Models written in the project, one file each (no downloads): a deep MLP, a small CNN for
-digits/MNIST and a CIFAR ResNet-18."""
+digits/MNIST, a CIFAR ResNet-18, the hierarchical CNN of the Random Hierarchy Model and Nanda
+et al.'s one-layer transformer for modular arithmetic."""
 
 from richlazy.nn.models.cnn import SmallCNN
+from richlazy.nn.models.hierarchical import HierarchicalCNN
 from richlazy.nn.models.mlp import MLP
 from richlazy.nn.models.resnet import BasicBlock, ResNet18
+from richlazy.nn.models.transformer import ModularTransformer
 
-__all__ = ["MLP", "BasicBlock", "ResNet18", "SmallCNN"]
+__all__ = ["MLP", "BasicBlock", "HierarchicalCNN", "ModularTransformer", "ResNet18", "SmallCNN"]
