@@ -31,7 +31,7 @@ import xarray as xr
 from torch import nn
 from torch.nn import functional
 
-from richlazy import _validate as check
+import richlazy._validate as check
 from richlazy._validate import require
 from richlazy.nn.monitor import log_schedule
 
