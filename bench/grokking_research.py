@@ -42,12 +42,18 @@ def one_run(args, alpha: float, seed: int) -> dict:
     else:
         opt = torch.optim.SGD(groups, lr=args.lr, weight_decay=args.wd, momentum=args.momentum)
     gen = mem = None
+    trace = []  # (step, |E_t| / |E_0|, |E_t - E_0| / |E_0|) of the token embedding
+    e0 = model.embed.weight.detach().clone()
     start = time.perf_counter()
     for step in range(args.steps + 1):
         if step % args.every == 0:
             with torch.no_grad():
                 test_acc = (model(xt).argmax(-1) == yt).double().mean().item()
                 train_acc = (model(x).argmax(-1) == y).double().mean().item()
+            if args.trace:
+                e = model.embed.weight.detach()
+                trace.append((step, round((e.norm() / e0.norm()).item(), 3),
+                              round(((e - e0).norm() / e0.norm()).item(), 3)))
             if mem is None and train_acc > 0.95:
                 mem = step
             if gen is None and test_acc > 0.95:
@@ -62,7 +68,7 @@ def one_run(args, alpha: float, seed: int) -> dict:
     emb_norm = model.embed.weight.norm().item()
     return dict(alpha=alpha, seed=seed, steps_to_generalize=gen, steps_to_memorize=mem,
                 last_step=step, train_acc=train_acc, test_acc=test_acc, loss=loss.item(),
-                embed_norm=emb_norm, seconds=round(time.perf_counter() - start, 1),
+                embed_norm=emb_norm, embed_trace=trace, seconds=round(time.perf_counter() - start, 1),
                 **{k: v for k, v in vars(args).items() if k not in ("alphas", "seeds")})
 
 
@@ -85,6 +91,7 @@ def main() -> None:
     parser.add_argument("--alphas", default="1,2,4,8")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--tag", default="")
+    parser.add_argument("--trace", action="store_true", help="embedding norms at each eval")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for seed in map(int, args.seeds.split(",")):

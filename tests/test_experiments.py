@@ -50,6 +50,10 @@ TINY: dict[str, dict] = {
     },
 }
 TINY["fig10"] = {**TINY["fig1b"], "steps": 1000}  # Figure 1b's grid, ten times longer
+TINY["fig6c"] = {"alphas": (1.0, 4.0), "train_sizes": (32, 64), "seeds": (0, 1), "width": 8,
+                 "n_test": 100, "max_steps": 20}  # fmt: skip
+TINY["fig6d"] = {"alphas": (1.0, 2.0), "seeds": (0, 1), "p": 7, "fraction": 0.5, "d_model": 8,
+                 "n_heads": 2, "d_mlp": 16, "max_steps": 40, "eval_every": 20}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", experiments.names())

@@ -94,6 +94,16 @@ _REGISTRY: dict[str, Listing] = {
         "§4 (deep linear)",
         "deep linear net: which layer moves first (up/balanced/downstream); balanced flow",
     ),
+    "fig6c": Listing(
+        f"{_PACKAGE}.fig6c",
+        "Figure 6c (§5)",
+        "hierarchical CNN on the Random Hierarchy Model: test error vs P and P*(α)",
+    ),
+    "fig6d": Listing(
+        f"{_PACKAGE}.fig6d",
+        "Figure 6d (§5)",
+        "one-layer transformer on (a + b) mod p: steps to grokking vs the embedding's α",
+    ),
     "drift": Listing(
         f"{_PACKAGE}.drift",
         "beyond the paper (§4 open question)",

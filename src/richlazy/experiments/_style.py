@@ -50,3 +50,17 @@ def delta_label(delta: float) -> str:
 def figure(width: float, height: float) -> Figure:
     """A new figure with constrained layout."""
     return Figure(figsize=(width, height), layout="constrained")
+
+
+def alpha_colors(alphas: Sequence[float]) -> list[tuple[float, float, float, float]]:
+    """One color per α of ``richlazy.nn.unbalance``: upstream (α > 1) teal, α = 1 pale green,
+    downstream (α < 1) brown, spread in log α as δ is."""
+    return delta_colors(np.log(np.asarray(alphas, dtype=float)))
+
+
+def alpha_label(alpha: float) -> str:
+    """Legend label for an α, e.g. 'α = 16', 'α = 1/4'."""
+    alpha = float(alpha)
+    if alpha < 1 and abs(1 / alpha - round(1 / alpha)) < 1e-9:
+        return f"α = 1/{round(1 / alpha)}"
+    return f"α = {alpha:g}"

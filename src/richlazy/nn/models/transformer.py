@@ -38,11 +38,14 @@ class ModularTransformer(nn.Module):
         n_heads: attention heads, each of width d_model / n_heads.
         d_mlp: hidden units of the MLP.
         n_ctx: sequence length (3 for ``a b =``).
+        logits_dtype: the dtype the logits are returned in (``torch.float64``: Nanda et al.
+            take the log-softmax in float64, which keeps the gradient of a training loss near
+            1e-7 from rounding to zero); None returns them in the parameters' dtype.
     """
 
     def __init__(
         self, p: int = 113, *, d_model: int = 128, n_heads: int = 4, d_mlp: int = 512,
-        n_ctx: int = 3,
+        n_ctx: int = 3, logits_dtype: torch.dtype | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
         for name, value in (
@@ -55,7 +58,10 @@ class ModularTransformer(nn.Module):
             raise ValueError(f"p must be an integer >= 2, got {p}")
         if d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        if logits_dtype is not None and not isinstance(logits_dtype, torch.dtype):
+            raise TypeError(f"logits_dtype must be a torch.dtype or None, got {logits_dtype!r}")
         self.p, self.n_heads, self.d_head = p, n_heads, d_model // n_heads
+        self.logits_dtype = logits_dtype
         self.embed = nn.Embedding(p + 1, d_model)  # W_E: (p + 1, d_model)
         self.pos = nn.Embedding(n_ctx, d_model)  # W_pos: (n_ctx, d_model)
         self.query = nn.Linear(d_model, d_model, bias=False)  # heads stacked: (H·d_head, d)
@@ -93,4 +99,5 @@ class ModularTransformer(nn.Module):
         mixed = (scores.softmax(dim=-1) @ v).reshape(n, -1)  # (N, H·d_head)
         resid = last + self.out(mixed)  # (N, d)
         resid = resid + self.mlp_out(torch.relu(self.mlp_in(resid)))  # (N, d)
-        return self.unembed(resid)  # (N, p) logits
+        logits = self.unembed(resid)  # (N, p)
+        return logits if self.logits_dtype is None else logits.to(self.logits_dtype)

@@ -1,0 +1,199 @@
+"""Figure 6c's figures, headline and claims, from its stored results alone
+(``richlazy.experiments.fig6c``, docs/section5-structure.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from richlazy.experiments._crossing import CENSORED_ABOVE, CENSORED_BELOW
+from richlazy.experiments._section5 import spread
+from richlazy.experiments._style import alpha_colors, alpha_label, figure
+from richlazy.experiments.claims import Claim, decided, not_measured, number
+
+WHERE = "Figure 6c (§5)"
+
+
+def ordinal_p_star(results: xr.Dataset) -> xr.DataArray:
+    """P*(alpha, seed) with censored values as ±inf (below the smallest P: −inf; never below
+    the threshold: +inf), so that medians and comparisons order them rightly."""
+    censored = results.sample_complexity_censored
+    value = results.sample_complexity.where(censored == 0, 0.0)
+    return value.where(censored != CENSORED_BELOW, -np.inf).where(
+        censored != CENSORED_ABOVE, np.inf
+    )
+
+
+def plot(results: xr.Dataset) -> dict:
+    """Test error vs P per α (seed mean ± std), and P*(α) per seed with its median."""
+    alphas = results.alpha.values
+    colors = alpha_colors(alphas)
+    fig = figure(10, 3.8)
+    curves, stars = fig.subplots(1, 2)
+    sizes = results.train_size.values
+    error = 1.0 - results.test_accuracy
+    for i, alpha in enumerate(alphas):
+        mean = error.isel(alpha=i).mean("seed").values
+        std = error.isel(alpha=i).std("seed").values
+        curves.plot(sizes, mean, "o-", color=colors[i], label=alpha_label(alpha), ms=3)
+        curves.fill_between(sizes, mean - std, mean + std, color=colors[i], alpha=0.2, lw=0)
+    threshold = float(results.attrs["error_threshold"])
+    curves.axhline(threshold, color="black", ls=":", lw=0.8)
+    curves.axhline(float(results.attrs["chance_error"]), color="grey", ls="--", lw=0.8)
+    curves.set_xscale("log")
+    curves.set_xlabel("training-set size P")
+    curves.set_ylabel("test error (at the target training loss)")
+    curves.set_title("learning curves (dotted: P* threshold; dashed: chance)", fontsize=9)
+    curves.legend(fontsize=7)
+    ordinal = ordinal_p_star(results).values  # (alpha, seed)
+    low, high = sizes.min() / 1.5, sizes.max() * 1.5
+    for i, alpha in enumerate(alphas):
+        row = ordinal[i]
+        shown = np.clip(row, low, high)
+        markers = np.where(np.isinf(row), "^", "o")
+        for value, marker in zip(shown, markers, strict=True):
+            stars.plot(alpha, value, marker, color=colors[i], ms=5, alpha=0.8)
+    medians = np.clip(np.median(ordinal, axis=1), low, high)
+    stars.plot(alphas, medians, "-", color="black", lw=1, label="median over seeds")
+    stars.set_xscale("log")
+    stars.set_yscale("log")
+    stars.set_ylim(low / 1.2, high * 1.2)
+    stars.set_xlabel("α (first layer ÷ α, readout × α)")
+    stars.set_ylabel("P*: test error < threshold")
+    stars.set_title("sample complexity (triangles: censored at the P range)", fontsize=9)
+    stars.legend(fontsize=7)
+    fig.suptitle(
+        f"RHM v = {results.attrs['v']}, n_c = {results.attrs['n_c']}, m = {results.attrs['m']}, "
+        f"L = {results.attrs['L']}, s = {results.attrs['s']}; CNN width "
+        f"{results.attrs['width']}; {results.seed.size} seeds",
+        fontsize=10,
+    )
+    return {"fig6c": fig}
+
+
+def headline(results: xr.Dataset) -> dict[str, str]:
+    ordinal = ordinal_p_star(results)
+    lines = {
+        f"P* {alpha_label(a)} (median [min, max] over seeds)": spread(ordinal.sel(alpha=a))
+        for a in results.alpha.values
+    }
+    size = _transition_size(results)
+    accuracy = results.test_accuracy.sel(train_size=size)
+    lines[f"test accuracy at P = {size}: " + ", ".join(alpha_label(a) for a in results.alpha.values)] = ", ".join(
+        f"{number(accuracy.sel(alpha=a).mean())} ± {number(accuracy.sel(alpha=a).std())}"
+        for a in results.alpha.values
+    )
+    lines["runs short of the target loss"] = (
+        f"{int((~results.reached_target.astype(bool)).sum())} of {results.reached_target.size}"
+    )
+    return lines
+
+
+def _transition_size(results: xr.Dataset) -> int:
+    """The P of the grid nearest (in log P) the median P*(α = 1): the reference's transition."""
+    reference = np.median(ordinal_p_star(results).sel(alpha=1.0).values)
+    sizes = results.train_size.values
+    if not np.isfinite(reference):
+        return int(sizes[0] if reference < 0 else sizes[-1])
+    return int(sizes[np.argmin(np.abs(np.log(sizes) - np.log(reference)))])
+
+
+def claims(results: xr.Dataset) -> list[Claim]:
+    """Upstream lowers P* (every seed); P* falls from downstream to upstream (medians); upstream
+    more accurate at the reference's transition (seed mean of the difference)."""
+    alphas = results.alpha.values
+    top, bottom = float(alphas.max()), float(alphas.min())
+    ordinal = ordinal_p_star(results)
+    statement = "an upstream initialization lowers the sample complexity of hierarchical data"
+    quantity = (
+        f"P* = smallest P with test error < {number(results.attrs['error_fraction'])} × chance "
+        "error (interpolated in log P; censored at the P range as ±∞)"
+    )
+    found = []
+    if top <= 1.0 or results.seed.size < 2:
+        found.append(
+            not_measured(
+                statement,
+                WHERE,
+                quantity,
+                "P*(largest α) < P*(α = 1) in every seed",
+                "needs an α > 1 and at least two seeds",
+            )
+        )
+    else:
+        up, ref = ordinal.sel(alpha=top).values, ordinal.sel(alpha=1.0).values
+        decidable = ~(np.isinf(up) & (up == ref))
+        lower = up[decidable] < ref[decidable]
+        measured = (
+            f"{alpha_label(top)}: {spread(up)}; α = 1: {spread(ref)}; lower in "
+            f"{int(lower.sum())} of {int(decidable.sum())} seeds"
+        )
+        if not decidable.any():
+            found.append(
+                not_measured(
+                    statement, WHERE, quantity, "P*(largest α) < P*(α = 1) in every seed",
+                    "every seed is censored alike at both α: widen train_sizes",
+                    measured=measured,
+                )
+            )  # fmt: skip
+        else:
+            found.append(
+                decided(
+                    statement,
+                    WHERE,
+                    quantity,
+                    f"P*({alpha_label(top)}) < P*(α = 1) in every seed",
+                    bool(lower.all()),
+                    measured,
+                    expected="lower P* for α > 1",
+                )
+            )
+    medians = [float(np.median(ordinal.sel(alpha=a).values)) for a in (bottom, 1.0, top)]
+    order_test = f"median P*: {alpha_label(bottom)} > α = 1 > {alpha_label(top)}"
+    if bottom >= 1.0 or top <= 1.0:
+        found.append(
+            not_measured(
+                "P* falls from downstream to upstream initializations",
+                WHERE,
+                "median over seeds of P*",
+                order_test,
+                "needs an α < 1 and an α > 1",
+            )
+        )
+    else:
+        found.append(
+            decided(
+                "P* falls from downstream to upstream initializations",
+                WHERE,
+                "median over seeds of P*",
+                order_test,
+                medians[0] > medians[1] > medians[2],
+                ", ".join(number(m) for m in medians),
+                expected="decreasing in α",
+            )
+        )
+    size = _transition_size(results)
+    difference = (
+        results.test_accuracy.sel(train_size=size, alpha=top)
+        - results.test_accuracy.sel(train_size=size, alpha=1.0)
+    ).values
+    preview = "upstream ahead in the transition region (preview: 0.66 → 0.78 at P = 512)"
+    test = f"seed mean of acc({alpha_label(top)}) − acc(α = 1) > 0 at the P nearest median P*(α = 1)"
+    if top <= 1.0 or results.seed.size < 2:
+        found.append(
+            not_measured(preview, WHERE, "test accuracy", test, "needs an α > 1 and two seeds")
+        )
+    else:
+        found.append(
+            decided(
+                preview,
+                WHERE,
+                f"test accuracy at P = {size}",
+                test,
+                float(difference.mean()) > 0,
+                f"{number(difference.mean())} ± {number(difference.std())} (mean ± std over "
+                f"{difference.size} seeds)",
+                expected="> 0",
+            )
+        )
+    return found

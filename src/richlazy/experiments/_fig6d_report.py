@@ -1,0 +1,117 @@
+"""Figure 6d's figures, headline and claims, from its stored results alone
+(``richlazy.experiments.fig6d``, docs/section5-structure.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from richlazy.experiments._section5 import spread
+from richlazy.experiments._style import alpha_colors, alpha_label, figure
+from richlazy.experiments.claims import Claim, decided, not_measured
+
+WHERE = "Figure 6d (§5)"
+STATEMENT = "an upstream initialization reduces the time to grokking"
+PAIRED = "upstream groks sooner than α = 1 from the same draw, seed by seed"
+
+
+def ordinal_steps(results: xr.Dataset) -> xr.DataArray:
+    """steps_to_generalize (alpha, seed) with censored runs as +inf (later than any cap)."""
+    return results.steps_to_generalize.where(~results.censored.astype(bool), np.inf)
+
+
+def plot(results: xr.Dataset) -> dict:
+    """Train (dashed) and test (solid) accuracy per α, one line per seed; steps to generalize
+    vs α per seed (triangles: censored at the cap) with the median."""
+    alphas = results.alpha.values
+    colors = alpha_colors(alphas)
+    fig = figure(11, 4.0)
+    curves, steps_panel = fig.subplots(1, 2)
+    step = results.step.values
+    for i, alpha in enumerate(alphas):
+        for j in range(results.seed.size):
+            label = alpha_label(alpha) if j == 0 else None
+            run = results.isel(alpha=i, seed=j)
+            curves.plot(step, run.test_accuracy.values, color=colors[i], lw=1, label=label)
+            curves.plot(step, run.train_accuracy.values, color=colors[i], lw=0.7, ls="--")
+    curves.axhline(float(results.attrs["threshold"]), color="black", ls=":", lw=0.8)
+    curves.set_xlabel("step (full batch)")
+    curves.set_ylabel("accuracy (solid: test, dashed: train)")
+    curves.set_title("curves per α, one line per seed", fontsize=9)
+    curves.legend(fontsize=7)
+    cap = float(results.attrs["max_steps"])
+    ordinal = ordinal_steps(results).values  # (alpha, seed)
+    for i, alpha in enumerate(alphas):
+        for value in ordinal[i]:
+            censored = np.isinf(value)
+            steps_panel.plot(alpha, cap if censored else value, "^" if censored else "o",
+                             color=colors[i], ms=5, alpha=0.8)  # fmt: skip
+    medians = np.minimum(np.median(ordinal, axis=1), cap)
+    steps_panel.plot(alphas, medians, "-", color="black", lw=1, label="median over seeds")
+    steps_panel.axhline(cap, color="grey", ls="--", lw=0.8)
+    steps_panel.set_xscale("log", base=2)
+    steps_panel.set_xlabel("α (embedding ÷ α)")
+    steps_panel.set_ylabel(f"steps until test accuracy > {results.attrs['threshold']:g}")
+    steps_panel.set_title("time to generalize (triangles: censored at the cap)", fontsize=9)
+    steps_panel.legend(fontsize=7)
+    fig.suptitle(
+        f"(a + b) mod {results.attrs['p']}, {results.attrs['fraction']:g} of pairs for training; "
+        f"{results.attrs['optimizer']} lr {results.attrs['lr']:g}, weight decay "
+        f"{results.attrs['weight_decay']:g}; {results.seed.size} seeds",
+        fontsize=10,
+    )
+    return {"fig6d": fig}
+
+
+def headline(results: xr.Dataset) -> dict[str, str]:
+    ordinal = ordinal_steps(results)
+    lines = {}
+    for alpha in results.alpha.values:
+        run = results.sel(alpha=alpha)
+        lines[f"steps to generalize {alpha_label(alpha)} (median [min, max]; censored)"] = (
+            f"{spread(ordinal.sel(alpha=alpha))}; {int(run.censored.sum())} of {run.seed.size}"
+        )
+    memorize = results.steps_to_memorize.values
+    lines["steps to memorize (median over every run)"] = spread(memorize[np.isfinite(memorize)])
+    return lines
+
+
+def claims(results: xr.Dataset) -> list[Claim]:
+    """The paper's direction (stated before measuring): at the largest α the median time to
+    generalize is below α = 1's, and it is lower in every seed. Censored runs count as later
+    than any measured run."""
+    top = float(results.alpha.values.max())
+    quantity = (
+        f"steps until test accuracy first exceeds {results.attrs['threshold']:g} "
+        f"(censored at {results.attrs['max_steps']} steps counted as +∞)"
+    )
+    median_test = f"median over seeds: {alpha_label(top)} < α = 1"
+    every_test = f"{alpha_label(top)} < α = 1 in every seed"
+    if top <= 1.0 or results.seed.size < 2:
+        reason = "needs an α > 1 and at least two seeds"
+        return [
+            not_measured(STATEMENT, WHERE, quantity, median_test, reason),
+            not_measured(PAIRED, WHERE, quantity, every_test, reason),
+        ]
+    ordinal = ordinal_steps(results)
+    up, ref = ordinal.sel(alpha=top).values, ordinal.sel(alpha=1.0).values
+    measured = f"{alpha_label(top)}: {spread(up)}; α = 1: {spread(ref)}"
+    found = []
+    median_up, median_ref = float(np.median(up)), float(np.median(ref))
+    if np.isinf(median_up) and np.isinf(median_ref):
+        found.append(not_measured(STATEMENT, WHERE, quantity, median_test,
+                                  "most runs censored at both α: raise max_steps",
+                                  measured=measured))  # fmt: skip
+    else:
+        found.append(decided(STATEMENT, WHERE, quantity, median_test, median_up < median_ref,
+                             measured, expected="fewer steps for α > 1"))  # fmt: skip
+    decidable = ~(np.isinf(up) & np.isinf(ref))
+    lower = up[decidable] < ref[decidable]
+    per_seed = f"{measured}; lower in {int(lower.sum())} of {int(decidable.sum())} seeds"
+    if not decidable.any():
+        found.append(not_measured(PAIRED, WHERE, quantity, every_test,
+                                  "every seed censored at both α", measured=per_seed))  # fmt: skip
+    else:
+        found.append(decided(PAIRED, WHERE, quantity, every_test, bool(lower.all()),
+                             per_seed, expected="fewer steps for α > 1"))  # fmt: skip
+    return found

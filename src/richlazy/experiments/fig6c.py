@@ -1,0 +1,245 @@
+"""Figure 6c: an upstream initialization lowers the sample complexity of hierarchical data.
+
+The Random Hierarchy Model (``richlazy.data.random_hierarchy``; v = n_c = 8, m = 3, L = 3,
+s = 2 by default) learned by the bias-free hierarchical CNN (``richlazy.nn.models``,
+filter size = stride = s) whose first convolution ``richlazy.nn.unbalance`` divides by α and
+whose readout it multiplies by α (the function at initialization unchanged; docs/theory.md §6.1).
+For each seed (its own rules, samples and initialization, shared by every α and P) one draw of
+``max(train_sizes) + n_test`` distinct inputs gives the test set and nested training sets; each
+(α, P) run is trained with full-batch SGD until its training loss first falls below
+``target_loss`` (``fit``'s ``until``) and measured there: test accuracy, training loss and the
+epochs it took. The sample complexity P*(α, seed) is the smallest P at which the test error falls
+below ``error_fraction`` × the chance error 1 − 1/n_c, interpolated in log P
+(``_crossing.sample_complexity``). Recipes and measured results: docs/section5-structure.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import xarray as xr
+
+from richlazy import _validate as check
+from richlazy._validate import require
+from richlazy.data.hierarchy import random_hierarchy
+from richlazy.experiments._crossing import sample_complexity
+from richlazy.experiments._fig6c_report import claims, headline, plot
+from richlazy.experiments._section5 import device_of, one_thread
+from richlazy.experiments.spec import Experiment
+from richlazy.nn import unbalance
+from richlazy.nn.models import HierarchicalCNN
+from richlazy.nn.training import Optimizer, fit
+from richlazy.sweeps import RunContext
+
+__all__ = ["EXPERIMENT", "PRESETS", "Config", "run", "shard_results"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Figure 6c's settings.
+
+    Attributes:
+        alphas: the α of ``unbalance`` (> 1 upstream, < 1 downstream).
+        train_sizes: the training-set sizes P, increasing (log-spaced across the transition).
+        seeds: each seed draws its own rules, samples and initialization.
+        v, n_c, m, L, s: the RHM's vocabulary, classes, rules per symbol, depth, branching.
+        width: channels of every convolution.
+        n_test: test inputs (disjoint from every training set).
+        lr, momentum: full-batch SGD's rate and momentum.
+        target_loss: train each run until its training loss (cross-entropy) first falls below.
+        max_steps: the cap; a run that never reaches the target is measured at the cap and
+            flagged (``reached_target`` False).
+        eval_every: steps between measurements (the resolution of "first below the target").
+        error_fraction: P* is where the test error first falls below this × chance error.
+        device: "cpu", "cuda" or "auto" (cuda when available).
+        vectorize: train the α of one (seed, P) as one vmapped batch (fit's ``vectorize``);
+            None: on a GPU only (on 2 CPU cores it measured no faster).
+    """
+
+    alphas: tuple[float, ...] = (0.25, 1.0, 4.0, 16.0)
+    train_sizes: tuple[int, ...] = (128, 256, 512, 1024, 2048)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    v: int = 8
+    n_c: int = 8
+    m: int = 3
+    L: int = 3
+    s: int = 2
+    width: int = 64
+    n_test: int = 2000
+    lr: float = 1.0
+    momentum: float = 0.0
+    target_loss: float = 0.01
+    max_steps: int = 1000
+    eval_every: int = 10
+    error_fraction: float = 0.1
+    device: str = "auto"
+    vectorize: bool | None = None
+
+    def __post_init__(self):
+        check.distinct("alphas", self.alphas)
+        for alpha in self.alphas:
+            check.positive_float("alphas", alpha)
+        require(1.0 in self.alphas, f"alphas must include 1 (the reference), got {self.alphas}")
+        check.seeds("seeds", self.seeds)
+        sizes = check.strictly_increasing("train_sizes", self.train_sizes)
+        for size in self.train_sizes:
+            check.positive_integer("train_sizes", size)
+        require(len(sizes) >= 2, "train_sizes must hold at least two sizes (P* interpolates)")
+        for name in ("width", "n_test", "max_steps", "eval_every"):
+            check.positive_integer(name, getattr(self, name))
+        check.positive_float("lr", self.lr)
+        momentum = check.real_number("momentum", self.momentum)
+        require(0 <= momentum < 1, f"momentum must be in [0, 1), got {momentum}")
+        check.positive_float("target_loss", self.target_loss)
+        fraction = check.real_number("error_fraction", self.error_fraction)
+        require(0 < fraction < 1, f"error_fraction must be in (0, 1), got {fraction}")
+        device_of(self.device)
+        rhm = random_hierarchy(self.v, self.n_c, self.m, self.L, self.s, seed=0)  # checks sizes
+        require(
+            max(self.train_sizes) + self.n_test <= rhm.p_max,
+            f"max(train_sizes) + n_test = {max(self.train_sizes) + self.n_test} exceeds the "
+            f"{rhm.p_max} distinct inputs (P_max) of this RHM",
+        )
+
+    @property
+    def chance_error(self) -> float:
+        return 1.0 - 1.0 / self.n_c
+
+
+PRESETS = {
+    # about 60 s on a quiet 2-core machine, one torch thread (docs/section5-structure.md)
+    "quick": Config(),
+    # one GPU: P up to 1.3e5 of P_max = 8·4^7 = 131 072 (m = 4), the preview's width 128
+    "paper": Config(
+        alphas=(0.25, 1.0, 4.0, 16.0, 64.0),
+        train_sizes=(256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 114688),
+        seeds=(0, 1, 2, 3, 4),
+        m=4,
+        width=256,
+        n_test=16384,
+        max_steps=20000,
+        eval_every=10,
+    ),
+}
+
+
+def shard_results(config: Config, seed: int, train_size: int) -> xr.Dataset:
+    """Every α at one (seed, P): dims (alpha, train_size, seed)."""
+    with one_thread():
+        return _shard(config, seed, train_size)
+
+
+def _shard(config: Config, seed: int, train_size: int) -> xr.Dataset:
+    device = device_of(config.device)
+    rhm = random_hierarchy(config.v, config.n_c, config.m, config.L, config.s, seed=seed)
+    split = rhm.sample(max(config.train_sizes), config.n_test, seed=seed)  # nested in P
+    x = torch.as_tensor(split.x[:train_size], device=device)  # (P, v, s^L)
+    y = torch.as_tensor(split.y[:train_size], device=device)  # (P,)
+    x_test = torch.as_tensor(split.x_test, device=device)
+    y_test = torch.as_tensor(split.y_test, device=device)
+    models = []
+    for alpha in config.alphas:
+        torch.manual_seed(seed)  # the same initialization for every α, before unbalance
+        model = HierarchicalCNN(config.v, config.width, config.L, config.s, config.n_c)
+        unbalance(model, alpha)
+        models.append(model.to(device))
+    vectorize = device.type == "cuda" if config.vectorize is None else config.vectorize
+    batches = [models] if vectorize else [[model] for model in models]  # alone: own stop
+    values: dict[str, list] = {}
+    for batch in batches:
+        for name, value in _train(config, batch, x, y, x_test, y_test, seed, vectorize).items():
+            values.setdefault(name, []).extend(value)
+    dims = ("alpha", "train_size", "seed")
+    return xr.Dataset(
+        {name: (dims, np.asarray(value)[:, None, None]) for name, value in values.items()},
+        coords={
+            "alpha": np.asarray(config.alphas, dtype=float),
+            "train_size": [train_size],
+            "seed": [seed],
+        },
+    )
+
+
+def _train(config, models, x, y, x_test, y_test, seed, vectorize) -> dict[str, np.ndarray]:
+    """Train ``models`` until each one's training loss first falls below the target; each is
+    measured at that step. A batch of one stops there, so its test set is measured once, at
+    the end; a vectorized batch trains on until all are below, its test set measured on the way.
+    """
+    target = config.target_loss
+
+    def all_below(history: xr.Dataset) -> bool:
+        return bool((history.train_loss.min("step") < target).all())
+
+    alone = len(models) == 1
+    history = fit(
+        models,
+        x,
+        y,
+        optimizer=Optimizer("sgd", lr=config.lr, momentum=config.momentum),
+        steps=config.max_steps,
+        eval_steps=range(0, config.max_steps + 1, config.eval_every),
+        x_test=None if alone else x_test,
+        y_test=None if alone else y_test,
+        until=all_below,
+        vectorize=vectorize,
+        seed=seed,
+    )
+    below = history.train_loss.values < target  # (run, step)
+    reached = below.any(axis=1)
+    at = np.where(reached, below.argmax(axis=1), history.step.size - 1)  # each run's own step
+    runs = np.arange(len(models))
+    if alone:  # stopped at its first step below the target (or the cap): measure it there
+        with torch.no_grad():
+            test = (models[0](x_test).argmax(-1) == y_test).double().mean().item()
+        test_accuracy = np.array([test])
+    else:
+        test_accuracy = history.test_accuracy.values[runs, at]
+    return {
+        "test_accuracy": test_accuracy,
+        "train_loss": history.train_loss.values[runs, at],
+        "train_accuracy": history.train_accuracy.values[runs, at],
+        "epochs": history.step.values[at].astype(np.int64),  # full batch: epochs = steps
+        "reached_target": reached,
+    }
+
+
+def run(config: Config, context: RunContext) -> xr.Dataset:
+    """One resumable shard per (seed, P); P* derived from the stored accuracies."""
+    tasks = {
+        f"seed-{seed}-P-{size}": (
+            lambda progress, seed=seed, size=size: shard_results(config, seed, size)
+        )
+        for seed in config.seeds
+        for size in config.train_sizes
+    }
+    shards = list(context.shards(tasks, "fig6c").values())
+    results = xr.combine_by_coords(shards)
+    error = 1.0 - results.test_accuracy.transpose("alpha", "seed", "train_size")
+    threshold = config.error_fraction * config.chance_error
+    p_star, censored = sample_complexity(error.values, results.train_size.values, threshold)
+    return results.assign(
+        sample_complexity=(("alpha", "seed"), p_star),
+        sample_complexity_censored=(("alpha", "seed"), censored),
+    ).assign_attrs(
+        v=config.v,
+        n_c=config.n_c,
+        m=config.m,
+        L=config.L,
+        s=config.s,
+        p_max=random_hierarchy(config.v, config.n_c, config.m, config.L, config.s, seed=0).p_max,
+        width=config.width,
+        n_test=config.n_test,
+        lr=config.lr,
+        target_loss=config.target_loss,
+        max_steps=config.max_steps,
+        error_fraction=config.error_fraction,
+        chance_error=config.chance_error,
+        error_threshold=threshold,
+    )
+
+
+EXPERIMENT = Experiment(
+    name="fig6c", presets=PRESETS, run=run, plot=plot, headline=headline, claims=claims
+)

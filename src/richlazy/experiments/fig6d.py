@@ -1,0 +1,209 @@
+"""Figure 6d: does an upstream initialization shorten the time to grokking?
+
+Nanda et al.'s one-layer transformer (``richlazy.nn.models.ModularTransformer``, logits in
+float64) on (a + b) mod p (``richlazy.data.modular_arithmetic``), trained full batch with
+AdamW (lr 1e-3, decoupled weight decay 1, betas (0.9, 0.98)) by ``richlazy.nn.training.fit``.
+α divides the embedding's initialization (``richlazy.nn.unbalance``: the token embedding, and
+the position embedding with ``scale_positions``); ``rescale_unembedding`` also multiplies the
+unembedding by α. Every α of a seed starts from the same draw and the same split.
+
+Measured every ``eval_every`` steps: train and test accuracy. ``steps_to_generalize`` is the
+first measured step with test accuracy > ``threshold``, ``steps_to_memorize`` the first with
+train accuracy > ``threshold`` (``_crossing.first_step_above``); a run that does not get there
+within ``max_steps`` is censored: NaN with ``censored`` True, never dropped. A run stops once it
+has generalized (``stop_at_generalization``), its curves NaN after. What was tried before fixing
+these defaults, and what each gave: docs/section5-structure.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import xarray as xr
+
+from richlazy import _validate as check
+from richlazy._validate import require
+from richlazy.data.modular import modular_arithmetic
+from richlazy.experiments._crossing import first_step_above
+from richlazy.experiments._fig6d_report import claims, headline, plot
+from richlazy.experiments._section5 import device_of, one_thread
+from richlazy.experiments.spec import Experiment
+from richlazy.nn import unbalance
+from richlazy.nn.models import ModularTransformer
+from richlazy.nn.training import OPTIMIZERS, Optimizer, fit
+from richlazy.sweeps import RunContext
+
+__all__ = ["EXPERIMENT", "PRESETS", "Config", "run", "seed_results"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Figure 6d's settings.
+
+    Attributes:
+        alphas: the α dividing the embedding's initialization (> 1 upstream).
+        seeds: each seed draws the split and the initialization (shared by every α).
+        p, fraction, operation: the modulus, the training share of the p² pairs, the operation.
+        d_model, n_heads, d_mlp: the transformer's sizes (Nanda et al.: 128, 4, 512).
+        optimizer, lr, weight_decay, betas, momentum: full-batch training ("adamw" or "sgd").
+        scale_positions: α divides the position embedding too (the whole input layer).
+        rescale_unembedding: α also multiplies the unembedding (``rescale_last``).
+        max_steps: the cap; runs that have not generalized by then are censored.
+        eval_every: steps between measurements.
+        threshold: the accuracy that counts as generalized (test) or memorized (train).
+        stop_at_generalization: stop each run at its first step above the threshold.
+        device: "cpu", "cuda" or "auto"; vectorize: train the α of a seed as one vmapped
+            batch (None: on a GPU only; on 2 CPU cores it measured slower).
+    """
+
+    alphas: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    p: int = 113
+    fraction: float = 0.3
+    operation: str = "add"
+    d_model: int = 128
+    n_heads: int = 4
+    d_mlp: int = 512
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.98)
+    momentum: float = 0.0
+    scale_positions: bool = True
+    rescale_unembedding: bool = False
+    max_steps: int = 20000
+    eval_every: int = 100
+    threshold: float = 0.95
+    stop_at_generalization: bool = True
+    device: str = "auto"
+    vectorize: bool | None = None
+
+    def __post_init__(self):
+        check.distinct("alphas", self.alphas)
+        for alpha in self.alphas:
+            check.positive_float("alphas", alpha)
+        require(1.0 in self.alphas, f"alphas must include 1 (the reference), got {self.alphas}")
+        check.seeds("seeds", self.seeds)
+        for name in ("d_model", "n_heads", "d_mlp", "max_steps", "eval_every"):
+            check.positive_integer(name, getattr(self, name))
+        require(
+            self.d_model % self.n_heads == 0,
+            f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})",
+        )
+        require(
+            self.max_steps % self.eval_every == 0,
+            f"max_steps ({self.max_steps}) must be a multiple of eval_every ({self.eval_every})",
+        )
+        modular_arithmetic(self.p, fraction=self.fraction, operation=self.operation)  # checks
+        require(
+            self.optimizer in OPTIMIZERS,
+            f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
+        )
+        Optimizer(self.optimizer, self.lr, momentum=self.momentum,
+                  weight_decay=self.weight_decay, betas=self.betas)  # fmt: skip
+        threshold = check.real_number("threshold", self.threshold)
+        require(0 < threshold < 1, f"threshold must be in (0, 1), got {threshold}")
+        device_of(self.device)
+
+    def build_optimizer(self) -> Optimizer:
+        return Optimizer(self.optimizer, self.lr, momentum=self.momentum,
+                         weight_decay=self.weight_decay, betas=self.betas)  # fmt: skip
+
+
+PRESETS = {
+    # about 90 s on a quiet 2-core machine: a smaller table and model, and lr 3e-3 instead of
+    # 1e-3 (grokking comes ~3x sooner), so that every run groks within the cap
+    # (docs/section5-structure.md: what was tried before fixing it)
+    "quick": Config(p=43, fraction=0.5, d_model=64, d_mlp=256, lr=3e-3, max_steps=3000,
+                    eval_every=50),  # fmt: skip
+    # Nanda et al.'s setup on one GPU: p = 113, 30% of the pairs for training, 5 seeds
+    "paper": Config(alphas=(0.5, 1.0, 2.0, 4.0, 8.0, 16.0), seeds=(0, 1, 2, 3, 4),
+                    max_steps=40000),  # fmt: skip
+}
+
+
+def _model(config: Config, alpha: float, seed: int, device: torch.device) -> ModularTransformer:
+    torch.manual_seed(seed)  # the same draw for every α, before unbalance
+    model = ModularTransformer(config.p, d_model=config.d_model, n_heads=config.n_heads,
+                               d_mlp=config.d_mlp, logits_dtype=torch.float64)  # fmt: skip
+    scales = {"pos": 1.0 / alpha} if config.scale_positions else None
+    unbalance(model, alpha, rescale_last=config.rescale_unembedding, scales=scales)
+    return model.to(device)
+
+
+def seed_results(config: Config, seed: int) -> xr.Dataset:
+    """Every α of one seed: dims (alpha, seed) and (alpha, seed, step)."""
+    with one_thread():
+        return _seed_results(config, seed)
+
+
+def _seed_results(config: Config, seed: int) -> xr.Dataset:
+    device = device_of(config.device)
+    split = modular_arithmetic(config.p, fraction=config.fraction, seed=seed,
+                               operation=config.operation)  # fmt: skip
+    x, y, x_test, y_test = (
+        torch.as_tensor(a, device=device) for a in (split.x, split.y, split.x_test, split.y_test)
+    )
+    models = [_model(config, alpha, seed, device) for alpha in config.alphas]
+    vectorize = device.type == "cuda" if config.vectorize is None else config.vectorize
+    batches = [models] if vectorize else [[model] for model in models]
+    steps = np.arange(0, config.max_steps + 1, config.eval_every)
+    curves = {name: np.full((len(models), steps.size), np.nan) for name in
+              ("train_accuracy", "test_accuracy", "train_loss", "test_loss")}  # fmt: skip
+
+    def generalized(history: xr.Dataset) -> bool:
+        return config.stop_at_generalization and bool(
+            (history.test_accuracy.max("step") > config.threshold).all()
+        )
+
+    row = 0
+    for batch in batches:
+        history = fit(batch, x, y, optimizer=config.build_optimizer(), steps=config.max_steps,
+                      eval_steps=steps, x_test=x_test, y_test=y_test, until=generalized,
+                      vectorize=vectorize, seed=seed)  # fmt: skip
+        done = history.step.size
+        for name, values in curves.items():
+            values[row : row + len(batch), :done] = history[name].values
+        row += len(batch)
+    generalize, censored = first_step_above(curves["test_accuracy"], steps, config.threshold)
+    memorize, _ = first_step_above(curves["train_accuracy"], steps, config.threshold)
+    per_run = ("alpha", "seed")
+    variables = {
+        "steps_to_generalize": (per_run, generalize[:, None]),
+        "steps_to_memorize": (per_run, memorize[:, None]),
+        "censored": (per_run, censored[:, None]),
+    }
+    variables |= {name: ((*per_run, "step"), v[:, None]) for name, v in curves.items()}
+    return xr.Dataset(
+        variables,
+        coords={"alpha": np.asarray(config.alphas, dtype=float), "seed": [seed], "step": steps},
+    )
+
+
+def run(config: Config, context: RunContext) -> xr.Dataset:
+    """One resumable shard per seed (every α)."""
+    tasks = {
+        f"seed-{seed}": (lambda progress, seed=seed: seed_results(config, seed))
+        for seed in config.seeds
+    }
+    results = xr.concat(list(context.shards(tasks, "fig6d").values()), dim="seed")
+    return results.assign_attrs(
+        p=config.p,
+        fraction=config.fraction,
+        operation=config.operation,
+        d_model=config.d_model,
+        optimizer=config.optimizer,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        scale_positions=int(config.scale_positions),
+        rescale_unembedding=int(config.rescale_unembedding),
+        max_steps=config.max_steps,
+        threshold=config.threshold,
+    )
+
+
+EXPERIMENT = Experiment(
+    name="fig6d", presets=PRESETS, run=run, plot=plot, headline=headline, claims=claims
+)
