@@ -4,7 +4,8 @@ For each (alpha, seed): Nanda et al.'s transformer on (a + b) mod p, full batch,
 alpha divides the embedding's initialization (richlazy.nn.unbalance). Prints one JSON line per run:
 steps until test accuracy > 95% (None: not within the cap) and until train accuracy > 95%.
 
-    PYTHONPATH=src python bench/grokking_research.py --p 43 --d-model 64 --alphas 1,2,4,8 --seeds 0,1,2
+    PYTHONPATH=src python bench/grokking_research.py --p 43 --d-model 64 --d-mlp 256 \
+        --fraction 0.5 --alphas 1,2,4,8 --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import time
 
 import torch
-import torch.nn.functional as F
+from torch.nn import functional
 
 from richlazy.data.modular import modular_arithmetic
 from richlazy.nn import unbalance
@@ -29,12 +30,14 @@ def one_run(args, alpha: float, seed: int) -> dict:
     model = ModularTransformer(args.p, d_model=args.d_model, n_heads=args.heads, d_mlp=args.d_mlp)
     scales = {"pos": 1 / alpha} if args.scale_pos else None
     geometry = unbalance(model, alpha, rescale_last=args.rescale_last, scales=scales)
-    lr_scales = None
     groups = geometry.param_groups(args.lr)
     if args.embed_lr_power:  # embedding lr x alpha^-power (AdamW moves a tensor by lr per step)
         emb = {id(model.embed.weight), id(model.pos.weight)}
         groups = [
-            {"params": [q for q in model.parameters() if id(q) in emb], "lr": args.lr / alpha ** args.embed_lr_power},
+            {
+                "params": [q for q in model.parameters() if id(q) in emb],
+                "lr": args.lr / alpha**args.embed_lr_power,
+            },
             {"params": [q for q in model.parameters() if id(q) not in emb], "lr": args.lr},
         ]
     if args.optimizer == "adamw":
@@ -52,8 +55,13 @@ def one_run(args, alpha: float, seed: int) -> dict:
                 train_acc = (model(x).argmax(-1) == y).double().mean().item()
             if args.trace:
                 e = model.embed.weight.detach()
-                trace.append((step, round((e.norm() / e0.norm()).item(), 3),
-                              round(((e - e0).norm() / e0.norm()).item(), 3)))
+                trace.append(
+                    (
+                        step,
+                        round((e.norm() / e0.norm()).item(), 3),
+                        round(((e - e0).norm() / e0.norm()).item(), 3),
+                    )
+                )
             if mem is None and train_acc > 0.95:
                 mem = step
             if gen is None and test_acc > 0.95:
@@ -62,14 +70,24 @@ def one_run(args, alpha: float, seed: int) -> dict:
         if step == args.steps:
             break
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x).double(), y)
+        loss = functional.cross_entropy(model(x).double(), y)
         loss.backward()
         opt.step()
     emb_norm = model.embed.weight.norm().item()
-    return dict(alpha=alpha, seed=seed, steps_to_generalize=gen, steps_to_memorize=mem,
-                last_step=step, train_acc=train_acc, test_acc=test_acc, loss=loss.item(),
-                embed_norm=emb_norm, embed_trace=trace, seconds=round(time.perf_counter() - start, 1),
-                **{k: v for k, v in vars(args).items() if k not in ("alphas", "seeds")})
+    return dict(
+        alpha=alpha,
+        seed=seed,
+        steps_to_generalize=gen,
+        steps_to_memorize=mem,
+        last_step=step,
+        train_acc=train_acc,
+        test_acc=test_acc,
+        loss=loss.item(),
+        embed_norm=emb_norm,
+        embed_trace=trace,
+        seconds=round(time.perf_counter() - start, 1),
+        **{k: v for k, v in vars(args).items() if k not in ("alphas", "seeds")},
+    )
 
 
 def main() -> None:

@@ -51,8 +51,14 @@ def test_rhm_samples_are_disjoint_seeded_one_hot():
     np.testing.assert_array_equal(symbols.x, split.x.argmax(1))
     np.testing.assert_array_equal(rhm.parse(symbols.x), symbols.y)
     # the same seed gives the same rules; another seed other rules
-    assert all(np.array_equal(a, b) for a, b in zip(rhm.rules, random_hierarchy(4, 2, 2, 2, 2, seed=0).rules))
-    assert not all(np.array_equal(a, b) for a, b in zip(rhm.rules, random_hierarchy(4, 2, 2, 2, 2, seed=1).rules))
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(rhm.rules, random_hierarchy(4, 2, 2, 2, 2, seed=0).rules, strict=True)
+    )
+    assert not all(
+        np.array_equal(a, b)
+        for a, b in zip(rhm.rules, random_hierarchy(4, 2, 2, 2, 2, seed=1).rules, strict=True)
+    )
     with pytest.raises(ValueError, match=r"exceeds the 16 distinct inputs"):
         rhm.sample(10, 7, seed=0)
 

@@ -3,7 +3,7 @@
 
 import pytest
 import torch
-import torch.nn.functional as F
+from torch.nn import functional
 
 from richlazy.data import modular_arithmetic, random_hierarchy
 from richlazy.nn import unbalance
@@ -59,7 +59,7 @@ def test_the_transformer_memorises_a_tiny_table():
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
     for _ in range(150):
         optimizer.zero_grad()
-        F.cross_entropy(model(x).double(), y).backward()
+        functional.cross_entropy(model(x).double(), y).backward()
         optimizer.step()
     assert (model(x).argmax(-1) == y).float().mean() == 1.0
 

@@ -2,7 +2,6 @@
 
 from richlazy.data.hierarchy import HierarchySplit, RandomHierarchy, one_hot, random_hierarchy
 from richlazy.data.modular import ModularSplit, modular_arithmetic
-
 from richlazy.data.reference_draws import (
     ReferenceCell,
     ReferenceGrid,

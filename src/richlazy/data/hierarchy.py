@@ -78,7 +78,9 @@ class RandomHierarchy:
     def decode(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The inputs of sample indices in [0, P_max): symbols (N, s^L) int64, labels (N,)."""
         indices = np.asarray(indices, dtype=np.int64)  # (N,)
-        if indices.ndim != 1 or (indices.size and (indices.min() < 0 or indices.max() >= self.p_max)):
+        if indices.ndim != 1 or (
+            indices.size and (indices.min() < 0 or indices.max() >= self.p_max)
+        ):
             raise ValueError(f"indices must be a 1-d array of integers in [0, {self.p_max})")
         per_class = self.p_max // self.n_c
         labels, rest = np.divmod(indices, per_class)  # (N,), (N,)

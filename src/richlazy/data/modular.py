@@ -1,4 +1,6 @@
-"""Modular arithmetic for grokking (Power et al. 2022; Nanda et al. 2023; docs/section5-structure.md).
+"""Modular arithmetic for grokking (Power et al. 2022; Nanda et al. 2023).
+
+Recipes and conventions: docs/section5-structure.md.
 
 Every pair (a, b) in [0, p)² is one example: the tokens ``a b =`` (``=`` is token p) and the
 answer ``op(a, b) mod p``. A seeded permutation splits the p² pairs into a training set of

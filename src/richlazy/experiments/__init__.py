@@ -103,6 +103,7 @@ _REGISTRY: dict[str, Listing] = {
         f"{_PACKAGE}.fig6d",
         "Figure 6d (§5)",
         "one-layer transformer on (a + b) mod p: steps to grokking vs the embedding's α",
+        ("quick", "paper", "sgd"),
     ),
     "drift": Listing(
         f"{_PACKAGE}.drift",

@@ -79,7 +79,9 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     }
     size = _transition_size(results)
     accuracy = results.test_accuracy.sel(train_size=size)
-    lines[f"test accuracy at P = {size}: " + ", ".join(alpha_label(a) for a in results.alpha.values)] = ", ".join(
+    lines[
+        f"test accuracy at P = {size}: " + ", ".join(alpha_label(a) for a in results.alpha.values)
+    ] = ", ".join(
         f"{number(accuracy.sel(alpha=a).mean())} ± {number(accuracy.sel(alpha=a).std())}"
         for a in results.alpha.values
     )
@@ -178,7 +180,9 @@ def claims(results: xr.Dataset) -> list[Claim]:
         - results.test_accuracy.sel(train_size=size, alpha=1.0)
     ).values
     preview = "upstream ahead in the transition region (preview: 0.66 → 0.78 at P = 512)"
-    test = f"seed mean of acc({alpha_label(top)}) − acc(α = 1) > 0 at the P nearest median P*(α = 1)"
+    test = (
+        f"seed mean of acc({alpha_label(top)}) − acc(α = 1) > 0 at the P nearest median P*(α = 1)"
+    )
     if top <= 1.0 or results.seed.size < 2:
         found.append(
             not_measured(preview, WHERE, "test accuracy", test, "needs an α > 1 and two seeds")
