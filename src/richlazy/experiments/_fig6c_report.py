@@ -7,7 +7,7 @@ import numpy as np
 import xarray as xr
 
 from richlazy.experiments._crossing import CENSORED_ABOVE, CENSORED_BELOW
-from richlazy.experiments._section5 import spread
+from richlazy.experiments._section5 import per_seed_panel, spread
 from richlazy.experiments._style import alpha_colors, alpha_label, figure
 from richlazy.experiments.claims import Claim, decided, not_measured, number
 
@@ -47,14 +47,7 @@ def plot(results: xr.Dataset) -> dict:
     curves.legend(fontsize=7)
     ordinal = ordinal_p_star(results).values  # (alpha, seed)
     low, high = sizes.min() / 1.5, sizes.max() * 1.5
-    for i, alpha in enumerate(alphas):
-        row = ordinal[i]
-        shown = np.clip(row, low, high)
-        markers = np.where(np.isinf(row), "^", "o")
-        for value, marker in zip(shown, markers, strict=True):
-            stars.plot(alpha, value, marker, color=colors[i], ms=5, alpha=0.8)
-    medians = np.clip(np.median(ordinal, axis=1), low, high)
-    stars.plot(alphas, medians, "-", color="black", lw=1, label="median over seeds")
+    per_seed_panel(stars, alphas, ordinal, colors, low, high)
     stars.set_xscale("log")
     stars.set_yscale("log")
     stars.set_ylim(low / 1.2, high * 1.2)

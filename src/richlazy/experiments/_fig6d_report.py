@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from richlazy.experiments._section5 import spread
+from richlazy.experiments._section5 import per_seed_panel, spread
 from richlazy.experiments._style import alpha_colors, alpha_label, figure
 from richlazy.experiments.claims import Claim, decided, not_measured
 
@@ -41,13 +41,7 @@ def plot(results: xr.Dataset) -> dict:
     curves.legend(fontsize=7)
     cap = float(results.attrs["max_steps"])
     ordinal = ordinal_steps(results).values  # (alpha, seed)
-    for i, alpha in enumerate(alphas):
-        for value in ordinal[i]:
-            censored = np.isinf(value)
-            steps_panel.plot(alpha, cap if censored else value, "^" if censored else "o",
-                             color=colors[i], ms=5, alpha=0.8)  # fmt: skip
-    medians = np.minimum(np.median(ordinal, axis=1), cap)
-    steps_panel.plot(alphas, medians, "-", color="black", lw=1, label="median over seeds")
+    per_seed_panel(steps_panel, alphas, ordinal, colors, 0.0, cap)
     steps_panel.axhline(cap, color="grey", ls="--", lw=0.8)
     steps_panel.set_xscale("log", base=2)
     steps_panel.set_xlabel("α (embedding ÷ α)")

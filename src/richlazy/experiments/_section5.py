@@ -10,6 +10,8 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from richlazy import _validate as check
+from richlazy._validate import require
 from richlazy.experiments.claims import number
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -43,3 +45,23 @@ def spread(values) -> str:
     if values.size == 0:
         return "none"
     return f"{number(np.median(values))} [{number(values.min())}, {number(values.max())}]"
+
+
+def check_alphas_and_seeds(alphas, seeds) -> None:
+    """A config's α (distinct, > 0, 1 among them: the reference) and seeds."""
+    check.distinct("alphas", alphas)
+    for alpha in alphas:
+        check.positive_float("alphas", alpha)
+    require(1.0 in alphas, f"alphas must include 1 (the reference), got {alphas}")
+    check.seeds("seeds", seeds)
+
+
+def per_seed_panel(ax, alphas, ordinal: np.ndarray, colors, low: float, high: float) -> None:
+    """One marker per (α, seed) of ``ordinal`` (alpha, seed), ±inf (censored) drawn as
+    triangles at the edge [low, high], and the median over seeds as a line."""
+    for i, alpha in enumerate(alphas):
+        for value in ordinal[i]:
+            marker = "^" if np.isinf(value) else "o"
+            ax.plot(alpha, np.clip(value, low, high), marker, color=colors[i], ms=5, alpha=0.8)
+    medians = np.clip(np.median(ordinal, axis=1), low, high)
+    ax.plot(alphas, medians, "-", color="black", lw=1, label="median over seeds")

@@ -26,7 +26,7 @@ from richlazy._validate import require
 from richlazy.data.hierarchy import random_hierarchy
 from richlazy.experiments._crossing import sample_complexity
 from richlazy.experiments._fig6c_report import claims, headline, plot
-from richlazy.experiments._section5 import device_of, one_thread
+from richlazy.experiments._section5 import check_alphas_and_seeds, device_of, one_thread
 from richlazy.experiments.spec import Experiment
 from richlazy.nn import unbalance
 from richlazy.nn.models import HierarchicalCNN
@@ -78,11 +78,7 @@ class Config:
     vectorize: bool | None = None
 
     def __post_init__(self):
-        check.distinct("alphas", self.alphas)
-        for alpha in self.alphas:
-            check.positive_float("alphas", alpha)
-        require(1.0 in self.alphas, f"alphas must include 1 (the reference), got {self.alphas}")
-        check.seeds("seeds", self.seeds)
+        check_alphas_and_seeds(self.alphas, self.seeds)
         sizes = check.strictly_increasing("train_sizes", self.train_sizes)
         for size in self.train_sizes:
             check.positive_integer("train_sizes", size)

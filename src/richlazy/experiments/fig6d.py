@@ -28,7 +28,7 @@ from richlazy._validate import require
 from richlazy.data.modular import modular_arithmetic
 from richlazy.experiments._crossing import first_step_above
 from richlazy.experiments._fig6d_report import claims, headline, plot
-from richlazy.experiments._section5 import device_of, one_thread
+from richlazy.experiments._section5 import check_alphas_and_seeds, device_of, one_thread
 from richlazy.experiments.spec import Experiment
 from richlazy.nn import unbalance
 from richlazy.nn.models import ModularTransformer
@@ -81,11 +81,7 @@ class Config:
     vectorize: bool | None = None
 
     def __post_init__(self):
-        check.distinct("alphas", self.alphas)
-        for alpha in self.alphas:
-            check.positive_float("alphas", alpha)
-        require(1.0 in self.alphas, f"alphas must include 1 (the reference), got {self.alphas}")
-        check.seeds("seeds", self.seeds)
+        check_alphas_and_seeds(self.alphas, self.seeds)
         for name in ("d_model", "n_heads", "d_mlp", "max_steps", "eval_every"):
             check.positive_integer(name, getattr(self, name))
         require(
