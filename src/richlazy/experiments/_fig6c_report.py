@@ -41,6 +41,8 @@ def plot(results: xr.Dataset) -> dict:
     curves.axhline(threshold, color="black", ls=":", lw=0.8)
     curves.axhline(float(results.attrs["chance_error"]), color="grey", ls="--", lw=0.8)
     curves.set_xscale("log")
+    curves.set_xticks(sizes, [str(int(size)) for size in sizes], minor=False)
+    curves.set_xticks([], minor=True)
     curves.set_xlabel("training-set size P")
     curves.set_ylabel("test error (at the target training loss)")
     curves.set_title("learning curves (dotted: P* threshold; dashed: chance)", fontsize=9)
@@ -49,6 +51,8 @@ def plot(results: xr.Dataset) -> dict:
     low, high = sizes.min() / 1.5, sizes.max() * 1.5
     per_seed_panel(stars, alphas, ordinal, colors, low, high)
     stars.set_xscale("log")
+    stars.set_xticks(alphas, [alpha_label(a).removeprefix("α = ") for a in alphas])
+    stars.set_xticks([], minor=True)
     stars.set_yscale("log")
     stars.set_ylim(low / 1.2, high * 1.2)
     stars.set_xlabel("α (first layer ÷ α, readout × α)")

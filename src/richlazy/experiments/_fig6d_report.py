@@ -44,6 +44,8 @@ def plot(results: xr.Dataset) -> dict:
     per_seed_panel(steps_panel, alphas, ordinal, colors, 0.0, cap)
     steps_panel.axhline(cap, color="grey", ls="--", lw=0.8)
     steps_panel.set_xscale("log", base=2)
+    steps_panel.set_xticks(alphas, [alpha_label(a).removeprefix("α = ") for a in alphas])
+    steps_panel.set_xticks([], minor=True)
     steps_panel.set_xlabel("α (embedding ÷ α)")
     steps_panel.set_ylabel(f"steps until test accuracy > {results.attrs['threshold']:g}")
     steps_panel.set_title("time to generalize (triangles: censored at the cap)", fontsize=9)
