@@ -47,6 +47,7 @@ def test_fig6d_keeps_censored_runs_and_stops_the_others(threshold):
     steps = results.steps_to_generalize.values
     assert np.array_equal(np.isnan(steps), censored)  # NaN exactly where censored
     assert np.isfinite(results.steps_to_memorize.values).all()  # the table is memorized
+    assert not results.diverged.any()
     # 95% is out of reach of 24 training pairs in 200 steps; 1% is passed at once
     assert censored.all() if threshold > 0.5 else not censored.any()
     for i in range(2):  # a run that generalized stopped there: NaN after its step

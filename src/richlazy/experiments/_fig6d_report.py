@@ -69,6 +69,8 @@ def headline(results: xr.Dataset) -> dict[str, str]:
         )
     memorize = results.steps_to_memorize.values
     lines["steps to memorize (median over every run)"] = spread(memorize[np.isfinite(memorize)])
+    if "diverged" in results:
+        lines["diverged runs"] = f"{int(results.diverged.sum())} of {results.diverged.size}"
     return lines
 
 

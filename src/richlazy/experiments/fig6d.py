@@ -10,7 +10,8 @@ unembedding by α. Every α of a seed starts from the same draw and the same spl
 Measured every ``eval_every`` steps: train and test accuracy. ``steps_to_generalize`` is the
 first measured step with test accuracy > ``threshold``, ``steps_to_memorize`` the first with
 train accuracy > ``threshold`` (``_crossing.first_step_above``); a run that does not get there
-within ``max_steps`` is censored: NaN with ``censored`` True, never dropped. A run stops once it
+within ``max_steps`` is censored: NaN with ``censored`` True, never dropped (``diverged`` marks
+the censored runs whose training loss stopped being finite). A run stops once it
 has generalized (``stop_at_generalization``), its curves NaN after. What was tried before fixing
 these defaults, and what each gave: docs/section5-structure.md.
 """
@@ -169,7 +170,7 @@ def _seed_results(config: Config, seed: int) -> xr.Dataset:
             (history.test_accuracy.max("step") > config.threshold).all()
         )
 
-    row = 0
+    row, diverged = 0, np.zeros(len(models), dtype=bool)
     for batch in batches:
         history = fit(batch, x, y, optimizer=config.build_optimizer(), steps=config.max_steps,
                       eval_steps=steps, x_test=x_test, y_test=y_test, until=generalized,
@@ -177,6 +178,7 @@ def _seed_results(config: Config, seed: int) -> xr.Dataset:
         done = history.step.size
         for name, values in curves.items():
             values[row : row + len(batch), :done] = history[name].values
+        diverged[row : row + len(batch)] = ~np.isfinite(history.train_loss.values).all(axis=1)
         row += len(batch)
     generalize, censored = first_step_above(curves["test_accuracy"], steps, config.threshold)
     memorize, _ = first_step_above(curves["train_accuracy"], steps, config.threshold)
@@ -185,6 +187,7 @@ def _seed_results(config: Config, seed: int) -> xr.Dataset:
         "steps_to_generalize": (per_run, generalize[:, None]),
         "steps_to_memorize": (per_run, memorize[:, None]),
         "censored": (per_run, censored[:, None]),
+        "diverged": (per_run, diverged[:, None]),  # a non-finite training loss (censored too)
     }
     variables |= {name: ((*per_run, "step"), v[:, None]) for name, v in curves.items()}
     return xr.Dataset(
