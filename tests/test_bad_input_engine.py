@@ -194,6 +194,9 @@ CASES = [
     (sweeps.TeacherStudentConfig, (), {"n_test": 0}, ValueError, "n_test"),
     (sweeps.trajectory_key, ("config",), {}, TypeError, "config"),
     (data.teacher_student, (0,), {"d": 0, "n": 4, "n_test": 4}, ValueError, "d"),
+    (data.random_hierarchy, (1, 2, 1, 2, 2), {"seed": 0}, ValueError, "v"),
+    (data.modular_arithmetic, (1,), {}, ValueError, "p"),
+    (data.one_hot, (np.array([[0, 5]]), 3), {}, ValueError, "symbols"),
     (data.teacher_student, (0,), {"d": 2.5, "n": 4, "n_test": 4}, ValueError, "d"),
     # sweeps
     (GridConfig, (), {"seeds": (-1,)}, ValueError, "seeds"),
@@ -244,6 +247,9 @@ def test_every_public_function_has_a_bad_input_case():
                 "Dataset",
                 "ReferenceCell",  # frozen records of arrays, built by reference_cell(s)
                 "ReferenceGrid",
+                "HierarchySplit",  # frozen records built by random_hierarchy / modular_arithmetic
+                "ModularSplit",
+                "RandomHierarchy",
                 "TrainResult",
                 "FlowSteps",
                 "TrainedGrid",

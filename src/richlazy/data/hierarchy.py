@@ -147,8 +147,19 @@ def sample_indices(p_max: int, count: int, *, seed: int) -> np.ndarray:
 
 
 def one_hot(symbols: np.ndarray, v: int) -> np.ndarray:
-    """Symbols (N, length) in [0, v) as float32 one-hot, channels first: (N, v, length)."""
+    """Symbols (N, length) in [0, v) as float32 one-hot, channels first: (N, v, length).
+
+    Raises:
+        ValueError: v below 1, symbols not a 2-d integer array of values in [0, v).
+    """
+    v = check.positive_integer("v", v)
     symbols = np.asarray(symbols)
+    if symbols.ndim != 2 or not np.issubdtype(symbols.dtype, np.integer):
+        raise ValueError(f"symbols must be a 2-d integer array (N, length), got {symbols.dtype} "
+                         f"of shape {symbols.shape}")  # fmt: skip
+    if symbols.size and (symbols.min() < 0 or symbols.max() >= v):
+        raise ValueError(f"symbols must be in [0, {v}), got values in "
+                         f"[{symbols.min()}, {symbols.max()}]")  # fmt: skip
     eye = np.eye(v, dtype=np.float32)  # (v, v)
     return np.ascontiguousarray(eye[symbols].transpose(0, 2, 1))  # (N, v, length)
 
