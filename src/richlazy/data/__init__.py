@@ -1,5 +1,7 @@
-"""Data generators: everything is generated from a seed, nothing is downloaded."""
+"""Data generators and readers: everything is generated from a seed or read from a directory
+the user names (the 8×8 digits ship with scikit-learn); nothing is downloaded."""
 
+from richlazy.data.images import ImageData, cifar10, digits, mnist
 from richlazy.data.reference_draws import (
     ReferenceCell,
     ReferenceGrid,
@@ -12,9 +14,13 @@ from richlazy.data.tasks import Dataset, sphere, student_directions, teacher_stu
 
 __all__ = [
     "Dataset",
+    "ImageData",
     "ReferenceCell",
     "ReferenceGrid",
     "alpha_ref",
+    "cifar10",
+    "digits",
+    "mnist",
     "reference_cell",
     "reference_cells",
     "reference_dataset",
