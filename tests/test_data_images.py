@@ -68,7 +68,7 @@ def test_mnist_refuses_missing_or_malformed_files(tmp_path):
     with pytest.raises(ValueError, match=r"data_dir .*t10k-labels-idx1-ubyte is not an idx file"):
         mnist(tmp_path)
     (tmp_path / MNIST_FILES["test_labels"]).write_bytes(_idx(np.arange(5) % 10))
-    with pytest.raises(ValueError, match=r"test images \\(4\\) and labels \\(5\\)"):
+    with pytest.raises(ValueError, match=r"test images \(4\) and labels \(5\)"):
         mnist(tmp_path)
 
 
