@@ -7,6 +7,8 @@ feature-learning monitor for any ``torch.nn.Module`` (docs/theory.md §6; guide:
 - ``empirical_ntk(model, x1, x2)`` the kernel, layer by layer, exact in float64 (§6.2), and
   ``kernel_distance(K0, Kt)``;
 - ``FeatureMonitor(model, probe_x, optimizer=...)`` records them in the user's own loop;
+- ``fit(models, x, y, optimizer=Optimizer(...))`` a small seeded training loop (SGD or AdamW)
+  for one model or a vmapped batch of them (``richlazy.nn.training``);
 - ``richlazy.nn.models``: MLP, SmallCNN (digits/MNIST), ResNet18 (CIFAR);
 - ``richlazy.nn.benchmark.ntk_benchmark``: the eNTK against the torch.func Jacobian.
 """
@@ -16,12 +18,15 @@ from richlazy.nn.conserved import conserved_quantities
 from richlazy.nn.geometry import InitGeometry, unbalance
 from richlazy.nn.monitor import FeatureMonitor, log_schedule
 from richlazy.nn.ntk import empirical_ntk, kernel_distance, ntk_routes
+from richlazy.nn.training import Optimizer, fit
 
 __all__ = [
     "FeatureMonitor",
     "InitGeometry",
+    "Optimizer",
     "conserved_quantities",
     "empirical_ntk",
+    "fit",
     "kernel_distance",
     "log_schedule",
     "models",

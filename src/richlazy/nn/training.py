@@ -1,0 +1,525 @@
+"""A small seeded training loop for ``torch.nn.Module``s, shared by the Section 5 experiments
+(docs/theory.md §6.3, docs/nn.md "Training loop").
+
+``fit`` trains R models of one architecture (R seeds, or R values of α) with SGD (momentum) or
+AdamW, on minibatches in a seeded order reshuffled every epoch, and measures them on a schedule:
+losses and accuracies on the training and test sets plus whatever the caller's ``evaluate``
+returns. Two paths give the same result up to float rounding:
+
+- vectorized: the R models' parameters stacked into (R, ...) tensors
+  (``torch.func.stack_module_state``) and one ``vmap``-ed forward for all of them; the loss is the
+  sum of the R runs' losses, so each slice receives its own run's gradient, and SGD and AdamW act
+  coordinate by coordinate, so one optimizer over the stacked tensors is R independent ones;
+- sequential: one model after the other, each with its own optimizer (models whose buffers change
+  in training, such as BatchNorm's running statistics, take this path).
+
+The models' initialization is the caller's (seeded) work; ``seed`` orders only the minibatches.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import nn
+from torch.nn import functional
+
+import richlazy._validate as check
+from richlazy._validate import require
+from richlazy.nn.monitor import log_schedule
+
+__all__ = ["LOSSES", "OPTIMIZERS", "Optimizer", "fit"]
+
+OPTIMIZERS = ("sgd", "adamw")
+LOSSES = ("cross_entropy", "mse")
+# Points evaluated per forward pass when measuring a whole split (bounds the memory of evaluation).
+EVAL_CHUNK = 4096
+
+Tensors = torch.Tensor | Sequence[torch.Tensor]
+Evaluate = Callable[[int, int, nn.Module], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """Which optimizer trains the models, with its hyper-parameters.
+
+    Attributes:
+        kind: "sgd" (with optional heavy-ball ``momentum``) or "adamw" (decoupled weight decay).
+        lr: the base learning rate (per-parameter factors come from ``fit(lr_scales=...)``).
+        momentum: SGD's momentum (ignored by AdamW).
+        weight_decay: SGD's L2 penalty, or AdamW's decoupled decay.
+        betas, eps: AdamW's moment decay rates and denominator floor.
+    """
+
+    kind: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+
+    def __post_init__(self):
+        require(
+            self.kind in OPTIMIZERS,
+            f"kind must be one of {', '.join(OPTIMIZERS)}, got {self.kind!r}",
+        )
+        check.positive_float("lr", self.lr)
+        for name in ("momentum", "weight_decay"):
+            value = check.real_number(name, getattr(self, name))
+            require(value >= 0, f"{name} must be ≥ 0, got {value}")
+        require(self.momentum < 1, f"momentum must be below 1, got {self.momentum}")
+        require(
+            isinstance(self.betas, tuple | list)
+            and len(self.betas) == 2
+            and all(0 <= check.real_number("betas", b) < 1 for b in self.betas),
+            f"betas must be two numbers in [0, 1), got {self.betas!r}",
+        )
+        check.positive_float("eps", self.eps)
+
+    def build(self, param_groups: list[dict]) -> torch.optim.Optimizer:
+        """The torch optimizer over ``param_groups`` (dicts with "params" and optionally "lr")."""
+        if self.kind == "sgd":
+            return torch.optim.SGD(
+                param_groups, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
+            )
+        return torch.optim.AdamW(
+            param_groups,
+            lr=self.lr,
+            betas=tuple(self.betas),
+            eps=self.eps,
+            weight_decay=self.weight_decay,
+        )
+
+
+def fit(
+    models: nn.Module | Sequence[nn.Module],
+    x_train: Tensors,
+    y_train: Tensors,
+    *,
+    optimizer: Optimizer,
+    steps: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed: int | Sequence[int] = 0,
+    loss: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = "cross_entropy",
+    eval_steps: Sequence[int] | None = None,
+    x_test: Tensors | None = None,
+    y_test: Tensors | None = None,
+    evaluate: Evaluate | None = None,
+    until: Callable[[xr.Dataset], bool] | None = None,
+    lr_scales: Mapping[str, float] | None = None,
+    vectorize: bool | None = None,
+    progress: Any = None,
+) -> xr.Dataset:
+    """Train ``models`` in place and return what was measured on the way.
+
+    Args:
+        models: one module, or R modules with the same parameter names and shapes.
+        x_train, y_train: the training set, one tensor each shared by every run, or sequences of
+            R tensors (one dataset per run, all of the same size).
+        optimizer: the optimizer and its hyper-parameters.
+        steps, epochs: the length of training, exactly one of them (an epoch is
+            ⌈n / batch_size⌉ steps).
+        batch_size: minibatch size; None trains on the full batch.
+        seed: the minibatch order's seed, one for all runs or one per run.
+        loss: "cross_entropy" (integer labels (N,)), "mse" (float targets shaped like the
+            output), or a function (output, target) -> scalar of one run.
+        eval_steps: the steps (0 = before training) at which to measure; default a log
+            schedule (10 per decade). The last step is always measured.
+        x_test, y_test: a test set, shared or per run like the training set.
+        evaluate: ``evaluate(step, run, model)`` -> more variables (numbers, arrays or
+            DataArrays), called at every measured step with the model holding that step's
+            parameters, in eval mode (gradients stay enabled: an empirical NTK needs them).
+        until: stops training after a measurement at which ``until(history so far)`` is true.
+        lr_scales: per parameter name, a factor of ``optimizer.lr`` (e.g.
+            ``InitGeometry.lr_scales`` from ``richlazy.nn.unbalance``); others get 1.
+        vectorize: train all runs as one vmapped batch (True), one after the other (False), or
+            vectorized when the models allow it (None).
+        progress: anything with ``task(description, total)`` yielding ``advance(n)`` (the CLI's
+            progress bars, ``richlazy.sweeps.Progress``), or None.
+
+    Returns:
+        Dataset with dims (run, step): ``train_loss``, ``test_loss`` (with a test set),
+        ``train_accuracy``/``test_accuracy`` (cross-entropy), the ``evaluate`` variables, and
+        the coordinate ``epoch`` (steps over steps per epoch).
+
+    Raises:
+        ValueError, TypeError: bad models, data, schedule, seeds or options (naming them).
+    """
+    models = _models(models)
+    R = len(models)
+    x_train, y_train = _split("x_train", x_train, R), _split("y_train", y_train, R)
+    _paired("train", x_train, y_train)
+    test = None
+    if (x_test is None) != (y_test is None):
+        raise ValueError("x_test and y_test go together: give both or neither")
+    if x_test is not None:
+        test = (_split("x_test", x_test, R), _split("y_test", y_test, R))
+        _paired("test", *test)
+    n = x_train[0].shape[0]
+    require(
+        all(x.shape[0] == n for x in x_train),
+        "x_train: every run's training set must have the same size",
+    )
+    if batch_size is not None:
+        batch_size = check.positive_integer("batch_size", batch_size, maximum=n)
+    batch = n if batch_size is None else batch_size
+    per_epoch = math.ceil(n / batch)
+    total = _total_steps(steps, epochs, per_epoch)
+    schedule = _schedule(eval_steps, total)
+    seeds = _seeds(seed, R)
+    loss_fn = _loss(loss)
+    classify = loss == "cross_entropy"
+    scales = _lr_scales(lr_scales, models[0])
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a richlazy.nn.training.Optimizer, got {optimizer!r}")
+    movable = _vectorizable(models[0])
+    if vectorize is None:
+        vectorize = R > 1 and movable
+    require(
+        not vectorize or movable,
+        "vectorize=True: these models have buffers that change in training (BatchNorm); "
+        "train them with vectorize=False",
+    )
+    trainer = (_Vectorized if vectorize else _Sequential)(models, optimizer, scales, loss_fn)
+    orders = [_Batches(n, batch, s, x_train[0].device) for s in seeds]
+
+    record = _Record(R)
+    measure = _Measure(trainer, x_train, y_train, test, loss_fn, classify, evaluate)
+    reporter = progress.task(f"training {R} run(s)", total=total) if progress else nullcontext()
+    with reporter as advance:
+        record.add(0, measure(0))
+        done = 0
+        for target in schedule[1:]:
+            if until is not None and until(record.dataset(per_epoch)):
+                break
+            while done < target:
+                index = [order.next() for order in orders]  # R × (B,)
+                trainer.step(_batch(x_train, index), _batch(y_train, index))
+                done += 1
+            if advance is not None:
+                advance(target - record.steps[-1])
+            record.add(target, measure(target))
+    trainer.write_back()
+    history = record.dataset(per_epoch)
+    return history.assign_attrs(
+        optimizer=optimizer.kind,
+        lr=optimizer.lr,
+        momentum=optimizer.momentum,
+        weight_decay=optimizer.weight_decay,
+        batch_size=batch,
+        steps_per_epoch=per_epoch,
+        vectorized=int(bool(vectorize)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks of fit's arguments
+
+
+def _models(models) -> list[nn.Module]:
+    if isinstance(models, nn.Module):
+        return [models]
+    if not isinstance(models, Sequence) or not models:
+        raise TypeError("models must be an nn.Module or a non-empty sequence of them")
+    for model in models:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"models must hold nn.Modules, got {type(model).__name__}")
+    shapes = [{k: tuple(p.shape) for k, p in m.named_parameters()} for m in models]
+    require(
+        all(s == shapes[0] for s in shapes),
+        "models must share one architecture (the same parameter names and shapes)",
+    )
+    require(bool(shapes[0]), "models have no parameters to train")
+    return list(models)
+
+
+def _split(name: str, data, R: int) -> list[torch.Tensor]:
+    if isinstance(data, torch.Tensor):
+        require(data.ndim >= 1, f"{name} must have a leading sample dimension")
+        return [data] * R
+    if isinstance(data, Sequence) and all(isinstance(d, torch.Tensor) for d in data):
+        require(
+            len(data) == R, f"{name}: one tensor per run expected ({R}), got {len(data)} tensors"
+        )
+        return list(data)
+    raise TypeError(f"{name} must be a tensor or a sequence of one tensor per run")
+
+
+def _paired(split: str, xs, ys) -> None:
+    for x, y in zip(xs, ys, strict=True):
+        require(
+            x.shape[0] == y.shape[0] and x.shape[0] > 0,
+            f"x_{split} and y_{split} must hold the same positive number of samples, "
+            f"got {x.shape[0]} and {y.shape[0]}",
+        )
+
+
+def _total_steps(steps, epochs, per_epoch: int) -> int:
+    require((steps is None) != (epochs is None), "give exactly one of steps and epochs, not both")
+    if steps is not None:
+        return check.step_count("steps", steps)
+    return check.step_count("epochs", epochs) * per_epoch
+
+
+def _schedule(eval_steps, total: int) -> list[int]:
+    if eval_steps is None:
+        points = []
+        for step in log_schedule(10):
+            if step >= total:
+                break
+            points.append(step)
+        return [*points, total]
+    values = check.strictly_increasing("eval_steps", eval_steps)
+    require(
+        values[0] >= 0 and values[-1] <= total and np.all(values == np.round(values)),
+        f"eval_steps must be whole steps in [0, {total}], got {list(eval_steps)}",
+    )
+    points = [int(v) for v in values]
+    return sorted({0, *points, total})
+
+
+def _seeds(seed, R: int) -> list[int]:
+    if isinstance(seed, Sequence):
+        seeds = check.seeds("seed", tuple(seed))
+        require(len(seeds) == R, f"seed: one per run expected ({R}), got {len(seeds)}")
+        return list(seeds)
+    return list(check.seeds("seed", (seed,))) * R
+
+
+def _loss(loss):
+    if callable(loss):
+        return loss
+    if loss == "cross_entropy":
+        return lambda out, y: functional.cross_entropy(out, y)
+    if loss == "mse":
+        return lambda out, y: ((out.reshape(y.shape) - y) ** 2).mean()
+    raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a function, got {loss!r}")
+
+
+def _lr_scales(lr_scales, model: nn.Module) -> dict[str, float]:
+    names = [name for name, _ in model.named_parameters()]
+    scales = dict(lr_scales or {})
+    unknown = sorted(set(scales) - set(names))
+    require(not unknown, f"lr_scales names no parameter {', '.join(unknown)} of the models")
+    return {name: check.positive_float("lr_scales", scales.get(name, 1.0)) for name in names}
+
+
+def _vectorizable(model: nn.Module) -> bool:
+    """Whether vmap can run the model in training: no buffer that training mutates."""
+    return not any(
+        isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats
+        for m in model.modules()
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Minibatches
+
+
+class _Batches:
+    """One run's minibatch indices: a seeded permutation per epoch, cut into batches."""
+
+    def __init__(self, n: int, batch: int, seed: int, device):
+        self.n, self.batch, self.device = n, batch, device
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order, self.start = None, n
+
+    def next(self) -> torch.Tensor | None:
+        if self.batch == self.n:
+            return None  # full batch: no indexing
+        if self.start >= self.n:
+            self.order = torch.randperm(self.n, generator=self.generator).to(self.device)
+            self.start = 0
+        index = self.order[self.start : self.start + self.batch]  # (B,)
+        self.start += self.batch
+        return index
+
+
+def _batch(data: list[torch.Tensor], index: list[torch.Tensor | None]) -> list[torch.Tensor]:
+    return [d if i is None else d[i] for d, i in zip(data, index, strict=True)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The two ways of training R models
+
+
+def _groups(named: Mapping[str, torch.Tensor], scales: Mapping[str, float], lr: float):
+    return [{"params": [p], "lr": lr * scales[name]} for name, p in named.items()]
+
+
+class _Sequential:
+    """R models, each with its own optimizer, stepped one after the other."""
+
+    def __init__(self, models, optimizer: Optimizer, scales, loss_fn):
+        self.models, self.loss_fn = models, loss_fn
+        self.optimizers = [
+            optimizer.build(_groups(dict(m.named_parameters()), scales, optimizer.lr))
+            for m in models
+        ]
+
+    def step(self, xs, ys) -> None:
+        for model, opt, x, y in zip(self.models, self.optimizers, xs, ys, strict=True):
+            model.train()
+            opt.zero_grad(set_to_none=True)
+            self.loss_fn(model(x), y).backward()
+            opt.step()
+
+    def outputs(self, xs) -> list[torch.Tensor]:
+        """Each run's outputs on its own inputs (eval mode, no gradient)."""
+        outs = []
+        with torch.no_grad():
+            for model, x in zip(self.models, xs, strict=True):
+                model.eval()
+                outs.append(torch.cat([model(c) for c in x.split(EVAL_CHUNK)]))
+        return outs
+
+    def write_back(self) -> None:
+        for model in self.models:
+            model.train()
+
+
+class _Vectorized:
+    """R models as stacked (R, ...) parameters, one vmapped forward, one optimizer."""
+
+    def __init__(self, models, optimizer: Optimizer, scales, loss_fn):
+        self.models, self.loss_fn = models, loss_fn
+        params, buffers = torch.func.stack_module_state(models)  # name -> (R, ...)
+        self.params, self.buffers = params, buffers
+        self.base = copy.deepcopy(models[0]).to("meta")
+        self.optimizer = optimizer.build(_groups(params, scales, optimizer.lr))
+        self.stale = False  # whether the models lag behind the stacked parameters
+
+    def _forward(self, params, buffers, x):
+        return torch.func.functional_call(self.base, (params, buffers), (x,))
+
+    def _stack(self, xs: list[torch.Tensor]) -> tuple[torch.Tensor, int | None]:
+        """Inputs for vmap: one shared tensor (in_dims None) or (R, ...) stacked ones."""
+        if all(x is xs[0] for x in xs):
+            return xs[0], None
+        return torch.stack(xs), 0
+
+    def step(self, xs, ys) -> None:
+        x, x_dim = self._stack(xs)
+        y, y_dim = self._stack(ys)
+
+        def run_loss(params, buffers, x, y):
+            return self.loss_fn(self._forward(params, buffers, x), y)
+
+        self.base.train()
+        losses = torch.func.vmap(run_loss, in_dims=(0, 0, x_dim, y_dim))(
+            self.params, self.buffers, x, y
+        )  # (R,)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()  # each slice gets its own run's gradient
+        self.optimizer.step()
+        self.stale = True
+
+    def outputs(self, xs) -> list[torch.Tensor]:
+        x, x_dim = self._stack(xs)
+        self.base.eval()
+        forward = torch.func.vmap(self._forward, in_dims=(0, 0, x_dim))
+        with torch.no_grad():
+            chunks = x.split(EVAL_CHUNK, dim=0 if x_dim is None else 1)
+            out = torch.cat(
+                [forward(self.params, self.buffers, c) for c in chunks], dim=1
+            )  # (R, N, ...)
+        return list(out.unbind(0))
+
+    def write_back(self) -> None:
+        """Copy the stacked parameters into the R models."""
+        if self.stale:
+            with torch.no_grad():
+                for r, model in enumerate(self.models):
+                    for name, p in model.named_parameters():
+                        p.copy_(self.params[name][r])
+            self.stale = False
+        for model in self.models:
+            model.train()
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements
+
+
+class _Measure:
+    """The variables measured at one step, each a list of R values."""
+
+    def __init__(self, trainer, x_train, y_train, test, loss_fn, classify, evaluate):
+        self.trainer, self.loss_fn, self.classify, self.evaluate = (
+            trainer,
+            loss_fn,
+            classify,
+            evaluate,
+        )
+        self.splits = {"train": (x_train, y_train)}
+        if test is not None:
+            self.splits["test"] = test
+
+    def __call__(self, step: int) -> dict[str, list]:
+        values: dict[str, list] = {}
+        for split, (xs, ys) in self.splits.items():
+            outs = self.trainer.outputs(xs)
+            with torch.no_grad():
+                values[f"{split}_loss"] = [
+                    float(self.loss_fn(o, y)) for o, y in zip(outs, ys, strict=True)
+                ]
+                if self.classify:
+                    values[f"{split}_accuracy"] = [
+                        float((o.argmax(-1) == y).double().mean())
+                        for o, y in zip(outs, ys, strict=True)
+                    ]
+        if self.evaluate is not None:
+            self.trainer.write_back()
+            for r, model in enumerate(self.trainer.models):
+                model.eval()
+                extra = self.evaluate(step, r, model)
+                for name, value in extra.items():
+                    values.setdefault(name, [None] * len(self.trainer.models))[r] = value
+                model.train()
+        return values
+
+
+class _Record:
+    """The measurements so far, as lists per variable of per-step lists of R values."""
+
+    def __init__(self, R: int):
+        self.R = R
+        self.steps: list[int] = []
+        self.values: dict[str, list[list]] = {}
+
+    def add(self, step: int, values: Mapping[str, list]) -> None:
+        self.steps.append(step)
+        for name, per_run in values.items():
+            self.values.setdefault(name, []).append(per_run)
+
+    def dataset(self, per_epoch: int) -> xr.Dataset:
+        variables = {}
+        for name, rows in self.values.items():  # rows: (S,) lists of (R,) values
+            first = rows[0][0]
+            if isinstance(first, xr.DataArray):
+                stacked = xr.concat(
+                    [xr.concat(row, dim="run") for row in rows], dim="step"
+                ).transpose("run", "step", ...)
+                variables[name] = stacked.drop_vars(["run", "step"], errors="ignore")
+                continue
+            array = np.asarray(rows, dtype=float)  # (S, R, ...)
+            array = np.moveaxis(array, 0, 1)  # (R, S, ...)
+            dims = ("run", "step", *(f"{name}_dim_{k}" for k in range(array.ndim - 2)))
+            variables[name] = (dims, array)
+        steps = np.asarray(self.steps, dtype=np.int64)
+        return xr.Dataset(
+            variables,
+            coords={
+                "run": np.arange(self.R),
+                "step": steps,
+                "epoch": ("step", steps / per_epoch),
+            },
+        )
