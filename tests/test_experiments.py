@@ -50,6 +50,9 @@ TINY: dict[str, dict] = {
     },
 }
 TINY["fig10"] = {**TINY["fig1b"], "steps": 1000}  # Figure 1b's grid, ten times longer
+_VISION = {"seeds": (0,), "alphas": (1.0, 10.0), "steps": 3, "cnn_width": 4, "mlp_width": 16,
+           "mlp_depth": 2, "probe_points": 4, "evals_per_decade": 1}  # fmt: skip
+TINY["fig6a"] = TINY["fig6b"] = _VISION
 
 
 @pytest.mark.parametrize("name", experiments.names())
