@@ -52,7 +52,8 @@ class VisionConfig:
         dataset: "digits" (scikit-learn's bundled 8×8 digits), "mnist" or "cifar10" (read from
             ``data_dir``).
         data_dir: the local directory holding MNIST or CIFAR-10 (unused for digits).
-        n_train, n_test: keep a seeded subset of this many images (0: all of them).
+        n_train, n_test: MNIST and CIFAR-10 only: keep a seeded subset of this many images (0:
+            all of them); the digits are always all used.
         split_seed: seed of the digits' train/test split, of the subsets and of the probe set.
         networks: "cnn" (``SmallCNN``), "mlp" (``MLP`` on flattened images), "resnet18".
         knob: "first_last" (first layer ÷ α and last layer × α: the function at initialization
