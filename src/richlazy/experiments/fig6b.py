@@ -115,7 +115,7 @@ def plot(results: xr.Dataset) -> dict:
         "each filter mean-removed and scaled to its largest |value|)",
         fontsize=10,
     )
-    scores = Figure(figsize=(13, 3.4), layout="constrained")
+    scores = Figure(figsize=(13, 3.9), layout="constrained")
     panels = scores.subplots(1, 3)
     for ax, (name, (label, _)) in zip(panels, SCORES.items(), strict=False):
         _band(ax, alphas, results[name], "k", "trained")
