@@ -175,3 +175,16 @@ def test_bad_optimizers_and_models_are_refused_by_name():
         fit([_mlps([0])[0], MLP(6, 8, 3, 3).double()], X, y, optimizer=Optimizer(), steps=1)
     with pytest.raises(TypeError, match="optimizer must be"):
         fit(_mlps([0]), X, y, optimizer="sgd", steps=1)
+
+
+def test_a_loss_of_ones_own_keeps_the_accuracies_when_asked():
+    X, y = _data()
+
+    def float64_cross_entropy(out, target):
+        return torch.nn.functional.cross_entropy(out.double(), target)
+
+    history = fit(_mlps([0]), X, y, optimizer=Optimizer(), steps=2, loss=float64_cross_entropy,
+                  accuracy=True)  # fmt: skip
+    assert "train_accuracy" in history and 0 <= float(history.train_accuracy.max()) <= 1
+    plain = fit(_mlps([0]), X, y, optimizer=Optimizer(), steps=2, loss=float64_cross_entropy)
+    assert "train_accuracy" not in plain

@@ -109,6 +109,7 @@ def fit(
     batch_size: int | None = None,
     seed: int | Sequence[int] = 0,
     loss: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = "cross_entropy",
+    accuracy: bool | None = None,
     eval_steps: Sequence[int] | None = None,
     x_test: Tensors | None = None,
     y_test: Tensors | None = None,
@@ -131,6 +132,8 @@ def fit(
         seed: the minibatch order's seed, one for all runs or one per run.
         loss: "cross_entropy" (integer labels (N,)), "mse" (float targets shaped like the
             output), or a function (output, target) -> scalar of one run.
+        accuracy: record ``train_accuracy``/``test_accuracy`` (the argmax of the outputs
+            against integer labels); default: with the cross-entropy loss only.
         eval_steps: the steps (0 = before training) at which to measure; default a log
             schedule (10 per decade). The last step is always measured.
         x_test, y_test: a test set, shared or per run like the training set.
@@ -147,7 +150,7 @@ def fit(
 
     Returns:
         Dataset with dims (run, step): ``train_loss``, ``test_loss`` (with a test set),
-        ``train_accuracy``/``test_accuracy`` (cross-entropy), the ``evaluate`` variables, and
+        ``train_accuracy``/``test_accuracy`` (see ``accuracy``), the ``evaluate`` variables, and
         the coordinate ``epoch`` (steps over steps per epoch).
 
     Raises:
@@ -176,7 +179,7 @@ def fit(
     schedule = _schedule(eval_steps, total)
     seeds = _seeds(seed, R)
     loss_fn = _loss(loss)
-    classify = loss == "cross_entropy"
+    classify = loss == "cross_entropy" if accuracy is None else bool(accuracy)
     scales = _lr_scales(lr_scales, models[0])
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a richlazy.nn.training.Optimizer, got {optimizer!r}")
