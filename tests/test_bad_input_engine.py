@@ -190,6 +190,10 @@ CASES = [
     (data.reference_dataset, (0, (0.1,), (0.0,)), {"d": 0, "n": 4}, ValueError, "d"),
     (data.alpha_ref, (-1.0, 0.0), {}, ValueError, "tau"),
     (data.alpha_ref, (1.0, np.nan), {}, ValueError, "delta"),
+    (data.digits, (-1,), {}, ValueError, "seed"),
+    (data.digits, (0,), {"test_fraction": 1.5}, ValueError, "test_fraction"),
+    (data.mnist, ("/nonexistent-richlazy-dir",), {}, ValueError, "data_dir"),
+    (data.cifar10, ("/nonexistent-richlazy-dir",), {}, ValueError, "data_dir"),
     (sweeps.TeacherStudentConfig, (), {"seeding": "torch"}, ValueError, "seeding"),
     (sweeps.TeacherStudentConfig, (), {"n_test": 0}, ValueError, "n_test"),
     (sweeps.trajectory_key, ("config",), {}, TypeError, "config"),
@@ -245,6 +249,7 @@ def test_every_public_function_has_a_bad_input_case():
             member = getattr(module, name)
             if callable(member) and name not in (
                 "Dataset",
+                "ImageData",  # a frozen record of arrays, built by digits/mnist/cifar10
                 "ReferenceCell",  # frozen records of arrays, built by reference_cell(s)
                 "ReferenceGrid",
                 "HierarchySplit",  # frozen records built by random_hierarchy / modular_arithmetic

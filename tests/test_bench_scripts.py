@@ -59,3 +59,13 @@ def test_one_cell_scripts_report_every_run_at_every_checkpoint(script, runs):
         assert record["test_loss"][-1] < record["test_loss"][0]  # every run learned something
     descent = {r["run"]: r["gradient_evaluations"] for r in records if r["run"].startswith("gd")}
     assert descent["gd, reference lr"] == 100 and descent["gd, lr/16"] == 1600
+
+
+def test_fit_benchmark_times_both_paths_on_the_same_runs():
+    records = run_script(
+        "fit_batched_vs_sequential.py", "--runs", "2", "--threads", "1", "--steps", "3",
+        "--repeats", "1", "--models", "mlp",
+    )  # fmt: skip
+    assert [(r["model"], r["runs"]) for r in records] == [("mlp", 2)]
+    assert records[0]["max_parameter_difference"] < 1e-5  # the two paths trained the same runs
+    assert records[0]["batched_s"] > 0 and records[0]["sequential_s"] > 0

@@ -50,6 +50,9 @@ TINY: dict[str, dict] = {
     },
 }
 TINY["fig10"] = {**TINY["fig1b"], "steps": 1000}  # Figure 1b's grid, ten times longer
+_VISION = {"seeds": (0,), "alphas": (1.0, 10.0), "steps": 3, "cnn_width": 4, "mlp_width": 16,
+           "mlp_depth": 2, "probe_points": 4, "evals_per_decade": 1}  # fmt: skip
+TINY["fig6a"] = TINY["fig6b"] = _VISION
 TINY["fig6c"] = {"alphas": (1.0, 4.0), "train_sizes": (32, 64), "seeds": (0, 1), "width": 8,
                  "n_test": 100, "max_steps": 20}  # fmt: skip
 TINY["fig6d"] = {"alphas": (1.0, 2.0), "seeds": (0, 1), "p": 7, "fraction": 0.5, "d_model": 8,

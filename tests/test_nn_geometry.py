@@ -250,3 +250,45 @@ def test_bad_input_is_refused_and_nothing_changes():
     tied[1].weight = tied[0].weight
     with pytest.raises(ValueError, match=r"tied between the first layer"):
         unbalance(tied, 2.0)
+
+
+class _Embedded(nn.Module):
+    """A transformer-like stack: two input embeddings, a body, an unembedding."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.pos = nn.Embedding(5, 4), nn.Embedding(3, 4)
+        self.body = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+        self.unembed = nn.Linear(4, 5, bias=False)
+
+
+def test_first_and_last_can_be_named_and_the_geometry_records_them():
+    torch.manual_seed(0)
+    model = _Embedded()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    geometry = unbalance(model, 4.0, first=("embed", "pos"), last="unembed")
+    assert (geometry.first, geometry.last) == ("embed, pos", "unembed")
+    ratio = {k: float((v / before[k]).mean()) for k, v in model.state_dict().items()}
+    assert ratio == pytest.approx(
+        {"embed.weight": 0.25, "pos.weight": 0.25, "body.0.weight": 1.0, "body.0.bias": 1.0,
+         "unembed.weight": 4.0}
+    )  # fmt: skip
+    inner = unbalance(_Embedded(), 2.0, first="body", rescale_last=False)  # a parent module
+    assert inner.scales["body.0.weight"] == inner.scales["body.0.bias"] == 0.5
+    assert InitGeometry.from_json(geometry.to_json()).first == "embed, pos"
+
+
+@pytest.mark.parametrize(
+    "options, kind, message",
+    [
+        ({"first": "nope"}, ValueError, "first: 'nope' is no module with parameters"),
+        ({"last": ("embed", "pos")}, ValueError, "last must name one module"),
+        ({"first": 3}, TypeError, "first must be a module name"),
+        ({"first": "unembed", "last": "unembed"}, ValueError, "both 'unembed'"),
+    ],
+)
+def test_named_layers_are_checked(options, kind, message):
+    with pytest.raises(kind, match=message):
+        unbalance(_Embedded(), 2.0, **options)
+    with pytest.raises(ValueError, match="give alpha too"):
+        unbalance(_Embedded(), None, first="embed")

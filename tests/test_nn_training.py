@@ -1,6 +1,7 @@
 """The Section 5 training loop: both paths agree, it is seeded, it measures on its schedule, and it
 refuses bad input by name."""
 
+import numpy as np
 import pytest
 import torch
 import xarray as xr
@@ -175,3 +176,38 @@ def test_bad_optimizers_and_models_are_refused_by_name():
         fit([_mlps([0])[0], MLP(6, 8, 3, 3).double()], X, y, optimizer=Optimizer(), steps=1)
     with pytest.raises(TypeError, match="optimizer must be"):
         fit(_mlps([0]), X, y, optimizer="sgd", steps=1)
+
+
+def test_a_loss_of_ones_own_keeps_the_accuracies_when_asked():
+    X, y = _data()
+
+    def float64_cross_entropy(out, target):
+        return torch.nn.functional.cross_entropy(out.double(), target)
+
+    history = fit(_mlps([0]), X, y, optimizer=Optimizer(), steps=2, loss=float64_cross_entropy,
+                  accuracy=True)  # fmt: skip
+    assert "train_accuracy" in history and 0 <= float(history.train_accuracy.max()) <= 1
+    plain = fit(_mlps([0]), X, y, optimizer=Optimizer(), steps=2, loss=float64_cross_entropy)
+    assert "train_accuracy" not in plain
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_until_stops_each_run_at_its_own_step(vectorize):
+    X, y = _data()
+    optimizer = Optimizer("adamw", lr=1e-2, weight_decay=0.1)
+    models = _mlps([0, 1])
+    history = fit(
+        models, X, y, optimizer=optimizer, steps=12, batch_size=8, seed=[3, 4],
+        eval_steps=[0, 4, 8, 12], vectorize=vectorize,
+        until=lambda h: np.array([h.step[-1] >= 4, h.step[-1] >= 8]),
+    )  # fmt: skip
+    assert history.stopped_step.values.tolist() == [4, 8]
+    assert history.step.values.tolist() == [0, 4, 8]  # ends when both have stopped
+    loss = history.train_loss.sel(run=0)
+    assert float(loss.sel(step=8)) == float(loss.sel(step=4))  # run 0 kept its step-4 weights
+    for run, steps in ((0, 4), (1, 8)):
+        alone = _mlps([run])
+        fit(alone, X, y, optimizer=optimizer, steps=steps, batch_size=8, seed=3 + run)
+        assert _max_difference([models[run]], alone) < 1e-12
+    with pytest.raises(ValueError, match="until must return one bool or one per run"):
+        fit(_mlps([0, 1]), X, y, optimizer=optimizer, steps=2, until=lambda h: np.ones(3, bool))

@@ -39,7 +39,7 @@ def test_fig1b_lazy_at_large_tau_rich_and_fastest_upstream_at_small_tau():
 
 
 def test_fig1a_neurons_align_in_the_rich_regime_and_stay_put_when_lazy():
-    results = runner.run("fig1a", overrides={"steps": 100_000}).results.isel(seed=0)
+    results = runner.run("fig1a", overrides={"steps": 5000}).results.isel(seed=0)
     paths = results.scaled_weight  # (tau, delta, step, neuron, component)
     moved = np.linalg.norm(paths.isel(step=-1) - paths.isel(step=0), axis=-1).mean(-1)
     size = np.linalg.norm(paths.isel(step=0), axis=-1).mean(-1)

@@ -1,6 +1,8 @@
-"""Data generators: everything is generated from a seed, nothing is downloaded."""
+"""Data generators and readers: everything is generated from a seed or read from a directory
+the user names (the 8×8 digits ship with scikit-learn); nothing is downloaded."""
 
 from richlazy.data.hierarchy import HierarchySplit, RandomHierarchy, one_hot, random_hierarchy
+from richlazy.data.images import ImageData, cifar10, digits, mnist
 from richlazy.data.modular import ModularSplit, modular_arithmetic
 from richlazy.data.reference_draws import (
     ReferenceCell,
@@ -15,11 +17,15 @@ from richlazy.data.tasks import Dataset, sphere, student_directions, teacher_stu
 __all__ = [
     "Dataset",
     "HierarchySplit",
+    "ImageData",
     "ModularSplit",
     "RandomHierarchy",
     "ReferenceCell",
     "ReferenceGrid",
     "alpha_ref",
+    "cifar10",
+    "digits",
+    "mnist",
     "modular_arithmetic",
     "one_hot",
     "random_hierarchy",

@@ -94,6 +94,16 @@ _REGISTRY: dict[str, Listing] = {
         "§4 (deep linear)",
         "deep linear net: which layer moves first (up/balanced/downstream); balanced flow",
     ),
+    "fig6a": Listing(
+        f"{_PACKAGE}.fig6a",
+        "Figure 6a (§5)",
+        "deep nets on digits (CNN, MLP) / CIFAR-10 ResNet-18: kernel distance vs α",
+    ),
+    "fig6b": Listing(
+        f"{_PACKAGE}.fig6b",
+        "Figure 6b (§5)",
+        "CNN on digits / MNIST: first-layer filters and their smoothness vs α",
+    ),
     "fig6c": Listing(
         f"{_PACKAGE}.fig6c",
         "Figure 6c (§5)",

@@ -204,6 +204,41 @@ def _first_and_last(model: nn.Module, entries: list[_names.Entry]) -> tuple[str,
     return layers[0], layers[-1]
 
 
+def _held_by(entry: _names.Entry, modules) -> bool:
+    """Whether one of ``modules`` (or a module inside one of them) holds the parameter."""
+    return any(o == m or o.startswith(m + ".") for o in entry.owners for m in modules)
+
+
+def _named_layers(model: nn.Module, end: str, names, alpha) -> tuple[str, ...]:
+    """The module names given as ``first``/``last`` (canonical), checked to exist."""
+    if names is None:
+        return ()
+    if alpha is None:
+        raise ValueError(f"{end}= names the layers α acts on: give alpha too")
+    names = (names,) if isinstance(names, str) else names
+    if end == "last" and len(names) != 1:
+        raise ValueError(f"last must name one module, got {names!r}")
+    if (
+        not isinstance(names, tuple | list)
+        or not names
+        or not all(isinstance(n, str) for n in names)
+    ):
+        raise TypeError(f"{end} must be a module name or a tuple of them, got {names!r}")
+    modules = {_names.canonical(n): m for n, m in model.named_modules()}
+    for name in names:
+        if name not in modules or not any(True for _ in modules[name].parameters()):
+            known = [
+                n
+                for n, m in modules.items()
+                if n and any(True for _ in m.parameters(recurse=False))
+            ]
+            raise ValueError(
+                f"{end}: {name!r} is no module with parameters of {type(model).__name__}; "
+                f"its modules with parameters are {', '.join(known[:12])}"
+            )
+    return tuple(names)
+
+
 def unbalance(
     model: nn.Module,
     alpha: float | None = None,
@@ -211,6 +246,8 @@ def unbalance(
     scales: Mapping[str, float] | None = None,
     lr_scales: Mapping[str, float] | None = None,
     rescale_last: bool = True,
+    first: str | tuple[str, ...] | None = None,
+    last: str | None = None,
     force: bool = False,
 ) -> InitGeometry:
     """Rescale ``model``'s parameters in place to an unbalanced initialization (§6.1).
@@ -229,6 +266,9 @@ def unbalance(
             multiply α's. Each parameter may be matched by one key only.
         lr_scales: the same for learning-rate factors (``param_groups``).
         rescale_last: multiply the last layer's weight by α.
+        first: the module name(s) α divides, instead of the first layer found (e.g. a
+            transformer's token and position embeddings, ``("embed", "pos")``).
+        last: the module name whose weight α multiplies, instead of the last layer found.
         force: allow a second call on the same parameters; its factors then apply on top of
             the present values, and the returned geometry describes this call only.
 
@@ -254,16 +294,23 @@ def unbalance(
     if uninitialized:
         raise ValueError(f"run a forward pass first: lazy parameters {uninitialized[:3]}")
     factor = {e.name: 1.0 for e in entries}
+    firsts = _named_layers(model, "first", first, alpha)
+    named_last = _named_layers(model, "last", last, alpha)
     first = last = None
     if alpha is not None:
-        first, last = _first_and_last(model, entries)
-        if rescale_last and first == last:
+        found_first, found_last = (
+            _first_and_last(model, entries) if not (firsts and named_last) else (None, None)
+        )
+        firsts = firsts or (found_first,)
+        last = named_last[0] if named_last else found_last
+        first = ", ".join(firsts)
+        if rescale_last and last in firsts:
             raise ValueError(
-                f"the model has one layer only ({first!r}): α would cancel; pass "
-                "rescale_last=False or scales="
+                f"the first and the last layer are both {last!r} (one layer only?): α would "
+                "cancel; pass rescale_last=False, name them with first=/last=, or use scales="
             )
         for entry in entries:
-            if first in entry.owners:
+            if _held_by(entry, firsts):
                 factor[entry.name] /= alpha
             if rescale_last and f"{last}.weight" in entry.aliases:
                 factor[entry.name] *= alpha
@@ -278,7 +325,7 @@ def unbalance(
     for entry in entries:
         if not math.isfinite(factor[entry.name]) or factor[entry.name] <= 0:
             raise ValueError(f"the factor of {entry.name!r} is {factor[entry.name]}: not > 0")
-        tied = len(entry.aliases) > 1 and alpha is not None and first in entry.owners
+        tied = len(entry.aliases) > 1 and alpha is not None and _held_by(entry, first.split(", "))
         if tied and rescale_last and last is not None and last in entry.owners:
             raise ValueError(
                 f"parameter {entry.name!r} is tied between the first layer {first!r} and "

@@ -109,11 +109,12 @@ def fit(
     batch_size: int | None = None,
     seed: int | Sequence[int] = 0,
     loss: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = "cross_entropy",
+    accuracy: bool | None = None,
     eval_steps: Sequence[int] | None = None,
     x_test: Tensors | None = None,
     y_test: Tensors | None = None,
     evaluate: Evaluate | None = None,
-    until: Callable[[xr.Dataset], bool] | None = None,
+    until: Callable[[xr.Dataset], Any] | None = None,
     lr_scales: Mapping[str, float] | None = None,
     vectorize: bool | None = None,
     progress: Any = None,
@@ -131,13 +132,17 @@ def fit(
         seed: the minibatch order's seed, one for all runs or one per run.
         loss: "cross_entropy" (integer labels (N,)), "mse" (float targets shaped like the
             output), or a function (output, target) -> scalar of one run.
+        accuracy: record ``train_accuracy``/``test_accuracy`` (the argmax of the outputs
+            against integer labels); default: with the cross-entropy loss only.
         eval_steps: the steps (0 = before training) at which to measure; default a log
             schedule (10 per decade). The last step is always measured.
         x_test, y_test: a test set, shared or per run like the training set.
         evaluate: ``evaluate(step, run, model)`` -> more variables (numbers, arrays or
             DataArrays), called at every measured step with the model holding that step's
             parameters, in eval mode (gradients stay enabled: an empirical NTK needs them).
-        until: stops training after a measurement at which ``until(history so far)`` is true.
+        until: ``until(history so far)`` -> one bool for all runs, or one per run: after each
+            measurement, the runs it flags stop (their parameters stay as they are, and later
+            measurements repeat them); training ends when every run has stopped.
         lr_scales: per parameter name, a factor of ``optimizer.lr`` (e.g.
             ``InitGeometry.lr_scales`` from ``richlazy.nn.unbalance``); others get 1.
         vectorize: train all runs as one vmapped batch (True), one after the other (False), or
@@ -147,8 +152,9 @@ def fit(
 
     Returns:
         Dataset with dims (run, step): ``train_loss``, ``test_loss`` (with a test set),
-        ``train_accuracy``/``test_accuracy`` (cross-entropy), the ``evaluate`` variables, and
-        the coordinate ``epoch`` (steps over steps per epoch).
+        ``train_accuracy``/``test_accuracy`` (see ``accuracy``), the ``evaluate`` variables, and
+        the coordinate ``epoch`` (steps over steps per epoch), and with ``until``,
+        ``stopped_step`` (run,): the step at which each run stopped, −1 if it trained to the end.
 
     Raises:
         ValueError, TypeError: bad models, data, schedule, seeds or options (naming them).
@@ -176,7 +182,7 @@ def fit(
     schedule = _schedule(eval_steps, total)
     seeds = _seeds(seed, R)
     loss_fn = _loss(loss)
-    classify = loss == "cross_entropy"
+    classify = loss == "cross_entropy" if accuracy is None else bool(accuracy)
     scales = _lr_scales(lr_scales, models[0])
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a richlazy.nn.training.Optimizer, got {optimizer!r}")
@@ -197,9 +203,14 @@ def fit(
     with reporter as advance:
         record.add(0, measure(0))
         done = 0
+        stopped = np.full(R, -1, dtype=np.int64)  # the step each run stopped at; -1: running
         for target in schedule[1:]:
-            if until is not None and until(record.dataset(per_epoch)):
-                break
+            if until is not None:
+                flags = _stop_flags(until(record.dataset(per_epoch)), R)
+                stopped[flags & (stopped < 0)] = record.steps[-1]
+                if (stopped >= 0).all():
+                    break
+                trainer.freeze(stopped >= 0)
             while done < target:
                 index = [order.next() for order in orders]  # R × (B,)
                 trainer.step(_batch(x_train, index), _batch(y_train, index))
@@ -209,6 +220,8 @@ def fit(
             record.add(target, measure(target))
     trainer.write_back()
     history = record.dataset(per_epoch)
+    if until is not None:
+        history["stopped_step"] = ("run", stopped)
     return history.assign_attrs(
         optimizer=optimizer.kind,
         lr=optimizer.lr,
@@ -304,6 +317,16 @@ def _loss(loss):
     raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a function, got {loss!r}")
 
 
+def _stop_flags(flags, R: int) -> np.ndarray:
+    """``until``'s answer as R bools (one answer stands for every run)."""
+    flags = np.asarray(flags.values if isinstance(flags, xr.DataArray) else flags)
+    require(
+        flags.dtype == bool and flags.shape in ((), (R,)),
+        f"until must return one bool or one per run ({R}), got {flags!r}",
+    )
+    return np.broadcast_to(flags, (R,)).copy()
+
+
 def _lr_scales(lr_scales, model: nn.Module) -> dict[str, float]:
     names = [name for name, _ in model.named_parameters()]
     scales = dict(lr_scales or {})
@@ -364,9 +387,17 @@ class _Sequential:
             optimizer.build(_groups(dict(m.named_parameters()), scales, optimizer.lr))
             for m in models
         ]
+        self.frozen = np.zeros(len(models), dtype=bool)
+
+    def freeze(self, frozen: np.ndarray) -> None:
+        """Stop training the runs flagged in ``frozen`` (R,)."""
+        self.frozen = frozen.copy()
 
     def step(self, xs, ys) -> None:
-        for model, opt, x, y in zip(self.models, self.optimizers, xs, ys, strict=True):
+        runs = zip(self.models, self.optimizers, xs, ys, self.frozen, strict=True)
+        for model, opt, x, y, frozen in runs:
+            if frozen:
+                continue
             model.train()
             opt.zero_grad(set_to_none=True)
             self.loss_fn(model(x), y).backward()
@@ -396,6 +427,14 @@ class _Vectorized:
         self.base = copy.deepcopy(models[0]).to("meta")
         self.optimizer = optimizer.build(_groups(params, scales, optimizer.lr))
         self.stale = False  # whether the models lag behind the stacked parameters
+        self.frozen, self.kept = None, {}  # stopped runs (R,) and their parameters
+
+    def freeze(self, frozen: np.ndarray) -> None:
+        """Stop training the runs flagged in ``frozen`` (R,): after every step their slices
+        are put back (their optimizer state moves on, unused)."""
+        if frozen.any() and (self.frozen is None or (frozen != self.frozen).any()):
+            self.frozen = torch.as_tensor(frozen, device=next(iter(self.params.values())).device)
+            self.kept = {name: p.detach().clone() for name, p in self.params.items()}
 
     def _forward(self, params, buffers, x):
         return torch.func.functional_call(self.base, (params, buffers), (x,))
@@ -420,6 +459,10 @@ class _Vectorized:
         self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()  # each slice gets its own run's gradient
         self.optimizer.step()
+        if self.frozen is not None:
+            with torch.no_grad():
+                for name, p in self.params.items():
+                    p[self.frozen] = self.kept[name][self.frozen]
         self.stale = True
 
     def outputs(self, xs) -> list[torch.Tensor]:

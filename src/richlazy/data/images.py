@@ -1,0 +1,258 @@
+"""Image classification data for the Section 5 experiments (docs/section5-vision.md): nothing
+downloads.
+
+- :func:`digits`: scikit-learn's bundled 8×8 handwritten digits (1,797 images, shipped inside
+  the scikit-learn package), split into train and test sets by a seeded stratified split;
+- :func:`mnist`: MNIST read from a directory the user names (the four standard idx files,
+  optionally gzipped);
+- :func:`cifar10`: CIFAR-10 read from a directory the user names (the python-pickle batches
+  ``data_batch_1`` … ``data_batch_5`` and ``test_batch``).
+
+Every loader returns an :class:`ImageData`: images (N, C, H, W) standardised per channel with the
+*training* set's mean and standard deviation, labels int64 in 0 … 9. A missing or malformed file
+is one ``ValueError`` naming ``data_dir`` and the files expected.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from richlazy import _validate as check
+
+__all__ = ["CIFAR10_FILES", "MNIST_FILES", "ImageData", "cifar10", "digits", "mnist"]
+
+#: The MNIST idx files (each may also be present with a ``.gz`` suffix).
+MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+#: The CIFAR-10 python batches (in ``data_dir`` or its ``cifar-10-batches-py`` folder).
+CIFAR10_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
+_CIFAR_FOLDER = "cifar-10-batches-py"
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Train and test images of one dataset.
+
+    Attributes:
+        x_train, x_test: images (N, C, H, W), standardised per channel with the training set's
+            statistics.
+        y_train, y_test: labels (N,), int64.
+        name: "digits", "mnist" or "cifar10".
+        classes: number of classes (10 for all three).
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    name: str
+    classes: int = 10
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return tuple(self.x_train.shape[1:])
+
+
+def digits(seed: int = 0, *, test_fraction: float = 0.25, dtype=np.float32) -> ImageData:
+    """scikit-learn's 8×8 digits, split by a seeded stratified split (no download).
+
+    Args:
+        seed: seed of the split (``train_test_split(random_state=seed, stratify=labels)``).
+        test_fraction: share of the 1,797 images held out, in (0, 1).
+        dtype: float type of the images (float32: what the networks train in).
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    seed = check.integer("seed", seed, maximum=2**32 - 1)
+    check.require(
+        isinstance(test_fraction, float) and 0 < test_fraction < 1,
+        f"test_fraction must be a float in (0, 1), got {test_fraction!r}",
+    )
+    bunch = load_digits()
+    images = bunch.images[:, None].astype(np.float64)  # (1797, 1, 8, 8), values 0 … 16
+    labels = bunch.target.astype(np.int64)
+    x_train, x_test, y_train, y_test = train_test_split(
+        images, labels, test_size=test_fraction, random_state=seed, stratify=labels
+    )
+    return _standardised(x_train, y_train, x_test, y_test, "digits", dtype)
+
+
+def mnist(
+    data_dir: str | Path,
+    *,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    seed: int = 0,
+    dtype=np.float32,
+) -> ImageData:
+    """MNIST from the idx files in ``data_dir`` (:data:`MNIST_FILES`, each raw or ``.gz``).
+
+    Args:
+        data_dir: the directory holding the four files.
+        n_train, n_test: keep a seeded random subset of this many images (None: all).
+        seed: seed of the subsets.
+        dtype: float type of the images.
+
+    Raises:
+        ValueError: ``data_dir`` is not a directory, a file is missing, or a file is not a
+            valid idx file of the expected kind (the message names ``data_dir`` and the files).
+    """
+    root = _directory(data_dir, "MNIST", _mnist_expected())
+    arrays = {}
+    for key, stem in MNIST_FILES.items():
+        path = next((root / n for n in (stem, f"{stem}.gz") if (root / n).is_file()), None)
+        if path is None:
+            raise ValueError(f"data_dir {str(root)!r} has no {stem}[.gz]; {_mnist_expected()}")
+        arrays[key] = _read_idx(path, 3 if key.endswith("images") else 1, root)
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.shape[0] != labels.shape[0]:
+            raise ValueError(
+                f"data_dir {str(root)!r}: {split} images ({images.shape[0]}) and labels "
+                f"({labels.shape[0]}) differ in number; {_mnist_expected()}"
+            )
+    x_train, y_train = _subset(arrays["train_images"][:, None], arrays["train_labels"], n_train,
+                               seed, "n_train")  # fmt: skip
+    x_test, y_test = _subset(arrays["test_images"][:, None], arrays["test_labels"], n_test,
+                             seed + 1, "n_test")  # fmt: skip
+    return _standardised(x_train, y_train, x_test, y_test, "mnist", dtype)
+
+
+def cifar10(
+    data_dir: str | Path,
+    *,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    seed: int = 0,
+    dtype=np.float32,
+) -> ImageData:
+    """CIFAR-10 from the python-pickle batches in ``data_dir`` (or its ``cifar-10-batches-py``).
+
+    The batches are read with an unpickler that accepts only NumPy arrays, lists, dicts and
+    strings (a pickle from an unknown source cannot run code through it).
+
+    Args, Raises: as :func:`mnist` (the files are :data:`CIFAR10_FILES`).
+    """
+    expected = f"expected the CIFAR-10 python batches {', '.join(CIFAR10_FILES)}"
+    root = _directory(data_dir, "CIFAR-10", expected)
+    if (root / _CIFAR_FOLDER).is_dir() and not (root / "test_batch").is_file():
+        root = root / _CIFAR_FOLDER
+    parts = {}
+    for name in CIFAR10_FILES:
+        path = root / name
+        if not path.is_file():
+            raise ValueError(f"data_dir {str(root)!r} has no {name}; {expected}")
+        parts[name] = _read_cifar_batch(path, root, expected)
+    x_train = np.concatenate([parts[n][0] for n in CIFAR10_FILES[:-1]])
+    y_train = np.concatenate([parts[n][1] for n in CIFAR10_FILES[:-1]])
+    x_train, y_train = _subset(x_train, y_train, n_train, seed, "n_train")
+    x_test, y_test = _subset(*parts["test_batch"], n_test, seed + 1, "n_test")
+    return _standardised(x_train, y_train, x_test, y_test, "cifar10", dtype)
+
+
+def _mnist_expected() -> str:
+    return "expected the MNIST idx files " + ", ".join(f"{s}[.gz]" for s in MNIST_FILES.values())
+
+
+def _directory(data_dir, what: str, expected: str) -> Path:
+    if not isinstance(data_dir, str | Path) or not str(data_dir):
+        raise ValueError(f"data_dir must name a local directory holding {what}; {expected}")
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"data_dir {str(root)!r} is not a directory; {expected}")
+    return root
+
+
+def _read_idx(path: Path, ndim: int, root: Path) -> np.ndarray:
+    """An idx file of unsigned bytes with ``ndim`` dimensions (magic 0x0000080{ndim})."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as error:
+        raise ValueError(f"data_dir {str(root)!r}: {path.name} cannot be read ({error})") from None
+    header = 4 + 4 * ndim
+    bad = f"data_dir {str(root)!r}: {path.name} is not an idx file of {ndim}-d unsigned bytes"
+    if len(raw) < header or raw[:4] != bytes((0, 0, 8, ndim)):
+        raise ValueError(f"{bad} (wrong magic number); {_mnist_expected()}")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    if len(raw) - header != int(np.prod(dims)):
+        raise ValueError(f"{bad} (holds {len(raw) - header} bytes after the header, dims {dims})")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles NumPy arrays and builtin containers only."""
+
+    _ALLOWED: ClassVar[set[tuple[str, str]]] = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing {module}.{name}")
+
+
+def _read_cifar_batch(path: Path, root: Path, expected: str) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 batch: images (n, 3, 32, 32) uint8 and labels (n,)."""
+    bad = f"data_dir {str(root)!r}: {path.name} is not a CIFAR-10 python batch"
+    try:
+        batch = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
+    except Exception as error:  # any unpickling failure is a malformed file
+        raise ValueError(f"{bad} ({type(error).__name__}: {error}); {expected}") from None
+    if not isinstance(batch, dict):
+        raise ValueError(f"{bad} (not a dict); {expected}")
+    data = batch.get(b"data", batch.get("data"))
+    labels = batch.get(b"labels", batch.get("labels"))
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise ValueError(f"{bad} (its 'data' is not an (n, 3072) array); {expected}")
+    labels = np.asarray(labels if labels is not None else [], dtype=np.int64)
+    if labels.shape != (data.shape[0],) or (
+        labels.size and not 0 <= labels.min() <= labels.max() < 10
+    ):
+        raise ValueError(f"{bad} (its 'labels' are not {data.shape[0]} classes 0-9); {expected}")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def _subset(images, labels, n, seed, name):
+    if n is None:
+        return images, labels
+    n = check.positive_integer(name, n, maximum=images.shape[0])
+    keep = np.sort(np.random.default_rng([seed, 7]).permutation(images.shape[0])[:n])
+    return images[keep], labels[keep]
+
+
+def _standardised(x_train, y_train, x_test, y_test, name, dtype) -> ImageData:
+    """Images standardised per channel by the training set's mean and standard deviation."""
+    x_train, x_test = np.asarray(x_train, np.float64), np.asarray(x_test, np.float64)
+    mean = x_train.mean(axis=(0, 2, 3), keepdims=True)  # (1, C, 1, 1)
+    std = x_train.std(axis=(0, 2, 3), keepdims=True)
+    std = np.where(std > 0, std, 1.0)
+    labels = [np.asarray(y, dtype=np.int64) for y in (y_train, y_test)]
+    if any(y.size and not 0 <= y.min() <= y.max() < 10 for y in labels):
+        raise ValueError(f"{name}: labels must be classes 0-9")
+    return ImageData(
+        x_train=((x_train - mean) / std).astype(dtype),
+        y_train=labels[0],
+        x_test=((x_test - mean) / std).astype(dtype),
+        y_test=labels[1],
+        name=name,
+    )

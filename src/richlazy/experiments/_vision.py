@@ -1,0 +1,431 @@
+"""The Section 5 vision runs shared by ``fig6a`` and ``fig6b`` (docs/section5-vision.md).
+
+One shard per (network, seed): every α of the config trained together by ``richlazy.nn.training.
+fit`` (vmapped over α where the network allows it), from the same seeded initialization
+rescaled by ``richlazy.nn.unbalance``, and measured on a log schedule: the trace-NTK kernel
+distance S(0, t) on a fixed probe subset of the test set, in total and per layer group, the
+Hamming distance of the ReLU patterns on the probe points, the relative change of the first
+layer, the losses and accuracies; for the small CNN also its first-layer filters at
+initialization and at the end.
+
+A shard's key names the network, the seed and a hash of every setting that fixes its runs
+(:func:`run_key`), and the shard is also kept as a *state* (``RunContext.save_state``): when
+fig6a and fig6b run into the same output directory with coinciding settings, the second loads
+the first one's shards instead of training again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import nn
+
+from richlazy import _validate as check
+from richlazy._validate import require
+from richlazy.data.images import ImageData, cifar10, digits, mnist
+from richlazy.nn import FeatureMonitor, empirical_ntk, kernel_distance, unbalance
+from richlazy.nn.models import MLP, ResNet18, SmallCNN
+from richlazy.nn.monitor import RELU_FAMILY
+from richlazy.nn.training import Optimizer, fit
+from richlazy.store import to_json
+from richlazy.sweeps import RunContext
+
+NETWORKS = ("cnn", "mlp", "resnet18")
+KNOBS = ("first_last", "first")
+DATASETS = ("digits", "mnist", "cifar10")
+EXPERIMENTS = ("fig6a", "fig6b")
+# Settings that change neither the runs nor their measurements (left out of the shard keys).
+PRESENTATION = ("networks", "seeds", "threads", "device")
+
+
+@dataclass(frozen=True)
+class VisionConfig:
+    """The settings of the Section 5 vision runs (every default's reason: docs/section5-vision.md).
+
+    Attributes:
+        dataset: "digits" (scikit-learn's bundled 8×8 digits), "mnist" or "cifar10" (read from
+            ``data_dir``).
+        data_dir: the local directory holding MNIST or CIFAR-10 (unused for digits).
+        n_train, n_test: MNIST and CIFAR-10 only: keep a seeded subset of this many images (0:
+            all of them); the digits are always all used.
+        split_seed: seed of the digits' train/test split, of the subsets and of the probe set.
+        networks: "cnn" (``SmallCNN``), "mlp" (``MLP`` on flattened images), "resnet18".
+        knob: "first_last" (first layer ÷ α and last layer × α: the function at initialization
+            is unchanged for the bias-free networks) or "first" (first layer ÷ α only).
+        alphas: the values of α (> 1 upstream, 1 standard, < 1 downstream); must contain 1.
+        seeds: initialization and minibatch-order seeds.
+        steps, batch_size: SGD steps and minibatch size.
+        optimizer, lr, momentum, weight_decay: ``richlazy.nn.training.Optimizer``'s settings.
+        cnn_width, mlp_width, mlp_depth, resnet_width: the networks' sizes.
+        probe_points: test images the kernel and the activation patterns are measured on.
+        evals_per_decade: density of the log schedule of measurements.
+        threads: torch threads while training (1 is fastest for the small networks).
+        device: "cpu", "cuda" or "auto" (cuda when available).
+    """
+
+    dataset: str = "digits"
+    data_dir: str = ""
+    n_train: int = 0
+    n_test: int = 0
+    split_seed: int = 0
+    networks: tuple[str, ...] = ("cnn", "mlp")
+    knob: str = "first_last"
+    alphas: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0, 30.0)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    steps: int = 500
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    cnn_width: int = 16
+    mlp_width: int = 128
+    mlp_depth: int = 4
+    resnet_width: int = 64
+    probe_points: int = 64
+    evals_per_decade: int = 3
+    threads: int = 1
+    device: str = "cpu"
+
+    def __post_init__(self):
+        for name, choices in (("dataset", DATASETS), ("knob", KNOBS), ("device", ("cpu", "cuda",
+                              "auto")), ("optimizer", ("sgd", "adamw"))):  # fmt: skip
+            value = getattr(self, name)
+            require(value in choices, f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        require(
+            isinstance(self.networks, tuple) and self.networks
+            and all(n in NETWORKS for n in self.networks),
+            f"networks must name some of {', '.join(NETWORKS)}, got {self.networks!r}",
+        )  # fmt: skip
+        check.distinct("networks", self.networks)
+        require(
+            isinstance(self.alphas, tuple) and 1.0 in self.alphas,
+            f"alphas must be a tuple containing 1 (the standard initialization), got {self.alphas}",
+        )
+        for alpha in self.alphas:
+            check.positive_float("alphas", alpha)
+        check.distinct("alphas", self.alphas)
+        check.seeds("seeds", self.seeds)
+        for name in ("n_train", "n_test", "split_seed"):
+            check.integer(name, getattr(self, name))
+        for name in ("steps", "batch_size", "cnn_width", "mlp_width", "mlp_depth",
+                     "resnet_width", "probe_points", "evals_per_decade", "threads"):  # fmt: skip
+            check.positive_integer(name, getattr(self, name))
+        Optimizer(self.optimizer, self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        # data_dir is checked when the data are read (richlazy.data.images names the files).
+        if self.dataset == "digits":
+            require(
+                "resnet18" not in self.networks,
+                "networks: resnet18 takes 32×32 images (cifar10), not the 8×8 digits",
+            )
+
+    @property
+    def optimizer_settings(self) -> Optimizer:
+        return Optimizer(
+            self.optimizer, self.lr, momentum=self.momentum, weight_decay=self.weight_decay
+        )
+
+
+def load_data(config: VisionConfig) -> ImageData:
+    """The config's images (nothing downloads)."""
+    if config.dataset == "digits":
+        return digits(config.split_seed)
+    read = mnist if config.dataset == "mnist" else cifar10
+    sizes = {"n_train": config.n_train or None, "n_test": config.n_test or None}
+    return read(config.data_dir, seed=config.split_seed, **sizes)
+
+
+def build_model(config: VisionConfig, network: str, shape: tuple[int, int, int]) -> nn.Module:
+    """A freshly initialized (torch's default init, under the caller's seed) network."""
+    channels, size, _ = shape
+    if network == "cnn":
+        return SmallCNN(size, channels, 10, width=config.cnn_width)
+    if network == "mlp":
+        return MLP(channels * size * size, config.mlp_width, config.mlp_depth, 10)
+    require(size == 32, f"networks: resnet18 takes 32×32 images, got {size}×{size}")
+    return ResNet18(10, width=config.resnet_width, in_channels=channels)
+
+
+def run_key(config: VisionConfig, network: str, seed: int) -> str:
+    """The shard key of one (network, seed): names it and hashes every setting of its runs."""
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in PRESENTATION}
+    digest = hashlib.sha256(json.dumps(to_json(fields), sort_keys=True).encode()).hexdigest()
+    return f"{network}-seed-{seed}-{digest[:12]}"
+
+
+def layer_groups(model: nn.Module) -> dict[str, list[str]]:
+    """Parameter groups whose kernels are measured apart: each Linear/Conv layer (with its
+    BatchNorm) of the small networks; the stem, the four stages and the head of a ResNet."""
+    names = [n for n, _ in model.named_parameters()]
+    if isinstance(model, ResNet18):
+        heads = {"conv1": "stem", "bn1": "stem"}
+        return _grouped(names, lambda n: heads.get(n.split(".")[0], n.split(".")[0]))
+    return _grouped(names, lambda n: n.rsplit(".", 1)[0])
+
+
+def _grouped(names, group_of) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(group_of(name), []).append(name)
+    return groups
+
+
+def network_runs(config: VisionConfig, context: RunContext, networks: tuple[str, ...]) -> dict:
+    """``{network: Dataset}`` of every seed's shard (dims alpha, seed, step, …), loaded from
+    this run's or the other vision experiment's stored states when their settings coincide."""
+    own = context.directory.name if context.directory is not None else None
+    others = [name for name in EXPERIMENTS if name != own]
+    tasks, reused = {}, {}
+    for network in networks:
+        for seed in config.seeds:
+            key = run_key(config, network, seed)
+            stored = next(
+                (s for s in (context.load_state(o, key) for o in others) if s is not None), None
+            )
+            if stored is not None:
+                reused[key] = stored.load()
+            tasks[key] = (
+                (lambda progress, s=reused[key]: s)
+                if key in reused
+                else (lambda progress, n=network, s=seed: seed_runs(config, n, s, progress))
+            )
+    shards = context.shards(tasks, "vision runs")
+    for key, shard in shards.items():
+        context.save_state(key, shard)
+    return {
+        network: xr.concat(
+            [shards[run_key(config, network, seed)] for seed in config.seeds], dim="seed"
+        )
+        for network in networks
+    }
+
+
+def seed_runs(config: VisionConfig, network: str, seed: int, progress=None) -> xr.Dataset:
+    """Every α of one (network, seed): trained by ``fit``, measured on the log schedule."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _seed_runs(config, network, seed, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _device(config: VisionConfig) -> torch.device:
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device)
+
+
+def _seed_runs(config, network, seed, progress) -> xr.Dataset:
+    data = load_data(config)
+    device = _device(config)
+    x_train, y_train = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+    x_test, y_test = torch.as_tensor(data.x_test), torch.as_tensor(data.y_test)
+    x_train, y_train, x_test, y_test = (t.to(device) for t in (x_train, y_train, x_test, y_test))
+    order = np.random.default_rng([config.split_seed, 3]).permutation(x_test.shape[0])
+    probe = x_test[torch.as_tensor(order[: min(config.probe_points, x_test.shape[0])])]
+    models, firsts = [], []
+    for alpha in config.alphas:
+        torch.manual_seed(seed)  # the same initialization at every α, then rescaled
+        model = build_model(config, network, data.shape).to(device)
+        geometry = unbalance(model, alpha, rescale_last=config.knob == "first_last")
+        _settle_batch_norm(model, x_train, seed)
+        models.append(model)
+        firsts.append(geometry.first)
+    meters = [
+        _Meter(m, probe, first, config.steps) for m, first in zip(models, firsts, strict=True)
+    ]
+    history = fit(
+        models,
+        x_train,
+        y_train,
+        optimizer=config.optimizer_settings,
+        steps=config.steps,
+        batch_size=min(config.batch_size, x_train.shape[0]),
+        seed=seed,
+        eval_steps=_schedule(config.steps, config.evals_per_decade),
+        x_test=x_test,
+        y_test=y_test,
+        evaluate=lambda step, run, model: meters[run](step),
+        progress=progress,
+    )
+    results = history.rename(run="alpha").assign_coords(alpha=np.asarray(config.alphas, float))
+    results = results.drop_vars("epoch")
+    groups = meters[0].group_names
+    relus = meters[0].relu_names
+    results = results.rename(
+        {"group_distance_dim_0": "kernel_group", "layer_hamming_dim_0": "relu_layer"}
+    ).assign_coords(kernel_group=np.arange(len(groups)), relu_layer=np.arange(len(relus)))
+    results["group_distance"] = results.group_distance.isel(step=-1, drop=True)
+    if network == "cnn":
+        results["filters_init"] = (("alpha", "filter", "channel", "fy", "fx"),
+                                   np.stack([m.filters0 for m in meters]))  # fmt: skip
+        results["filters"] = (("alpha", "filter", "channel", "fy", "fx"),
+                              np.stack([m.first_weight() for m in meters]))  # fmt: skip
+    results = results.expand_dims(seed=[seed])
+    return results.assign_attrs(
+        {
+            f"kernel_groups_{network}": ", ".join(groups),
+            f"relu_layers_{network}": ", ".join(relus),
+            "vectorized": int(history.attrs["vectorized"]),
+            "n_train": int(x_train.shape[0]),
+            "n_test": int(x_test.shape[0]),
+            "probe_points": int(probe.shape[0]),
+        }
+    )
+
+
+def _schedule(steps: int, per_decade: int) -> list[int]:
+    """0, then the integers nearest 10^(k/per_decade) below ``steps``, then ``steps``."""
+    points = {0, steps}
+    k = 0
+    while (point := round(10 ** (k / per_decade))) < steps:
+        points.add(point)
+        k += 1
+    return sorted(points)
+
+
+def _settle_batch_norm(model: nn.Module, x: torch.Tensor, seed: int, n: int = 1024) -> None:
+    """Set BatchNorm running statistics from ``n`` training images (cumulative average, no
+    parameter changes), so that the eval-mode network measured at step 0 is the network."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    pick = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for chunk in x[pick.to(x.device)].split(256):
+            model(chunk)
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+
+
+class _Meter:
+    """What one run measures at each step: the FeatureMonitor's records (total trace-kernel
+    distance, Hamming distances, parameter distances) and the per-group kernel distances."""
+
+    def __init__(self, model: nn.Module, probe: torch.Tensor, first: str, last: int):
+        self.model, self.probe, self.first, self.last = model, probe, first, last
+        self.monitor = FeatureMonitor(model, probe, kernel="trace")
+        self.groups = layer_groups(model)
+        self.group_names = list(self.groups)
+        self.kernels0 = [self._group_kernel(names) for names in self.groups.values()]
+        self.units = _relu_units(model, probe)
+        self.relu_names = [str(name) for name in self.monitor.to_xarray().layer.values]
+        first_weight = self.first_weight()
+        self.filters0 = first_weight
+        self.first_norm0 = float(np.linalg.norm(first_weight))
+
+    def first_weight(self) -> np.ndarray:
+        weight = dict(self.model.named_parameters())[f"{self.first}.weight"]
+        return weight.detach().cpu().numpy().copy()  # not a view of the parameter
+
+    def _group_kernel(self, names: list[str]) -> torch.Tensor:
+        """The trace kernel of the parameters ``names`` only (the others held constant)."""
+        params = dict(self.model.named_parameters())
+        flags = {n: p.requires_grad for n, p in params.items()}
+        try:
+            for n, p in params.items():
+                p.requires_grad_(n in names)
+            return empirical_ntk(self.model, self.probe, kernel="trace")  # (N, N)
+        finally:
+            for n, p in params.items():
+                p.requires_grad_(flags[n])
+
+    def __call__(self, step: int) -> dict:
+        record = self.monitor.log(step)
+        hamming = np.asarray(record["hamming_distance"], dtype=float)  # (relu calls,)
+        group = np.full(len(self.groups), np.nan)  # measured at the last step only (cost)
+        if step == self.last:
+            group = np.asarray([
+                float(kernel_distance(K0, self._group_kernel(names)))
+                for K0, names in zip(self.kernels0, self.groups.values(), strict=True)
+            ])  # fmt: skip
+        moved = np.linalg.norm(self.first_weight() - self.filters0)
+        return {
+            "kernel_distance": record["kernel_distance"],
+            "group_distance": group,
+            "hamming_distance": float(hamming.sum() / self.units.sum()),
+            "layer_hamming": hamming / self.units,
+            "first_layer_change": moved / self.first_norm0,
+            "parameter_distance": record["parameter_distance"],
+        }
+
+
+def _relu_units(model: nn.Module, probe: torch.Tensor) -> np.ndarray:
+    """Units of each call of a ReLU-family module, in the monitor's order (modules in
+    registration order, then their calls)."""
+    calls: dict[str, list[int]] = {}
+    handles = []
+    for name, module in model.named_modules():
+        if isinstance(module, RELU_FAMILY):
+            calls[name] = []
+            hook = lambda m, args, found=calls[name]: found.append(args[0][0].numel())  # noqa: E731
+            handles.append(module.register_forward_pre_hook(hook))
+    training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(probe[:1])
+    finally:
+        model.train(training)
+        for handle in handles:
+            handle.remove()
+    return np.asarray([units for found in calls.values() for units in found], dtype=float)
+
+
+# ---------------------------------------------------------------------------------------------
+# What both experiments' claims and headlines read
+
+
+def spread(values: xr.DataArray) -> tuple[float, float, float]:
+    """(median, min, max) over seeds of one α's values (NaN seeds skipped)."""
+    array = np.asarray(values, dtype=float)
+    if not np.isfinite(array).any():
+        return (np.nan, np.nan, np.nan)
+    return (float(np.nanmedian(array)), float(np.nanmin(array)), float(np.nanmax(array)))
+
+
+def spread_text(values: xr.DataArray) -> str:
+    """ "median [min, max]" over seeds."""
+    median, low, high = spread(values)
+    return f"{median:.3g} [{low:.3g}, {high:.3g}]"
+
+
+def separated(values: xr.DataArray, alpha: float, direction: str) -> tuple[bool, str]:
+    """Whether ``values`` (dims alpha, seed) at ``alpha`` lie above (``direction="up"``) or below
+    ("down") those at α = 1 for every seed: the medians in that order and the seed ranges
+    apart (the smallest of one side beyond the largest of the other); and the measured text."""
+    at, ref = spread(values.sel(alpha=alpha)), spread(values.sel(alpha=1.0))
+    if direction == "up":
+        met = at[0] > ref[0] and at[1] > ref[2]
+    else:
+        met = at[0] < ref[0] and at[2] < ref[1]
+    text = (
+        f"α = {alpha:g}: {spread_text(values.sel(alpha=alpha))}; "
+        f"α = 1: {spread_text(values.sel(alpha=1.0))} (median [min, max] over seeds)"
+    )
+    return bool(met), text
+
+
+#: Test accuracy counts as unchanged within this many binomial standard errors of α = 1's
+#: median, sqrt(p(1 − p)/n_test): fixed before any result was seen, from the test set's size.
+ACCURACY_ERRORS = 3.0
+
+
+def accuracy_tolerance(accuracy: float, n_test: int) -> float:
+    """ACCURACY_ERRORS binomial standard errors of an accuracy measured on ``n_test`` images."""
+    return ACCURACY_ERRORS * float(np.sqrt(max(accuracy * (1 - accuracy), 0.0) / n_test))
+
+
+SEEDS_NEEDED = "one seed only: the direction needs the spread over at least two seeds"
