@@ -39,8 +39,8 @@ def test_alpha_acts_on_the_transformers_embedding():
     torch.testing.assert_close(model.pos.weight, pos)  # positions only where asked
     torch.testing.assert_close(model.unembed.weight, unembed)
     both = ModularTransformer(7, d_model=8, n_heads=2, d_mlp=16)
-    geometry = unbalance(both, 4.0, scales={"pos": 0.25})
-    assert (geometry.first, geometry.last) == ("embed", "unembed")
+    geometry = unbalance(both, 4.0, first=("embed", "pos"))
+    assert (geometry.first, geometry.last) == ("embed, pos", "unembed")
     assert geometry.scales["pos.weight"] == 0.25 and geometry.scales["unembed.weight"] == 4.0
     with pytest.raises(ValueError, match=r"d_model \(8\) must be divisible by n_heads \(3\)"):
         ModularTransformer(7, d_model=8, n_heads=3)

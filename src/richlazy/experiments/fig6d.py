@@ -56,7 +56,8 @@ class Config:
         threshold: the accuracy that counts as generalized (test) or memorized (train).
         stop_at_generalization: stop each run at its first step above the threshold.
         device: "cpu", "cuda" or "auto"; vectorize: train the α of a seed as one vmapped
-            batch (None: on a GPU only; on 2 CPU cores it measured slower).
+            batch (None: on a GPU only; on 2 CPU cores it measured slower). Either way each run
+            stops on its own (fit's per-run ``until``).
     """
 
     alphas: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
@@ -140,8 +141,8 @@ def _model(config: Config, alpha: float, seed: int, device: torch.device) -> Mod
     torch.manual_seed(seed)  # the same draw for every α, before unbalance
     model = ModularTransformer(config.p, d_model=config.d_model, n_heads=config.n_heads,
                                d_mlp=config.d_mlp, logits_dtype=torch.float64)  # fmt: skip
-    scales = {"pos": 1.0 / alpha} if config.scale_positions else None
-    unbalance(model, alpha, rescale_last=config.rescale_unembedding, scales=scales)
+    first = ("embed", "pos") if config.scale_positions else "embed"
+    unbalance(model, alpha, first=first, rescale_last=config.rescale_unembedding)
     return model.to(device)
 
 
@@ -159,27 +160,24 @@ def _seed_results(config: Config, seed: int) -> xr.Dataset:
         torch.as_tensor(a, device=device) for a in (split.x, split.y, split.x_test, split.y_test)
     )
     models = [_model(config, alpha, seed, device) for alpha in config.alphas]
-    vectorize = device.type == "cuda" if config.vectorize is None else config.vectorize
-    batches = [models] if vectorize else [[model] for model in models]
     steps = np.arange(0, config.max_steps + 1, config.eval_every)
-    curves = {name: np.full((len(models), steps.size), np.nan) for name in
-              ("train_accuracy", "test_accuracy", "train_loss", "test_loss")}  # fmt: skip
 
-    def generalized(history: xr.Dataset) -> bool:
-        return config.stop_at_generalization and bool(
-            (history.test_accuracy.max("step") > config.threshold).all()
-        )
+    def generalized(history: xr.Dataset) -> np.ndarray:  # (R,): each run stops on its own
+        above = (history.test_accuracy.max("step") > config.threshold).values
+        return above & config.stop_at_generalization
 
-    row, diverged = 0, np.zeros(len(models), dtype=bool)
-    for batch in batches:
-        history = fit(batch, x, y, optimizer=config.build_optimizer(), steps=config.max_steps,
-                      eval_steps=steps, x_test=x_test, y_test=y_test, until=generalized,
-                      vectorize=vectorize, seed=seed)  # fmt: skip
-        done = history.step.size
-        for name, values in curves.items():
-            values[row : row + len(batch), :done] = history[name].values
-        diverged[row : row + len(batch)] = ~np.isfinite(history.train_loss.values).all(axis=1)
-        row += len(batch)
+    history = fit(models, x, y, optimizer=config.build_optimizer(), steps=config.max_steps,
+                  eval_steps=steps, x_test=x_test, y_test=y_test, until=generalized,
+                  vectorize=device.type == "cuda" if config.vectorize is None else config.vectorize,
+                  seed=seed)  # fmt: skip
+    stopped = history.stopped_step.values  # (R,): −1 where no run stopped it
+    after = (stopped[:, None] >= 0) & (history.step.values[None] > stopped[:, None])  # (R, S)
+    curves = {}  # a stopped run's curves end at its stop: NaN after, up to the cap
+    for name in ("train_accuracy", "test_accuracy", "train_loss", "test_loss"):
+        values = np.full((len(models), steps.size), np.nan)
+        values[:, : history.step.size] = np.where(after, np.nan, history[name].values)
+        curves[name] = values
+    diverged = (~np.isfinite(history.train_loss.values) & ~after).any(axis=1)
     generalize, censored = first_step_above(curves["test_accuracy"], steps, config.threshold)
     memorize, _ = first_step_above(curves["train_accuracy"], steps, config.threshold)
     per_run = ("alpha", "seed")

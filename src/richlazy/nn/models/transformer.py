@@ -13,8 +13,8 @@ changes nothing there, since the last position sees every position). The output 
 full model's last-position logits.
 
 Parameter order, for ``richlazy.nn.unbalance`` (docs/theory.md §6.1, docs/section5-structure.md):
-``embed`` (the token embedding, the first layer α divides) and ``pos`` (the position embedding,
-its rows added as they are; pass ``scales={"pos": 1/α}`` to divide it too), then the attention
+``embed`` (the token embedding, the first layer α divides) and ``pos`` (the position embedding;
+``unbalance(model, α, first=("embed", "pos"))`` divides both), then the attention
 ``query``/``key``/``value``/``out``, the MLP ``mlp_in``/``mlp_out`` and ``unembed`` (the last
 layer, multiplied by α with ``rescale_last=True``).
 """
