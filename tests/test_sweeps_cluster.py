@@ -117,6 +117,6 @@ def test_cluster_options_are_checked():
         pass
     with (
         pytest.raises(ValueError, match="no dask scheduler answers"),
-        cluster_client("tcp://127.0.0.1:9"),
+        cluster_client("tcp://127.0.0.1:9", timeout=1.0),
     ):
         pass
