@@ -9,6 +9,13 @@ import torch
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
+
+# The suite runs in one pytest-xdist worker per core (pyproject's addopts): each worker gets its
+# share of the cores for torch's intra-op threads, so the workers do not oversubscribe them.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    torch.set_num_threads(
+        max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    )
 if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
     settings.load_profile("ci")
 

@@ -276,7 +276,7 @@ def run(
     _summary(outcomes, out)
     result, path = _write_report(out)
     console.print(reporting.summary_text(result))
-    console.print(f"report: [bold]{escape(str(path))}[/] (open it in a browser)")
+    console.print(f"report: [bold]{escape(str(path))}[/] (open it in a browser)", soft_wrap=True)
 
 
 @app.command()
