@@ -29,6 +29,7 @@ from torch import nn
 from richlazy import _validate as check
 from richlazy._validate import require
 from richlazy.data.images import ImageData, cifar10, digits, mnist
+from richlazy.experiments._section5 import device_of
 from richlazy.nn import FeatureMonitor, empirical_ntk, kernel_distance, unbalance
 from richlazy.nn.models import MLP, ResNet18, SmallCNN
 from richlazy.nn.monitor import RELU_FAMILY
@@ -216,15 +217,9 @@ def seed_runs(config: VisionConfig, network: str, seed: int, progress=None) -> x
         torch.set_num_threads(threads)
 
 
-def _device(config: VisionConfig) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
-
-
 def _seed_runs(config, network, seed, progress) -> xr.Dataset:
     data = load_data(config)
-    device = _device(config)
+    device = device_of(config.device)
     x_train, y_train = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
     x_test, y_test = torch.as_tensor(data.x_test), torch.as_tensor(data.y_test)
     x_train, y_train, x_test, y_test = (t.to(device) for t in (x_train, y_train, x_test, y_test))
