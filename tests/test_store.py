@@ -35,6 +35,16 @@ def test_different_config_is_refused_unless_overwrite(tmp_path):
     assert not run.has_results()
 
 
+def test_a_run_that_failed_before_computing_anything_does_not_block_another_config(tmp_path):
+    run = RunDirectory(tmp_path, "demo")
+    run.prepare({"data_dir": ""})  # then failed: no shard, no results
+    assert run.prepare({"data_dir": "/data"}) is False  # replaced without --overwrite
+    assert json.loads(run.config_path.read_text())["config"] == {"data_dir": "/data"}
+    run.shard("cell-0", dataset)
+    with pytest.raises(StoreError, match="different configuration"):  # a shard is work
+        RunDirectory(tmp_path, "demo").prepare({"data_dir": "/other"})
+
+
 def test_shards_are_computed_once_and_resumed(tmp_path):
     run = RunDirectory(tmp_path, "demo")
     run.prepare({"grid": [1, 2]})

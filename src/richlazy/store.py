@@ -56,6 +56,7 @@ except ImportError:  # pragma: no cover - not on POSIX
 RESULTS = "results.zarr"
 CONFIG = "config.json"
 SHARDS = "shards"
+STATES = "states"  # kept states a longer run continues from (richlazy.sweeps.context)
 LOCK = ".lock"
 MANIFEST = ".richlazy-checksums.json"  # inside each zarr store
 ZARR_FORMAT = 2  # readable by zarr-python 2 and 3 alike
@@ -306,6 +307,14 @@ class RunDirectory:
     def _fix(self) -> str:
         return f"rerun with --overwrite to recompute it: `{self.recompute_command()}`"
 
+    def _holds_work(self) -> bool:
+        """Whether anything computed is here (results, shards or kept states): a directory
+        with only the config.json of a run that failed before any shard is replaced freely."""
+        return self.has_results() or any(
+            path.is_dir() and any(path.iterdir())
+            for path in (self.shards_path, self.path / STATES)
+        )
+
     def has_results(self) -> bool:
         """Whether finished results are stored (complete: the store appears by a rename)."""
         return self.results_path.is_dir()
@@ -412,7 +421,7 @@ class RunDirectory:
             self.clear()
             stored = None
         if stored is not None and stored.get("config") != config:
-            if not overwrite:
+            if not overwrite and self._holds_work():
                 raise StoreError(
                     f"{self.path} holds results of a different configuration; "
                     f"pass --overwrite to replace them or choose another --out"

@@ -17,6 +17,7 @@ from typing import Any
 import xarray as xr
 
 from richlazy.store import (
+    STATES,
     DamagedResultsError,
     RunDirectory,
     StoreWarning,
@@ -28,7 +29,6 @@ from richlazy.sweeps.progress import Progress, SilentProgress
 # A shard's computation: given where to report its own progress, its labeled results.
 ShardTask = Callable[[Progress], xr.Dataset]
 
-STATES = "states"
 
 
 @dataclass
