@@ -146,13 +146,14 @@ def _model(config: Config, alpha: float, seed: int, device: torch.device) -> Mod
     return model.to(device)
 
 
-def seed_results(config: Config, seed: int) -> xr.Dataset:
-    """Every α of one seed: dims (alpha, seed) and (alpha, seed, step)."""
+def seed_results(config: Config, seed: int, progress=None) -> xr.Dataset:
+    """Every α of one seed: dims (alpha, seed) and (alpha, seed, step); ``progress`` counts
+    its training steps."""
     with one_thread():
-        return _seed_results(config, seed)
+        return _seed_results(config, seed, progress)
 
 
-def _seed_results(config: Config, seed: int) -> xr.Dataset:
+def _seed_results(config: Config, seed: int, progress) -> xr.Dataset:
     device = device_of(config.device)
     split = modular_arithmetic(config.p, fraction=config.fraction, seed=seed,
                                operation=config.operation)  # fmt: skip
@@ -169,7 +170,7 @@ def _seed_results(config: Config, seed: int) -> xr.Dataset:
     history = fit(models, x, y, optimizer=config.build_optimizer(), steps=config.max_steps,
                   eval_steps=steps, x_test=x_test, y_test=y_test, until=generalized,
                   vectorize=device.type == "cuda" if config.vectorize is None else config.vectorize,
-                  seed=seed)  # fmt: skip
+                  seed=seed, progress=progress)  # fmt: skip
     stopped = history.stopped_step.values  # (R,): −1 where no run stopped it
     after = (stopped[:, None] >= 0) & (history.step.values[None] > stopped[:, None])  # (R, S)
     curves = {}  # a stopped run's curves end at its stop: NaN after, up to the cap
@@ -197,7 +198,7 @@ def _seed_results(config: Config, seed: int) -> xr.Dataset:
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """One resumable shard per seed (every α)."""
     tasks = {
-        f"seed-{seed}": (lambda progress, seed=seed: seed_results(config, seed))
+        f"seed-{seed}": (lambda progress, seed=seed: seed_results(config, seed, progress))
         for seed in config.seeds
     }
     results = xr.concat(list(context.shards(tasks, "fig6d").values()), dim="seed")
