@@ -195,19 +195,22 @@ def test_a_loss_of_ones_own_keeps_the_accuracies_when_asked():
 def test_until_stops_each_run_at_its_own_step(vectorize):
     X, y = _data()
     optimizer = Optimizer("adamw", lr=1e-2, weight_decay=0.1)
-    models = _mlps([0, 1])
+    models = _mlps([0, 1, 2])
     history = fit(
-        models, X, y, optimizer=optimizer, steps=12, batch_size=8, seed=[3, 4],
-        eval_steps=[0, 4, 8, 12], vectorize=vectorize,
-        until=lambda h: np.array([h.step[-1] >= 4, h.step[-1] >= 8]),
+        models, X, y, optimizer=optimizer, steps=16, batch_size=8, seed=[3, 4, 5],
+        eval_steps=[0, 4, 8, 12, 16], vectorize=vectorize,
+        until=lambda h: np.array([h.step[-1] >= 4, h.step[-1] >= 8, False]),
     )  # fmt: skip
-    assert history.stopped_step.values.tolist() == [4, 8]
-    assert history.step.values.tolist() == [0, 4, 8]  # ends when both have stopped
+    assert history.stopped_step.values.tolist() == [4, 8, -1]
+    assert history.step.values.tolist() == [0, 4, 8, 12, 16]  # run 2 trains to the end
     loss = history.train_loss.sel(run=0)
-    assert float(loss.sel(step=8)) == float(loss.sel(step=4))  # run 0 kept its step-4 weights
-    for run, steps in ((0, 4), (1, 8)):
+    assert float(loss.sel(step=16)) == float(loss.sel(step=4))  # run 0 kept its step-4 weights
+    for run, steps in ((0, 4), (1, 8), (2, 16)):
         alone = _mlps([run])
         fit(alone, X, y, optimizer=optimizer, steps=steps, batch_size=8, seed=3 + run)
         assert _max_difference([models[run]], alone) < 1e-12
+    ended = fit(_mlps([0, 1]), X, y, optimizer=optimizer, steps=8, eval_steps=[0, 4, 8],
+                until=lambda h: np.array([h.step[-1] >= 4] * 2), vectorize=vectorize)  # fmt: skip
+    assert ended.step.values.tolist() == [0, 4]  # every run stopped: training ends
     with pytest.raises(ValueError, match="until must return one bool or one per run"):
         fit(_mlps([0, 1]), X, y, optimizer=optimizer, steps=2, until=lambda h: np.ones(3, bool))

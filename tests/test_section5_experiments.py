@@ -93,3 +93,16 @@ def test_fig6d_claims_count_censored_runs_as_later_than_any():
 def test_bad_section5_options_are_refused(name, overrides, message):
     with pytest.raises(ValueError, match=message):
         experiments.get(name).configure("quick", overrides)
+
+
+def test_fig6c_trains_the_same_runs_vectorized_as_one_by_one():
+    """The GPU path (vectorize=True) with runs stopping at different steps, on the CPU."""
+    shards = {}
+    for vectorize in (True, False):
+        config = fig6c.Config(
+            alphas=(1.0, 16.0), train_sizes=(64, 128), seeds=(0,), width=16, n_test=200,
+            max_steps=300, vectorize=vectorize, device="cpu",
+        )  # fmt: skip
+        shards[vectorize] = fig6c.shard_results(config, 0, 64)
+    assert shards[True].epochs.values.ravel().tolist() == [110, 300]  # one stopped, one did not
+    xr.testing.assert_allclose(shards[True], shards[False], rtol=1e-5)

@@ -427,13 +427,15 @@ class _Vectorized:
         self.base = copy.deepcopy(models[0]).to("meta")
         self.optimizer = optimizer.build(_groups(params, scales, optimizer.lr))
         self.stale = False  # whether the models lag behind the stacked parameters
-        self.frozen, self.kept = None, {}  # stopped runs (R,) and their parameters
+        self.frozen = np.zeros(len(models), dtype=bool)  # stopped runs (R,)
+        self.mask, self.kept = None, {}  # the same on the device, and their parameters
 
     def freeze(self, frozen: np.ndarray) -> None:
         """Stop training the runs flagged in ``frozen`` (R,): after every step their slices
         are put back (their optimizer state moves on, unused)."""
-        if frozen.any() and (self.frozen is None or (frozen != self.frozen).any()):
-            self.frozen = torch.as_tensor(frozen, device=next(iter(self.params.values())).device)
+        if (frozen != self.frozen).any():
+            self.frozen = frozen.copy()
+            self.mask = torch.as_tensor(frozen, device=next(iter(self.params.values())).device)
             self.kept = {name: p.detach().clone() for name, p in self.params.items()}
 
     def _forward(self, params, buffers, x):
@@ -459,10 +461,10 @@ class _Vectorized:
         self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()  # each slice gets its own run's gradient
         self.optimizer.step()
-        if self.frozen is not None:
+        if self.mask is not None:
             with torch.no_grad():
                 for name, p in self.params.items():
-                    p[self.frozen] = self.kept[name][self.frozen]
+                    p[self.mask] = self.kept[name][self.mask]
         self.stale = True
 
     def outputs(self, xs) -> list[torch.Tensor]:
