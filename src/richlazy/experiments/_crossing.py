@@ -60,6 +60,8 @@ def sample_complexity(
     Returns:
         (P* (...) float, NaN where censored; censored (...) int: 0 interpolated,
         ``CENSORED_ABOVE`` never below, ``CENSORED_BELOW`` below already at the smallest size).
+        Where the error just before the first size below is NaN (a run that failed), there is
+        nothing to interpolate from: P* is NaN with censored 0, i.e. "not measured".
     """
     errors = np.asarray(errors, dtype=float)
     sizes = np.asarray(sizes, dtype=float)

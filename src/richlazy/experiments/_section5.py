@@ -1,5 +1,5 @@
 """What the Section 5 experiments (fig6c, fig6d) share: where they run, and one torch thread
-for small models on CPU (measured 5-10x faster than two threads under load on 2 cores;
+for small models on CPU (measured 2-4x faster than two threads for the quick transformer on 2 cores;
 docs/section5-structure.md)."""
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ class Config:
 PRESETS = {
     # about 60 s on a quiet 2-core machine, one torch thread (docs/section5-structure.md)
     "quick": Config(),
-    # one GPU: P up to 1.3e5 of P_max = 8·4^7 = 131 072 (m = 4), the preview's width 128
+    # one GPU: P up to 1.3e5 of P_max = 8·4^7 = 131 072 (m = 4), width 256
     "paper": Config(
         alphas=(0.25, 1.0, 4.0, 16.0, 64.0),
         train_sizes=(256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 114688),
