@@ -125,11 +125,9 @@ def mnist(
                 f"data_dir {str(root)!r}: {split} images ({images.shape[0]}) and labels "
                 f"({labels.shape[0]}) differ in number; {_mnist_expected()}"
             )
-    x_train, y_train = _subset(arrays["train_images"][:, None], arrays["train_labels"], n_train,
-                               seed, "n_train")  # fmt: skip
-    x_test, y_test = _subset(arrays["test_images"][:, None], arrays["test_labels"], n_test,
-                             seed + 1, "n_test")  # fmt: skip
-    return _standardised(x_train, y_train, x_test, y_test, "mnist", dtype)
+    train = (arrays["train_images"][:, None], arrays["train_labels"])
+    test = (arrays["test_images"][:, None], arrays["test_labels"])
+    return _subsets_standardised(train, test, n_train, n_test, seed, "mnist", dtype)
 
 
 def cifar10(
@@ -157,11 +155,9 @@ def cifar10(
         if not path.is_file():
             raise ValueError(f"data_dir {str(root)!r} has no {name}; {expected}")
         parts[name] = _read_cifar_batch(path, root, expected)
-    x_train = np.concatenate([parts[n][0] for n in CIFAR10_FILES[:-1]])
-    y_train = np.concatenate([parts[n][1] for n in CIFAR10_FILES[:-1]])
-    x_train, y_train = _subset(x_train, y_train, n_train, seed, "n_train")
-    x_test, y_test = _subset(*parts["test_batch"], n_test, seed + 1, "n_test")
-    return _standardised(x_train, y_train, x_test, y_test, "cifar10", dtype)
+    train = tuple(np.concatenate([parts[n][i] for n in CIFAR10_FILES[:-1]]) for i in (0, 1))
+    return _subsets_standardised(train, parts["test_batch"], n_train, n_test, seed, "cifar10",
+                                 dtype)  # fmt: skip
 
 
 def _mnist_expected() -> str:
@@ -238,6 +234,13 @@ def _subset(images, labels, n, seed, name):
     n = check.positive_integer(name, n, maximum=images.shape[0])
     keep = np.sort(np.random.default_rng([seed, 7]).permutation(images.shape[0])[:n])
     return images[keep], labels[keep]
+
+
+def _subsets_standardised(train, test, n_train, n_test, seed, name, dtype) -> ImageData:
+    """The seeded subsets of (images, labels) ``train`` and ``test``, standardised."""
+    x_train, y_train = _subset(*train, n_train, seed, "n_train")
+    x_test, y_test = _subset(*test, n_test, seed + 1, "n_test")
+    return _standardised(x_train, y_train, x_test, y_test, name, dtype)
 
 
 def _standardised(x_train, y_train, x_test, y_test, name, dtype) -> ImageData:

@@ -26,27 +26,13 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from richlazy.nn import _names
+from richlazy.nn.geometry import NORM_TYPES
 
 # Modules whose parameters take a fast route, and the torch function their forward calls.
 FAST = {nn.Linear: F.linear, nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Embedding: F.embedding}
 # Modules whose per-sample parameter gradients are taken by torch.func on the module alone:
 # they act on each probe point separately when the model is in eval mode.
-PER_SAMPLE = tuple(
-    t
-    for t in (
-        nn.BatchNorm1d,
-        nn.BatchNorm2d,
-        nn.BatchNorm3d,
-        nn.LayerNorm,
-        nn.GroupNorm,
-        nn.InstanceNorm1d,
-        nn.InstanceNorm2d,
-        nn.InstanceNorm3d,
-        getattr(nn, "RMSNorm", None),
-        nn.PReLU,
-    )
-    if t is not None
-)
+PER_SAMPLE = (*(t for t in NORM_TYPES if t is not nn.SyncBatchNorm), nn.PReLU)
 
 
 def route_of(module: nn.Module) -> str:
