@@ -441,6 +441,9 @@ class _Vectorized:
     def _forward(self, params, buffers, x):
         return torch.func.functional_call(self.base, (params, buffers), (x,))
 
+    def _run_loss(self, params, buffers, x, y):
+        return self.loss_fn(self._forward(params, buffers, x), y)
+
     def _stack(self, xs: list[torch.Tensor]) -> tuple[torch.Tensor, int | None]:
         """Inputs for vmap: one shared tensor (in_dims None) or (R, ...) stacked ones."""
         if all(x is xs[0] for x in xs):
@@ -451,11 +454,8 @@ class _Vectorized:
         x, x_dim = self._stack(xs)
         y, y_dim = self._stack(ys)
 
-        def run_loss(params, buffers, x, y):
-            return self.loss_fn(self._forward(params, buffers, x), y)
-
         self.base.train()
-        losses = torch.func.vmap(run_loss, in_dims=(0, 0, x_dim, y_dim))(
+        losses = torch.func.vmap(self._run_loss, in_dims=(0, 0, x_dim, y_dim))(
             self.params, self.buffers, x, y
         )  # (R,)
         self.optimizer.zero_grad(set_to_none=True)
@@ -498,12 +498,8 @@ class _Measure:
     """The variables measured at one step, each a list of R values."""
 
     def __init__(self, trainer, x_train, y_train, test, loss_fn, classify, evaluate):
-        self.trainer, self.loss_fn, self.classify, self.evaluate = (
-            trainer,
-            loss_fn,
-            classify,
-            evaluate,
-        )
+        self.trainer, self.loss_fn = trainer, loss_fn
+        self.classify, self.evaluate = classify, evaluate
         self.splits = {"train": (x_train, y_train)}
         if test is not None:
             self.splits["test"] = test
