@@ -383,7 +383,7 @@ def _relu_units(model: nn.Module, probe: torch.Tensor) -> np.ndarray:
 # What both experiments' claims and headlines read
 
 
-def spread(values: xr.DataArray) -> tuple[float, float, float]:
+def _seed_range(values: xr.DataArray) -> tuple[float, float, float]:
     """(median, min, max) over seeds of one α's values (NaN seeds skipped)."""
     array = np.asarray(values, dtype=float)
     if not np.isfinite(array).any():
@@ -391,9 +391,9 @@ def spread(values: xr.DataArray) -> tuple[float, float, float]:
     return (float(np.nanmedian(array)), float(np.nanmin(array)), float(np.nanmax(array)))
 
 
-def spread_text(values: xr.DataArray) -> str:
+def _seed_range_text(values: xr.DataArray) -> str:
     """ "median [min, max]" over seeds."""
-    median, low, high = spread(values)
+    median, low, high = _seed_range(values)
     return f"{median:.3g} [{low:.3g}, {high:.3g}]"
 
 
@@ -401,14 +401,14 @@ def separated(values: xr.DataArray, alpha: float, direction: str) -> tuple[bool,
     """Whether ``values`` (dims alpha, seed) at ``alpha`` lie above (``direction="up"``) or below
     ("down") those at α = 1 for every seed: the medians in that order and the seed ranges
     apart (the smallest of one side beyond the largest of the other); and the measured text."""
-    at, ref = spread(values.sel(alpha=alpha)), spread(values.sel(alpha=1.0))
+    at, ref = _seed_range(values.sel(alpha=alpha)), _seed_range(values.sel(alpha=1.0))
     if direction == "up":
         met = at[0] > ref[0] and at[1] > ref[2]
     else:
         met = at[0] < ref[0] and at[2] < ref[1]
     text = (
-        f"α = {alpha:g}: {spread_text(values.sel(alpha=alpha))}; "
-        f"α = 1: {spread_text(values.sel(alpha=1.0))} (median [min, max] over seeds)"
+        f"α = {alpha:g}: {_seed_range_text(values.sel(alpha=alpha))}; "
+        f"α = 1: {_seed_range_text(values.sel(alpha=1.0))} (median [min, max] over seeds)"
     )
     return bool(met), text
 
