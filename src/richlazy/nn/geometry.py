@@ -325,7 +325,7 @@ def unbalance(
     for entry in entries:
         if not math.isfinite(factor[entry.name]) or factor[entry.name] <= 0:
             raise ValueError(f"the factor of {entry.name!r} is {factor[entry.name]}: not > 0")
-        tied = len(entry.aliases) > 1 and alpha is not None and _held_by(entry, first.split(", "))
+        tied = len(entry.aliases) > 1 and alpha is not None and _held_by(entry, firsts)
         if tied and rescale_last and last is not None and last in entry.owners:
             raise ValueError(
                 f"parameter {entry.name!r} is tied between the first layer {first!r} and "
