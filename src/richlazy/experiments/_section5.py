@@ -1,6 +1,6 @@
 """What the Section 5 experiments (fig6c, fig6d) share: where they run, and one torch thread
-for small models on CPU (measured 2-4x faster than two threads for the quick transformer on 2 cores;
-docs/section5-structure.md)."""
+for small models on CPU (measured 2-4x faster than two threads for the quick transformer on 2
+cores shared by other work, 1.5x slower on a quiet machine; docs/performance.md, "Section 5")."""
 
 from __future__ import annotations
 
