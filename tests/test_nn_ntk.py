@@ -4,6 +4,8 @@ The oracle here is written independently of the library: torch.func.jacrev of th
 output on each probe point, contracted with the rates as Σ_p η_p J_p(x) J_p(x')ᵀ.
 """
 
+import fnmatch
+
 import numpy as np
 import pytest
 import torch
@@ -356,3 +358,87 @@ def test_an_input_changed_in_place_after_its_layer_ran_is_seen_as_it_was():
     plain.load_state_dict(mutating.state_dict())
     x = torch.randn(4, 3, dtype=D)
     assert relative(empirical_ntk(mutating, x), brute_force(plain, x)) <= 1e-10
+
+
+def group_cases():
+    """(model, x1, x2, groups): whole layers, a layer split between groups, tied and shared
+    weights and a weight on the torch.func route of the model, and groups that leave
+    parameters out."""
+    torch.manual_seed(9)
+    cnn, c1, c2 = models()["cnn"]
+    outputs, o1, o2 = models()["outputs"]
+    shared = Shared().to(D)
+    t1, t2 = torch.randint(0, 9, (5, 6)), torch.randint(0, 9, (3, 6))
+    return {
+        "cnn": (cnn, c1, c2, {"first": ["a", "b"], "middle": ["c.*", "d"], "last": ["e", "fc"]}),
+        "split": (outputs, o1, o2, {"weights": ["*.weight"], "biases": ["*.bias"]}),
+        "shared": (shared, t1, t2, {"tied": ["embed"], "mix": ["mix", "norm"], "rest": ["gate"]}),
+        "part": (outputs, o1, o2, {"trunk": ["trunk.weight"], "heads": ["head_a", "head_b"]}),
+    }
+
+
+@pytest.mark.parametrize("name", ["cnn", "split", "shared", "part"])
+@pytest.mark.parametrize("kernel", ["sum", "trace", "full"])
+def test_the_kernel_of_each_group_of_parameters(name, kernel):
+    model, x1, x2, groups = group_cases()[name]
+    names = [n for n, _ in model.named_parameters()]
+    members = {g: {n for n in names for key in keys
+                   if n == key or n.startswith(key + ".") or fnmatch.fnmatchcase(n, key)}
+               for g, keys in groups.items()}  # fmt: skip
+    for second in (None, x2):
+        for method in ("layerwise", "jacobian"):
+            Ks = empirical_ntk(model, x1, second, kernel=kernel, method=method, groups=groups)
+            assert list(Ks) == list(groups)
+            for group, K in Ks.items():
+                rates = {n: float(n in members[group]) for n in names}
+                expected = brute_force(model, x1, second, kernel, rates)
+                assert K.dtype == D and relative(K, expected) <= 1e-10, (group, method)
+            if set().union(*members.values()) == set(names):  # a partition: the groups add up
+                whole = empirical_ntk(model, x1, second, kernel=kernel, method=method)
+                assert relative(sum(Ks.values()), whole) <= 1e-12
+
+
+def test_groups_tiled_under_a_small_budget_and_each_as_if_alone():
+    torch.manual_seed(3)
+    model = SmallCNN(8, width=4, num_classes=3).to(D)
+    x1, x2 = torch.randn(40, 1, 8, 8, dtype=D), torch.randn(9, 1, 8, 8, dtype=D)
+    layers = sorted({n.rsplit(".", 1)[0] for n, _ in model.named_parameters()})
+    groups = {layer: [layer] for layer in layers}
+    for second in (None, x2):
+        Ks = empirical_ntk(model, x1, second, kernel="trace", groups=groups)
+        tight = empirical_ntk(model, x1, second, kernel="trace", groups=groups, max_memory=1 << 20)
+        for layer in layers:
+            assert relative(tight[layer], Ks[layer]) <= 1e-12
+            # the same contraction, in the same order, as a kernel of that layer alone: equal
+            for n, p in model.named_parameters():
+                p.requires_grad_(n.startswith(layer + "."))
+            alone = empirical_ntk(model, x1, second, kernel="trace")
+            for p in model.parameters():
+                p.requires_grad_(True)
+            assert torch.equal(Ks[layer], alone), layer
+
+
+def test_bad_groups_are_refused():
+    model, x, _ = models()["mlp-bias"]
+    with pytest.raises(TypeError, match=r"groups must be a non-empty mapping"):
+        empirical_ntk(model, x, groups=["layers.0"])
+    with pytest.raises(TypeError, match=r"groups must be a non-empty mapping"):
+        empirical_ntk(model, x, groups={})
+    with pytest.raises(TypeError, match=r"groups\['a'\] must be a non-empty list"):
+        empirical_ntk(model, x, groups={"a": "layers.0.weight"})
+    with pytest.raises(TypeError, match=r"groups\['a'\] must be a non-empty list"):
+        empirical_ntk(model, x, groups={"a": []})
+    with pytest.raises(ValueError, match=r"groups\['a'\] key 'decoder' matches no parameter"):
+        empirical_ntk(model, x, groups={"a": ["decoder"]})
+    with pytest.raises(ValueError, match=r"groups\['a'\] lists \['layers.0'\] more than once"):
+        empirical_ntk(model, x, groups={"a": ["layers.0", "layers.0"]})
+    with pytest.raises(
+        ValueError, match=r"'layers.0.weight' is in groups\['a'\].*must not overlap"
+    ):
+        empirical_ntk(model, x, groups={"a": ["layers.0"], "b": ["layers.0.weight"]})
+    with pytest.raises(ValueError, match=r"in groups\['a'\] \(from 'layers.0'\) and groups\['a'\]"):
+        empirical_ntk(model, x, groups={"a": ["layers.0", "*.weight"]})
+    frozen = MLP(5, 6, 2, 2, bias=True).to(D)
+    frozen.layers[0].bias.requires_grad_(False)
+    with pytest.raises(ValueError, match=r"'layers.0.bias' \(from 'layers.0'\) is not trained"):
+        empirical_ntk(frozen, x, groups={"a": ["layers.0"]})

@@ -11,9 +11,9 @@ pass computes gradients with respect to activations only: no parameter gradient,
 
 A ``TorchFunctionMode`` sees every torch operation of the forward pass that receives a parameter
 tensor, and which hooked module was running at the time. A parameter whose uses are not all
-inside calls of modules the fast routes understand (a tied weight read with ``x @ W.T``, a
-parameter of a custom module, a layer whose input is not batch-first) is handed to the exact
-torch.func route instead (``Capture.leftover``).
+inside calls of modules the plan understands (``_plan.kind_of``: not a tied weight read with
+``x @ W.T``, a parameter of a custom module, a layer whose input is not batch-first) is handed to
+the exact torch.func route of the model instead (``Capture.leftover``).
 """
 
 from __future__ import annotations
@@ -21,39 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F  # noqa: N812 (the usual name)
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from richlazy.nn import _names
-from richlazy.nn.geometry import NORM_TYPES
-
-# Modules whose parameters take a fast route, and the torch function their forward calls.
-FAST = {nn.Linear: F.linear, nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Embedding: F.embedding}
-# Modules whose per-sample parameter gradients are taken by torch.func on the module alone:
-# they act on each probe point separately when the model is in eval mode.
-PER_SAMPLE = (*(t for t in NORM_TYPES if t is not nn.SyncBatchNorm), nn.PReLU)
-
-
-def route_of(module: nn.Module) -> str:
-    """'fast', 'module' (torch.func on the module alone) or 'model' (torch.func on the model)."""
-    kind = type(module)
-    for base in FAST:
-        if kind is base or (
-            issubclass(kind, base)
-            and kind.forward is base.forward
-            and getattr(kind, "_conv_forward", None) is getattr(base, "_conv_forward", None)
-        ):
-            if isinstance(module, nn.Conv1d | nn.Conv2d) and module.padding_mode != "zeros":
-                return "module"
-            if isinstance(module, nn.Embedding) and (
-                module.max_norm is not None or module.scale_grad_by_freq or module.sparse
-            ):
-                return "model"
-            return "fast"
-    if isinstance(module, PER_SAMPLE):
-        return "module"
-    return "model"
+from richlazy.nn import _names, _plan
 
 
 @dataclass
@@ -146,7 +117,7 @@ class Capture:
 
     x: torch.Tensor
     passes: int
-    calls: dict[str, list[Call]]  # module name -> its calls, for modules on a fast/module route
+    calls: dict[str, list[Call]]  # module name -> its calls, for modules the plan understands
     params: dict[str, torch.Tensor]  # canonical name -> detached parameter
     raw: dict[str, str]  # canonical name -> name in model.named_parameters()
     leftover: list[str]  # parameters for the torch.func route on the whole model
@@ -284,7 +255,10 @@ def capture(
     for name, found in uses.items():
         where = {hooked[i] if i is not None else None for i, _ in found}
         ok = bool(found) and all(
-            w is not None and w in owner_of[name] and route_of(modules[w]) != "model" for w in where
+            w is not None
+            and w in owner_of[name]
+            and _plan.kind_of(modules[w]) is not _plan.Kind.MODEL
+            for w in where
         )
         if ok:
             for w in where:
