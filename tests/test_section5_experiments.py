@@ -7,8 +7,8 @@ import pytest
 import xarray as xr
 
 from richlazy import experiments
-from richlazy.experiments import fig6c, fig6d
 from richlazy.experiments.claims import Verdict
+from richlazy.experiments.section5 import fig6c, fig6d
 from richlazy.store import RunDirectory
 from richlazy.sweeps import RunContext
 
