@@ -4,8 +4,9 @@ Each parameter is contracted exactly once, by the route its ``_plan.Plan`` gives
 
 - a *unit*'s weight by the Gram or per-sample route of ``_routes`` (Linear, Conv1d/2d,
   Embedding), its other parameters from per-sample gradients (closed form for BatchNorm in eval
-  mode, torch.func on the module for the other normalisation layers). Units can be contracted
-  while the backward pass runs (``streaming``), so their activations are freed as it goes.
+  mode and PReLU, torch.func on the module for the other normalisation layers). Units can be
+  contracted while the backward pass runs (``streaming``), so their activations are freed as it
+  goes.
 - *shared* parameters: per-sample gradients summed over every use, then contracted.
 - the *rest*: torch.func ``vmap(jacrev)`` on the whole model, for what the hooks cannot see.
 
@@ -151,6 +152,8 @@ def module_grads(module: nn.Module, kind: Kind, attrs: dict[str, str], x, g) -> 
         return {n: found[a] for a, n in attrs.items()}
     if kind is Kind.BATCH_NORM:
         return {n: _routes.batch_norm_per_sample(module, x, g, a) for a, n in attrs.items()}
+    if kind is Kind.PRELU:
+        return {n: _routes.prelu_per_sample(module, x, g) for n in attrs.values()}
     params = {a: p.detach() for a, p in module.named_parameters(recurse=False) if a in attrs}
     grads = _functional.module_per_sample(module, x, g, params)
     return {attrs[a]: v for a, v in grads.items()}

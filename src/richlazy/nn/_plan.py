@@ -44,6 +44,7 @@ class Kind(Enum):
     CONV = "conv"
     EMBEDDING = "embedding"
     BATCH_NORM = "batch norm"  # eval mode, running statistics: closed form
+    PRELU = "prelu"  # closed form
     MODULE = "module"  # torch.func on the module alone (it acts on each point separately)
     MODEL = "model"  # not understood: its parameters go to the torch.func route of the model
 
@@ -82,7 +83,9 @@ def kind_of(module: nn.Module) -> Kind:
     plain_batch_norm = any(_plain(kind, base) for base in _BATCH_NORMS)
     if plain_batch_norm and module.running_mean is not None:
         return Kind.BATCH_NORM
-    if isinstance(module, (*_PER_POINT_NORMS, nn.PReLU)):
+    if _plain(kind, nn.PReLU):
+        return Kind.PRELU
+    if isinstance(module, _PER_POINT_NORMS):
         return Kind.MODULE
     return Kind.MODEL
 

@@ -186,7 +186,7 @@ def compute(model, x1, x2, trained, *, kernel: str, budget: int, method: str,
     grouped = group_of is not None
     group_of = group_of if grouped else dict.fromkeys(rates, 0)
     with neutral(model, x1.device):
-        outputs = output_size(model, x1)
+        outputs = output_size(model, x1, entries)
         if method == "jacobian":
             Ks = _jacobian(model, x1, x2, entries, rates, kernel, budget, outputs, group_of, count)
         else:
@@ -194,11 +194,13 @@ def compute(model, x1, x2, trained, *, kernel: str, budget: int, method: str,
     return Ks if grouped else Ks[0]
 
 
-def output_size(model: nn.Module, x: torch.Tensor) -> int:
-    """O, the outputs per probe point, from the model on x[:1] (checks that x fits)."""
+def output_size(model: nn.Module, x: torch.Tensor, entries: list[_names.Entry]) -> int:
+    """O, the outputs per probe point, from the model on x[:1]; checks that x fits and that
+    the output is a tensor, batch-first and differentiable in the trained parameters."""
+    trained = {e.raw: e.param for e in entries}
+    constants = {n: p.detach() for n, p in model.named_parameters() if n not in trained}
     try:
-        with torch.no_grad():
-            out = model(x[:1])
+        out = torch.func.functional_call(model, {**constants, **trained}, (x[:1],), strict=False)
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         raise ValueError(
             f"probe points of shape {tuple(x.shape)} do not fit the model: {error}"
@@ -209,6 +211,17 @@ def output_size(model: nn.Module, x: torch.Tensor) -> int:
         raise ValueError(
             f"the model's output must have the probe dimension first: one point gave shape "
             f"{tuple(out.shape)}"
+        )
+    if not out.is_floating_point():
+        raise ValueError(
+            f"the model's output has dtype {out.dtype}: the kernel is of outputs differentiable "
+            "in the parameters (a float tensor), e.g. logits rather than argmax labels"
+        )
+    if not out.requires_grad:
+        raise ValueError(
+            "the model's output does not depend differentiably on its trained parameters (an "
+            "argmax, a comparison, .detach() or torch.no_grad() inside forward?): its kernel "
+            "would be zero; give the model's differentiable output, e.g. logits"
         )
     return max(1, int(out[0].numel()))
 
@@ -325,7 +338,7 @@ def ntk_routes(
     rates = {entry.name: rate for entry, rate in trained}
     refuse_batch_statistics(model)
     with neutral(model, x.device):
-        output_size(model, x)
+        output_size(model, x, entries)
         A = _capture.capture(model, x, entries, kernel=kernel)
     full = kernel == "full"
     N = x.shape[0]
