@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
-import torch.nn.functional as F  # noqa: N812 (the usual name)
 from torch import nn
 
 from richlazy.nn import _names, _routes
@@ -49,8 +48,7 @@ class Kind(Enum):
     MODEL = "model"  # not understood: its parameters go to the torch.func route of the model
 
 
-# The closed-form layers, and the torch function their forward calls.
-_FAST = {nn.Linear: F.linear, nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Embedding: F.embedding}
+# Layers whose weight takes the Gram or per-sample route of ``_routes``.
 _FAST_KINDS = {nn.Linear: Kind.LINEAR, nn.Conv1d: Kind.CONV, nn.Conv2d: Kind.CONV,
                nn.Embedding: Kind.EMBEDDING}  # fmt: skip
 # Normalisation layers that act on each probe point separately in eval mode (SyncBatchNorm
@@ -71,7 +69,7 @@ def _plain(kind: type, base: type) -> bool:
 def kind_of(module: nn.Module) -> Kind:
     """The ``Kind`` of a module holding parameters."""
     kind = type(module)
-    for base in _FAST:
+    for base in _FAST_KINDS:
         if _plain(kind, base):
             if isinstance(module, nn.Conv1d | nn.Conv2d) and module.padding_mode != "zeros":
                 return Kind.MODULE
