@@ -146,8 +146,6 @@ def mnist5k(
             CSV (the message names it).
         TypeError: a seed or size that is not an integer.
     """
-    from sklearn.model_selection import train_test_split
-
     seed = check.integer("seed", seed, maximum=2**32 - 1)
     n_train = check.integer("n_train", n_train, minimum=10, maximum=_MNIST5K_IMAGES - 10)
     n_test = check.integer("n_test", n_test, minimum=10, maximum=_MNIST5K_IMAGES - 10)
@@ -157,6 +155,8 @@ def mnist5k(
         f"{n_train} + {n_test} = {n_train + n_test}",
     )
     images, labels = _mnist5k_arrays(_mnist5k_file(path))  # (5000, 1, 28, 28) uint8, (5000,)
+    from sklearn.model_selection import train_test_split  # after the checks: a slow import
+
     x_train, x_test, y_train, y_test = train_test_split(
         images,
         labels,
