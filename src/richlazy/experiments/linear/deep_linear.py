@@ -15,7 +15,7 @@ with Σ = I, where each singular value of E = W_L ⋯ W_1 follows the closed-for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -77,11 +77,14 @@ class Config:
         require(0 < self.mode_rtol < 1e-3, f"mode_rtol must be in (0, 1e-3), got {self.mode_rtol}")
 
 
+QUICK = Config(t_max=100.0, time_points=81, mode_time_points=81)
 PRESETS = {
     # t_max = 100: the slowest run (balanced, L = 4) is within 1e-6 of its loss's minimum by
     # t ≈ 64; the stiff tail after convergence is what costs time in an explicit integrator.
-    "quick": Config(t_max=100.0, time_points=81, mode_time_points=81),
+    "quick": QUICK,
     "paper": Config(),
+    # seconds: the tests' run of every experiment
+    "smoke": replace(QUICK, t_max=30.0, time_points=41, mode_time_points=31),
 }
 
 

@@ -10,7 +10,7 @@ the interpolant of the hyperbolic-entropy mirror flow passes from the minimum-â„
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -106,9 +106,12 @@ class Config:
         require(self.bias_points >= 2, f"bias_points must be >= 2, got {self.bias_points}")
 
 
+QUICK = Config(time_points=121, mode_time_points=151, bias_points=11)
 PRESETS = {
-    "quick": Config(time_points=121, mode_time_points=151, bias_points=11),
+    "quick": QUICK,
     "paper": Config(),
+    # seconds: the tests' run of every experiment
+    "smoke": replace(QUICK, time_points=41, mode_time_points=41, bias_points=5),
 }
 
 

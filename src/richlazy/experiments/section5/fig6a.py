@@ -44,9 +44,10 @@ class Config(VisionConfig):
     default's reason)."""
 
 
+QUICK = Config()
 PRESETS = {
     # the 8×8 digits: the small CNN and a 4-hidden-layer MLP, 5 α × 5 seeds, 500 SGD steps
-    "quick": Config(),
+    "quick": QUICK,
     # CIFAR-10 from --set data_dir=..., ResNet-18 (BatchNorm after conv1: the first-only knob
     # keeps the function, see docs), 20 epochs of SGD with momentum, on a GPU
     "paper": Config(
@@ -61,6 +62,18 @@ PRESETS = {
         probe_points=256,
         threads=4,
         device="auto",
+    ),
+    # seconds: the tests' run of every experiment
+    "smoke": dataclasses.replace(
+        QUICK,
+        seeds=(0,),
+        alphas=(1.0, 10.0),
+        steps=3,
+        cnn_width=4,
+        mlp_width=16,
+        mlp_depth=2,
+        probe_points=4,
+        evals_per_decade=1,
     ),
 }
 

@@ -46,9 +46,10 @@ class Config(VisionConfig):
         require(self.networks == ("cnn",), f"networks must be ('cnn',), got {self.networks!r}")
 
 
+QUICK = Config()
 PRESETS = {
     # fig6a's quick CNN runs (shared shards)
-    "quick": Config(),
+    "quick": QUICK,
     # MNIST from --set data_dir=..., the CNN at 28×28, 10 epochs of SGD with momentum
     "paper": Config(
         dataset="mnist",
@@ -58,6 +59,18 @@ PRESETS = {
         probe_points=256,
         threads=4,
         device="auto",
+    ),
+    # seconds: the tests' run of every experiment
+    "smoke": dataclasses.replace(
+        QUICK,
+        seeds=(0,),
+        alphas=(1.0, 10.0),
+        steps=3,
+        cnn_width=4,
+        mlp_width=16,
+        mlp_depth=2,
+        probe_points=4,
+        evals_per_decade=1,
     ),
 }
 

@@ -15,7 +15,7 @@ below ``error_fraction`` × the chance error 1 − 1/n_c, interpolated in log P
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -105,9 +105,10 @@ class Config:
         return 1.0 - 1.0 / self.n_c
 
 
+QUICK = Config()
 PRESETS = {
     # about 60 s on a quiet 2-core machine, one torch thread (docs/section5-structure.md)
-    "quick": Config(),
+    "quick": QUICK,
     # one GPU: P up to 1.3e5 of P_max = 8·4^7 = 131 072 (m = 4), width 256
     "paper": Config(
         alphas=(0.25, 1.0, 4.0, 16.0, 64.0),
@@ -118,6 +119,16 @@ PRESETS = {
         n_test=16384,
         max_steps=20000,
         eval_every=10,
+    ),
+    # seconds: the tests' run of every experiment
+    "smoke": replace(
+        QUICK,
+        alphas=(1.0, 4.0),
+        train_sizes=(32, 64),
+        seeds=(0, 1),
+        width=8,
+        n_test=100,
+        max_steps=20,
     ),
 }
 

@@ -7,7 +7,7 @@ and the manifold of global minima a·w = β*.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -34,7 +34,8 @@ class Config(DeltaSweep):
         require(self.box > 0, f"box must be > 0, got {self.box}")
 
 
-PRESETS = {"quick": Config(time_points=301), "paper": Config()}
+QUICK = Config(time_points=301)
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": replace(QUICK, time_points=41)}
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:

@@ -6,7 +6,7 @@ flow, for δ from downstream to upstream; whitened data in d = 2, β* = (0, 1), 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -23,7 +23,8 @@ class Config(DeltaSweep):
     """Settings of Figure 3 (defaults: the paper's, from its notebook)."""
 
 
-PRESETS = {"quick": Config(time_points=201), "paper": Config()}
+QUICK = Config(time_points=201)
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": replace(QUICK, time_points=41)}
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:

@@ -6,7 +6,7 @@ regression (lazy), downstream (brown) first shrinks ‖β‖ then turns (delayed
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -26,7 +26,8 @@ class Config(DeltaSweep):
     time_points: int = 1501
 
 
-PRESETS = {"quick": Config(time_points=401), "paper": Config()}
+QUICK = Config(time_points=401)
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": replace(QUICK, time_points=61)}
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:

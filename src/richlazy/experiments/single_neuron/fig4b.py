@@ -8,7 +8,7 @@ One sample x = (0.5, 1), y = 1.1: the minima form a line. Gradient flow from the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -42,7 +42,8 @@ class Config:
         require(np.any(self.x), "x must be non-zero")
 
 
-PRESETS = {"quick": Config(time_points=501), "paper": Config()}
+QUICK = Config(time_points=501)
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": replace(QUICK, time_points=81)}
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:

@@ -8,7 +8,7 @@ distance ε on either side of it, at a = −4, end in different basins.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -47,7 +47,8 @@ class Config:
         require(self.t_max > 0 and self.time_points >= 2, "t_max must be > 0, time_points >= 2")
 
 
-PRESETS = {"quick": Config(time_points=601), "paper": Config()}
+QUICK = Config(time_points=601)
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": replace(QUICK, time_points=121)}
 
 
 def r_minus(delta: np.ndarray, s: float) -> np.ndarray:

@@ -6,7 +6,7 @@ Riccati variable of the derivation; it diverges where a crosses zero (downstream
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -39,7 +39,8 @@ class Config:
         require(self.t_max > 0 and self.time_points >= 2, "t_max must be > 0, time_points >= 2")
 
 
-PRESETS = {"quick": Config(time_points=301), "paper": Config()}
+QUICK = Config(time_points=301)
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": replace(QUICK, time_points=41)}
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:

@@ -21,7 +21,7 @@ adaptive and error-controlled), at the same times: the ``flow_*`` variables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -150,11 +150,12 @@ class Config:
         return units * q
 
 
+QUICK = Config()
 PRESETS = {
     # about 35 s on two cores with one torch thread (docs/theory.md §7); the rates stop at 2×
     # the reference: at n = 100 the reference rate is near the edge of stability at small τ
     # (Figure 1b's quick preset halves it), and 4× diverges for δ = ±1.
-    "quick": Config(),
+    "quick": QUICK,
     "paper": Config(
         deltas=(-1.0, -0.5, 0.0, 0.5, 1.0),
         lr_multiples=(0.125, 0.25, 0.5, 1.0, 2.0, 4.0),
@@ -164,6 +165,19 @@ PRESETS = {
         n=1000,
         n_test=10_000,
         steps=10_000,
+    ),
+    # seconds: the tests' run of every experiment
+    "smoke": replace(
+        QUICK,
+        deltas=(-1.0, 1.0),
+        lr_multiples=(0.5, 1.0),
+        batch_sizes=(16, 4),
+        seeds=(0,),
+        d=4,
+        n=16,
+        n_test=64,
+        width=8,
+        steps=20,
     ),
 }
 

@@ -9,7 +9,7 @@ directions stay put, like a kernel method on fixed random features.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -55,11 +55,14 @@ class Config(TeacherStudentConfig):
         require(self.d == 2, f"d must be 2 (the figure is drawn in the input plane), got {self.d}")
 
 
+QUICK = Config(method="gf", rtol=1e-4)
 PRESETS = {
     "paper": Config(),
     # Same problem and time horizon; gradient flow with adaptive steps instead of 1e6 GD steps
     # (about 1.8e4 gradient evaluations per network, seconds on a laptop).
-    "quick": Config(method="gf", rtol=1e-4),
+    "quick": QUICK,
+    # seconds: the tests' run of every experiment
+    "smoke": replace(QUICK, steps=1000),
 }
 
 

@@ -10,7 +10,7 @@ first two and the fastest learning hold; which δ ends lowest depends on the see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -59,21 +59,34 @@ PUBLISHED = Config(
     seeding="reference",
 )
 
+# Seconds on a laptop: a smaller problem (d = 10, n = 100) and grid, 1e4 GD steps; lr is
+# halved because at n = 100 the reference rate puts small-τ, δ > 0 cells at the edge of
+# stability (h·λ_max(NTK) ≈ 2), where GD no longer follows gradient flow.
+QUICK = Config(
+    taus=tuple(np.logspace(-1, 0.3, 7).round(6)),
+    deltas=tuple(np.linspace(-1, 1, 7).round(6)),
+    seeds=(0, 1),
+    d=10,
+    n=100,
+    n_test=2000,
+    lr=2.5e-3,
+    steps=10_000,
+    checkpoints_per_decade=2,
+)
 PRESETS = {
     "paper": PUBLISHED,
-    # Seconds on a laptop: a smaller problem (d = 10, n = 100) and grid, 1e4 GD steps; lr is
-    # halved because at n = 100 the reference rate puts small-τ, δ > 0 cells at the edge of
-    # stability (h·λ_max(NTK) ≈ 2), where GD no longer follows gradient flow.
-    "quick": Config(
-        taus=tuple(np.logspace(-1, 0.3, 7).round(6)),
-        deltas=tuple(np.linspace(-1, 1, 7).round(6)),
-        seeds=(0, 1),
-        d=10,
-        n=100,
-        n_test=2000,
-        lr=2.5e-3,
-        steps=10_000,
-        checkpoints_per_decade=2,
+    "quick": QUICK,
+    # seconds: the tests' run of every experiment
+    "smoke": replace(
+        QUICK,
+        taus=(0.1, 1.0),
+        deltas=(0.0, 1.0),
+        seeds=(0,),
+        d=3,
+        n=10,
+        n_test=50,
+        width=6,
+        steps=100,
     ),
 }
 

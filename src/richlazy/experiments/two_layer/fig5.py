@@ -17,7 +17,7 @@ features (no pattern changes, large parameter change).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -84,14 +84,25 @@ class Config(GridConfig):
         require(self.panels >= 1, f"panels must be >= 1, got {self.panels}")
 
 
+QUICK = Config(
+    taus=tuple(np.logspace(-2, 0, 7).round(6)),
+    deltas=tuple(np.linspace(-1, 1, 7).round(6)),
+    seeds=(0, 1),
+    steps=2_500,
+)
 PRESETS = {
     "paper": Config(),
     # Seconds: a 7 × 7 grid of the same range, 2 seeds, t = 25 (every cell fits by t ≈ 6).
-    "quick": Config(
-        taus=tuple(np.logspace(-2, 0, 7).round(6)),
-        deltas=tuple(np.linspace(-1, 1, 7).round(6)),
-        seeds=(0, 1),
-        steps=2_500,
+    "quick": QUICK,
+    # seconds: the tests' run of every experiment
+    "smoke": replace(
+        QUICK,
+        taus=(0.01, 1.0),
+        deltas=(-1.0, 0.0, 1.0),
+        seeds=(0,),
+        steps=1000,
+        grid_points=11,
+        panels=2,
     ),
 }
 
