@@ -179,11 +179,10 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
     return xr.Dataset(
         {**profiles["variables"], **balanced["variables"]},
         coords={**profiles["coords"], **balanced["coords"]},
-        attrs={"sigma0": list(config.sigma0), "sigma_star": list(config.sigma_star)},
     )
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Rows: depths. Columns: relative distance per layer for each init; balanced modes."""
     depths = results.depth.values
     fig = figure(17, 3.6 * depths.size)
@@ -241,7 +240,7 @@ def plot(results: xr.Dataset) -> dict:
     return {"deep_linear": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     summary = {}
     for depth in results.depth.values:
         for name, label in (
@@ -258,7 +257,7 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     return summary
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """The deep-linear claims: which layer moves first, and the balanced closed form (§4)."""
     depths = results.depth.values
 

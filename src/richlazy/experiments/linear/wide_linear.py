@@ -275,27 +275,18 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
     ):
         variables.update(part["variables"])
         coords.update(part["coords"])
-    return xr.Dataset(
-        variables,
-        coords=coords,
-        attrs={
-            "sigma0": config.sigma0,
-            "sigma_star": config.sigma_star,
-            "d": config.d,
-            "c": config.c,
-        },
-    )
+    return xr.Dataset(variables, coords=coords)
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Two figures: the dynamics (panels a, b) and the implicit bias (panel c)."""
     return {
-        "wide_linear_dynamics": _plot_dynamics(results),
+        "wide_linear_dynamics": _plot_dynamics(results, config),
         "wide_linear_bias": _plot_bias(results),
     }
 
 
-def _plot_dynamics(results: xr.Dataset):
+def _plot_dynamics(results: xr.Dataset, config: Config):
     fig = figure(15, 4.2)
     ax_flow, ax_error, ax_mode = fig.subplots(1, 3)
     deltas = results.delta.values
@@ -321,7 +312,7 @@ def _plot_dynamics(results: xr.Dataset):
         ylim=(1e-16, 1e-6),
     )
     mode_deltas = results.mode_delta.values
-    star = float(results.attrs["sigma_star"])
+    star = float(config.sigma_star)
     for color, delta in zip(magnitude_colors(mode_deltas), mode_deltas, strict=True):
         ax_mode.plot(
             results.rescaled_time,
@@ -330,7 +321,7 @@ def _plot_dynamics(results: xr.Dataset):
             linewidth=2.5,
             label=f"|δ| = {delta:g}",
         )
-    sigma0 = float(results.attrs["sigma0"])
+    sigma0 = float(config.sigma0)
     x = results.rescaled_time.values
     ax_mode.plot(x, 1 - (1 - sigma0 / star) * np.exp(-x), **THEORY_STYLE, label="lazy: 1 − e^(−Rt)")
     ax_mode.set(
@@ -397,7 +388,7 @@ def magnitude_colors(magnitudes) -> list:
     return [MAGNITUDE_CMAP(p) for p in positions]
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     small, large = results.bias_delta.values[[0, -1]]
     nonzero = (np.abs(results.interpolant) > 1e-3 * np.abs(results.interpolant).max()).sum("mode")
     return {
@@ -413,9 +404,9 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """The wide-linear claims: Theorem 4.2, the mode flow and the implicit bias (§3)."""
-    star, sigma0 = float(results.attrs["sigma_star"]), float(results.attrs["sigma0"])
+    star, sigma0 = float(config.sigma_star), float(config.sigma0)
     modes = results.mode_sigma  # (mode_delta, rescaled_time); only |δ| enters
     lazy_curve = 1 - (1 - sigma0 / star) * np.exp(-modes.rescaled_time)
     off = np.abs(modes / star - lazy_curve).max("rescaled_time")  # (mode_delta,)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
@@ -24,7 +26,7 @@ def ordinal_p_star(results: xr.Dataset) -> xr.DataArray:
     )
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Any) -> dict:
     """Test error vs P per α (seed mean ± std), and P*(α) per seed with its median."""
     alphas = results.alpha.values
     colors = alpha_colors(alphas)
@@ -37,9 +39,9 @@ def plot(results: xr.Dataset) -> dict:
         std = error.isel(alpha=i).std("seed").values
         curves.plot(sizes, mean, "o-", color=colors[i], label=alpha_label(alpha), ms=3)
         curves.fill_between(sizes, mean - std, mean + std, color=colors[i], alpha=0.2, lw=0)
-    threshold = float(results.attrs["error_threshold"])
+    threshold = config.error_fraction * config.chance_error
     curves.axhline(threshold, color="black", ls=":", lw=0.8)
-    curves.axhline(float(results.attrs["chance_error"]), color="grey", ls="--", lw=0.8)
+    curves.axhline(config.chance_error, color="grey", ls="--", lw=0.8)
     curves.set_xscale("log")
     curves.set_xticks(sizes, [str(int(size)) for size in sizes], minor=False)
     curves.set_xticks([], minor=True)
@@ -60,15 +62,15 @@ def plot(results: xr.Dataset) -> dict:
     stars.set_title("sample complexity (triangles: censored at the P range)", fontsize=9)
     stars.legend(fontsize=7)
     fig.suptitle(
-        f"RHM v = {results.attrs['v']}, n_c = {results.attrs['n_c']}, m = {results.attrs['m']}, "
-        f"L = {results.attrs['L']}, s = {results.attrs['s']}; CNN width "
-        f"{results.attrs['width']}; {results.seed.size} seeds",
+        f"RHM v = {config.v}, n_c = {config.n_c}, m = {config.m}, "
+        f"L = {config.L}, s = {config.s}; CNN width "
+        f"{config.width}; {results.seed.size} seeds",
         fontsize=10,
     )
     return {"fig6c": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Any) -> dict[str, str]:
     ordinal = ordinal_p_star(results)
     lines = {
         f"P* {alpha_label(a)} (median [min, max] over seeds)": spread(ordinal.sel(alpha=a))
@@ -97,7 +99,7 @@ def _transition_size(results: xr.Dataset) -> int:
     return int(sizes[np.argmin(np.abs(np.log(sizes) - np.log(reference)))])
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Any) -> list[Claim]:
     """Upstream lowers P* (every seed); P* falls from downstream to upstream (medians); upstream
     more accurate at the reference's transition (seed mean of the difference)."""
     alphas = results.alpha.values
@@ -105,7 +107,7 @@ def claims(results: xr.Dataset) -> list[Claim]:
     ordinal = ordinal_p_star(results)
     statement = "an upstream initialization lowers the sample complexity of hierarchical data"
     quantity = (
-        f"P* = smallest P with test error < {number(results.attrs['error_fraction'])} × chance "
+        f"P* = smallest P with test error < {number(config.error_fraction)} × chance "
         "error (interpolated in log P; censored at the P range as ±∞)"
     )
     found = []

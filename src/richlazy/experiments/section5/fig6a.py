@@ -89,7 +89,6 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
     dims = ("network", "alpha", "seed", "step", ...)
     return results.transpose(*dims).assign_attrs(
         {k: v for k, v in attrs.items() if k != "vectorized"}
-        | {"knob": config.knob, "dataset": config.dataset}
     )
 
 
@@ -98,7 +97,7 @@ def _label(results: xr.Dataset, network: str, what: str) -> list[str]:
     return [name for name in text.split(", ") if name]
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Per network: S(0, T) vs α in total and per layer group, test accuracy vs α (median and
     min–max band over seeds), S(0, t) per α, and the Hamming distance and relative first-layer
     change at T."""
@@ -119,7 +118,7 @@ def plot(results: xr.Dataset) -> dict:
             ax.plot(alphas, median, ".--", lw=0.8, color=group_colors[g], label=name)
         ax.set_ylabel("kernel distance S(0, T)")
         ax.legend(fontsize=6)
-        ax.set_title(f"{network} ({results.attrs.get('dataset', '')})", loc="left", fontsize=9)
+        ax.set_title(f"{network} ({config.dataset})", loc="left", fontsize=9)
         _band(axes[row, 1], alphas, end.test_accuracy, "tab:green")
         axes[row, 1].set_ylabel("test accuracy at T")
         ax = axes[row, 2]
@@ -138,7 +137,7 @@ def plot(results: xr.Dataset) -> dict:
         axes[row, 3].set_ylabel("at T")
         axes[row, 3].legend(fontsize=6)
     fig.suptitle(
-        f"Figure 6a: kernel distance vs α (knob: {results.attrs.get('knob', '?')}; median and "
+        f"Figure 6a: kernel distance vs α (knob: {config.knob}; median and "
         f"min–max over {results.seed.size} seeds)",
         fontsize=10,
     )
@@ -165,7 +164,7 @@ def _band(ax, alphas, values: xr.DataArray, color, label=None) -> None:
     ax.axvline(1.0, color="0.7", lw=0.8, ls=":")
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     """Per network: median S(0, T) and test accuracy at α = 1 and the largest α."""
     top = float(results.alpha.max())
     final = results.isel(step=-1)
@@ -179,7 +178,7 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     return lines
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Per network: S(0, T) larger at the largest α than at α = 1 for every seed, and test
     accuracy there within ``_vision.ACCURACY_ERRORS`` binomial standard errors of α = 1's."""
     top = float(results.alpha.max())

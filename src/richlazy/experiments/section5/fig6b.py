@@ -92,9 +92,7 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
         for suffix, filters in (("", shard.filters), ("_init", shard.filters_init)):
             results[name + suffix] = _score(filters, score)
     attrs = {k: shard.attrs[k] for k in ("n_train", "n_test", "probe_points") if k in shard.attrs}
-    return results.transpose("alpha", "seed", ...).assign_attrs(
-        attrs | {"knob": config.knob, "dataset": config.dataset, "steps": config.steps}
-    )
+    return results.transpose("alpha", "seed", ...).assign_attrs(attrs)
 
 
 def _score(filters: xr.DataArray, score) -> xr.DataArray:
@@ -107,7 +105,7 @@ def _score(filters: xr.DataArray, score) -> xr.DataArray:
     return xr.DataArray(mean, dims=("alpha", "seed"))
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """The filter grids (seed 0) at the smallest α, α = 1 and the largest α, initial and
     trained; and the two scores and test accuracy vs α."""
     alphas = results.alpha.values
@@ -138,8 +136,8 @@ def plot(results: xr.Dataset) -> dict:
     _band(panels[2], alphas, results.test_accuracy, "tab:green")
     panels[2].set_ylabel("test accuracy at T")
     scores.suptitle(
-        f"Figure 6b: filter smoothness vs α ({results.attrs.get('dataset', '')}, knob "
-        f"{results.attrs.get('knob', '?')}; median and min–max over {results.seed.size} seeds)",
+        f"Figure 6b: filter smoothness vs α ({config.dataset}, knob "
+        f"{config.knob}; median and min–max over {results.seed.size} seeds)",
         fontsize=10,
     )
     return {"fig6b_filters": grids, "fig6b_scores": scores}
@@ -161,7 +159,7 @@ def _mosaic(filters: np.ndarray) -> np.ndarray:
     return canvas
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     """Median scores at α = 1 and the largest α (and at initialization), and test accuracy."""
     top = float(results.alpha.max())
     lines = {}
@@ -176,7 +174,7 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     return lines
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """TV lower and low-frequency share higher at every α ≥ 10 than at α = 1 (medians, and every
     seed apart), and test accuracy there unchanged (fig6a's tolerance)."""
     upstream = [float(a) for a in results.alpha.values if a >= UPSTREAM]

@@ -210,20 +210,7 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
         sample_complexity=(("alpha", "seed"), p_star),
         sample_complexity_censored=(("alpha", "seed"), censored),
     ).assign_attrs(
-        v=config.v,
-        n_c=config.n_c,
-        m=config.m,
-        L=config.L,
-        s=config.s,
-        p_max=random_hierarchy(config.v, config.n_c, config.m, config.L, config.s, seed=0).p_max,
-        width=config.width,
-        n_test=config.n_test,
-        lr=config.lr,
-        target_loss=config.target_loss,
-        max_steps=config.max_steps,
-        error_fraction=config.error_fraction,
-        chance_error=config.chance_error,
-        error_threshold=threshold,
+        p_max=random_hierarchy(config.v, config.n_c, config.m, config.L, config.s, seed=0).p_max
     )
 
 

@@ -214,19 +214,7 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
         for seed in config.seeds
     }
     results = xr.concat(list(context.shards(tasks, "fig6d").values()), dim="seed")
-    return results.assign_attrs(
-        p=config.p,
-        fraction=config.fraction,
-        operation=config.operation,
-        d_model=config.d_model,
-        optimizer=config.optimizer,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        scale_positions=int(config.scale_positions),
-        rescale_unembedding=int(config.rescale_unembedding),
-        max_steps=config.max_steps,
-        threshold=config.threshold,
-    )
+    return results
 
 
 EXPERIMENT = Experiment(

@@ -45,10 +45,6 @@ class DeltaSweep:
         """Dataset coordinates delta, t and component."""
         return {"delta": list(self.deltas), "t": t, "component": components}
 
-    def attrs(self) -> dict:
-        """Dataset attributes: the target and the initialization."""
-        return {"beta_star": list(self.beta_star), "beta0": list(self.beta0)}
-
 
 def paired_trajectories(
     beta0: np.ndarray, deltas: np.ndarray, beta_star: np.ndarray, t: np.ndarray, *, rtol: float

@@ -44,7 +44,6 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
     return xr.Dataset(
         trajectory_variables(closed, simulated, ("delta",)),
         coords=config.coords(t, ["w1", "w2"]),
-        attrs=config.attrs() | {"box": config.box},
     )
 
 
@@ -64,9 +63,9 @@ def _loss(w1, w2, a, beta_star):
     return 0.5 * ((a * w1 - beta_star[0]) ** 2 + (a * w2 - beta_star[1]) ** 2)
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """One 3-D panel per δ: surface colored by loss, trajectory, minima a·w = β*."""
-    beta_star, box = np.array(results.attrs["beta_star"]), float(results.attrs["box"])
+    beta_star, box = np.array(config.beta_star), config.box
     deltas = results.delta.values
     fig = figure(5 * len(deltas), 5)
     norm = LogNorm(1e-2, 10)
@@ -119,7 +118,7 @@ def _cmap():
     return colormaps["RdBu"]
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     drift = np.abs(results.a**2 - (results.w**2).sum("component") - results.delta).max()
     return {
         "closed form vs integrator (max rel. error)": f"{float(results.relative_error.max()):.1e}",
@@ -127,7 +126,7 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 2's claims, from the stored trajectories (docs/theory.md §2, §2.1)."""
     a, w = results.a_simulated, results.w_simulated
     drift = np.abs(a**2 - (w**2).sum("component") - results.delta) / np.maximum(

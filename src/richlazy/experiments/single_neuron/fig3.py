@@ -33,11 +33,10 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
     return xr.Dataset(
         trajectory_variables(closed, simulated, ("delta",)),
         coords=config.coords(t, ["w1", "w2"]),
-        attrs=config.attrs(),
     )
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Three panels against t: signed magnitude μ, alignment φ, kernel distance S(0, t)."""
     fig = figure(13, 3.8)
     axes = fig.subplots(1, 3)
@@ -67,7 +66,7 @@ def plot(results: xr.Dataset) -> dict:
     return {"fig3": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     final = results.kernel_distance.isel(t=-1)
     return {
         "closed form vs integrator (max rel. error)": f"{float(results.relative_error.max()):.1e}",
@@ -75,7 +74,7 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 3's claims, from the simulated kernel distances (docs/theory.md §2)."""
     where = "Figure 3"
     found = [

@@ -41,13 +41,12 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
             "relative_error": (("delta",), relative_error(closed, simulated)),
         },
         coords=config.coords(t, ["beta1", "beta2"]),
-        attrs=config.attrs(),
     )
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Trajectories over filled contours of L(β) = ½‖β − β*‖²."""
-    beta_star = np.array(results.attrs["beta_star"])
+    beta_star = np.array(config.beta_star)
     fig = figure(6, 5.5)
     ax = fig.subplots()
     grid = np.linspace(-1.6, 1.6, 200)
@@ -58,7 +57,7 @@ def plot(results: xr.Dataset) -> dict:
     for color, delta in zip(delta_colors(results.delta.values), results.delta.values, strict=True):
         beta = results.beta.sel(delta=delta).values
         ax.plot(beta[:, 0], beta[:, 1], color=color, linewidth=2.5, label=delta_label(delta))
-    beta0 = np.array(results.attrs["beta0"])
+    beta0 = np.array(config.beta0)
     ax.scatter(*beta0, color="black", zorder=3, label="β0")
     ax.scatter(*beta_star, marker="*", s=200, color="red", zorder=3, label="β*")
     ax.set(
@@ -73,20 +72,20 @@ def plot(results: xr.Dataset) -> dict:
     return {"fig4a": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
-    end = results.beta.isel(t=-1) - xr.DataArray(results.attrs["beta_star"], dims="component")
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
+    end = results.beta.isel(t=-1) - xr.DataArray(list(config.beta_star), dims="component")
     return {
         "closed form vs integrator (max rel. error)": f"{float(results.relative_error.max()):.1e}",
         "max ‖β(t_max) − β*‖": f"{float(np.sqrt((end**2).sum('component')).max()):.1e}",
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 4a's claims, from the simulated function-space trajectories (docs/theory.md §2)."""
     where = "Figure 4a"
     beta = results.beta_simulated.sortby("delta")  # (delta, t, component)
     deltas = beta.delta.values
-    beta_star, beta0 = np.array(results.attrs["beta_star"]), np.array(results.attrs["beta0"])
+    beta_star, beta0 = np.array(config.beta_star), np.array(config.beta0)
     path = beta.values - beta0  # (δ, T, 2), from β0
     segment = beta_star - beta0
     along = path @ segment / (segment @ segment)  # (δ, T)

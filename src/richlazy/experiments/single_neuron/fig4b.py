@@ -74,13 +74,12 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
             "final_residual": (("delta",), np.abs(end @ X[0] - y[0])),
         },
         coords={"delta": deltas, "delta_limit": limits, "t": t, "component": ["beta1", "beta2"]},
-        attrs={"x": list(config.x), "y": config.y, "beta0": list(config.beta0)},
     )
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Trajectories, the line of minima, and predicted endpoints (open circles, ±∞ stars)."""
-    x, y = np.array(results.attrs["x"]), results.attrs["y"]
+    x, y = np.array(config.x), config.y
     fig = figure(6, 5.5)
     ax = fig.subplots()
     grid = np.linspace(-0.5, 1.8, 200)
@@ -111,7 +110,7 @@ def plot(results: xr.Dataset) -> dict:
             label=f"theory {delta_label(limit)}",
         )
     ax.scatter([], [], s=90, facecolor="none", edgecolor="black", label="theory, each δ")
-    ax.scatter(*results.attrs["beta0"], color="black", zorder=4, label="β0")
+    ax.scatter(*config.beta0, color="black", zorder=4, label="β0")
     ax.set(
         xlabel="β1",
         ylabel="β2",
@@ -124,14 +123,14 @@ def plot(results: xr.Dataset) -> dict:
     return {"fig4b": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     return {
         "max |theory − simulated endpoint|": f"{float(results.interpolant_error.max()):.1e}",
         "flows that crossed a = 0": str(int(results.crossed_zero.sum())),
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 4b's claims: where gradient flow interpolates (docs/theory.md §2.2)."""
     where = "Figure 4b"
     predicted = "the theory predicts where gradient flow interpolates, for every δ"
@@ -159,7 +158,7 @@ def claims(results: xr.Dataset) -> list[Claim]:
         "nearest β0 (δ → +∞)"
     )
     moves_text = "position of the simulated endpoints along the line of minima"
-    x = np.array(results.attrs["x"])
+    x = np.array(config.x)
     direction = np.array([x[1], -x[0]]) / np.linalg.norm(x)  # along the line xᵀβ = y
     crossed = results.crossed_zero.sel(delta_limit=results.delta).values
     kept = results.delta.values[~crossed]

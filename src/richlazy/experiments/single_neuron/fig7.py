@@ -93,18 +93,12 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
             "relative_error": (("delta", "side"), relative_error(closed, simulated)),
         },
         coords={"delta": deltas, "side": sides, "t": t, "component": ["w1", "w2"]},
-        attrs={
-            "beta_star": list(config.beta_star),
-            "epsilon": config.epsilon,
-            "a_on_surface": config.a_on_surface,
-            "box": config.box,
-        },
     )
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """3-D separating surface with trajectories, and alignment and ‖β‖ over time."""
-    beta_star, box = np.array(results.attrs["beta_star"]), float(results.attrs["box"])
+    beta_star, box = np.array(config.beta_star), config.box
     fig = figure(17, 5.5)
     grid = fig.add_gridspec(1, 3, width_ratios=[1.4, 1, 1])
     ax3d = fig.add_subplot(grid[0], projection="3d", computed_zorder=False)
@@ -156,13 +150,13 @@ def plot(results: xr.Dataset) -> dict:
     axes[1].set(xlabel="t", ylabel="‖β‖", xscale="log")
     axes[0].legend(fontsize=7)
     fig.suptitle(
-        f"Figure 7: initializations ε = {results.attrs['epsilon']:g} on either side of "
+        f"Figure 7: initializations ε = {config.epsilon:g} on either side of "
         "the separating surface end in different basins"
     )
     return {"fig7": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     final = np.sign(results.a_simulated.isel(t=-1))
     split = int((final.sel(side=1.0) != final.sel(side=-1.0)).sum())
     return {
@@ -171,7 +165,7 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 7's claims: basins of attraction (docs/theory.md §2.1–2.2)."""
     final = np.sign(results.a_simulated.isel(t=-1))
     split = final.sel(side=1.0) != final.sel(side=-1.0)  # (delta,)
@@ -179,7 +173,7 @@ def claims(results: xr.Dataset) -> list[Claim]:
         decided(
             "initializations on either side of the separating surface end in different basins",
             "Figure 7",
-            f"δ whose two initializations (ε = {results.attrs['epsilon']:g} either side) end "
+            f"δ whose two initializations (ε = {config.epsilon:g} either side) end "
             "with opposite signs of a, simulated",
             "every δ",
             bool(split.all()),

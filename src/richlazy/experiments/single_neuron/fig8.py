@@ -66,11 +66,10 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
     return xr.Dataset(
         variables,
         coords={"init": labels, "delta": list(config.deltas), "t": t, "component": ["w1", "w2"]},
-        attrs={"beta_star": list(config.beta_star)},
     )
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Rows: initial directions of β0. Columns: a, w1, w2, ν; simulation solid, theory dashed."""
     fig = figure(16, 3.2 * results.init.size)
     axes = fig.subplots(results.init.size, 4, squeeze=False)
@@ -100,13 +99,13 @@ def plot(results: xr.Dataset) -> dict:
     return {"fig8": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     return {
         "closed form vs integrator (max rel. error)": f"{float(results.relative_error.max()):.1e}"
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 8's claims: the closed form, and where ν = w·β*/a diverges (docs/theory.md §2.1)."""
     found = [
         agrees(

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
@@ -18,9 +20,9 @@ from richlazy.experiments.claims import Claim, at_most, decided, not_measured, n
 FLOW_BOUND = 1e-4
 
 
-def _scale(results: xr.Dataset) -> xr.DataArray:
+def _scale(results: xr.Dataset, tau: float) -> xr.DataArray:
     """sqrt(δ² + 4τ⁴) = a_k² + ‖w_k‖² at initialization: the scale of δ_k per network."""
-    return np.sqrt(results.delta**2 + 4 * float(results.attrs["tau"]) ** 4)
+    return np.sqrt(results.delta**2 + 4 * float(tau) ** 4)
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
@@ -29,7 +31,7 @@ def _positive(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values) & (values > 0), values, np.nan)
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Any) -> dict:
     """Drift over time per (rate, batch size); the regime at T against gradient flow.
 
     Diverged runs are left out (gaps; their count is in the headline)."""
@@ -51,7 +53,7 @@ def plot(results: xr.Dataset) -> dict:
                 ax.plot(time[shown], reference[shown], color=colors[i], ls=":")
             ax.set_xscale("log")
             ax.set_yscale("log")
-            full = " (full)" if batch == results.attrs.get("n", -1) else ""
+            full = " (full)" if batch == config.n else ""
             ax.set_title(f"lr × {number(r)}, batch {batch}{full}", fontsize=9)
             if k == 0:
                 ax.set_ylabel("max_k |δ_k(t) − δ_k(0)|")
@@ -62,7 +64,7 @@ def plot(results: xr.Dataset) -> dict:
         axes[0, 0].set_ylim(np.nanmin(values) / 2, np.nanmax(values) * 2)
     axes[0, 0].legend(fontsize=7, title="δ (dotted: flow)", title_fontsize=7)
     fig.suptitle(
-        f"Conservation drift under SGD at τ = {number(results.attrs['tau'])} (seed mean)",
+        f"Conservation drift under SGD at τ = {number(config.tau)} (seed mean)",
         fontsize=10,
     )
     regime = Figure(figsize=(11, 6.5), layout="constrained")
@@ -100,29 +102,29 @@ def plot(results: xr.Dataset) -> dict:
         [f"δ = {delta_label(d)}" for d in results.delta.values], fontsize=7, title="dashed: flow"
     )
     regime.suptitle(
-        f"The regime at T = {number(results.attrs['flow_time'])}: SGD against gradient flow "
+        f"The regime at T = {number(float(results.time[-1]))}: SGD against gradient flow "
         "(seed mean)",
         fontsize=10,
     )
     return {"drift": fig, "drift_regime": regime}
 
 
-def _final_drift(results: xr.Dataset) -> xr.DataArray:
+def _final_drift(results: xr.Dataset, tau: float) -> xr.DataArray:
     """Max-over-units drift at the last checkpoint, relative to the δ scale, seed mean:
     (delta, lr_multiple, batch_size)."""
-    return (results.conservation_drift.isel(step=-1) / _scale(results)).mean("seed")
+    return (results.conservation_drift.isel(step=-1) / _scale(results, tau)).mean("seed")
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
-    final = _final_drift(results)
+def headline(results: xr.Dataset, config: Any) -> dict[str, str]:
+    final = _final_drift(results, config.tau)
     full, small = results.batch_size.values.max(), results.batch_size.values.min()
     low, high = results.lr_multiple.values.min(), results.lr_multiple.values.max()
-    flow = (results.flow_conservation_drift.isel(step=-1) / _scale(results)).max()
+    flow = (results.flow_conservation_drift.isel(step=-1) / _scale(results, config.tau)).max()
     end = results.isel(step=-1).mean("seed")
     full_low = end.sel(batch_size=full, lr_multiple=low)
     small_high = end.sel(batch_size=small, lr_multiple=high)
     return {
-        "flow time T (lr · steps)": number(results.attrs["flow_time"]),
+        "flow time T (lr · steps)": number(float(results.time[-1])),
         f"relative drift at T, full batch: lr × {number(high)} vs × {number(low)}": (
             f"{number(final.sel(batch_size=full, lr_multiple=high).mean())} vs "
             f"{number(final.sel(batch_size=full, lr_multiple=low).mean())}"
@@ -154,7 +156,7 @@ def _increasing(values: np.ndarray) -> bool:
     return bool(finite[: last + 1].all() and np.all(np.diff(values[finite]) > 0))
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Any) -> list[Claim]:
     """δ conserved by the flow (§4); drift growing with lr; minibatches drifting more.
 
     Drift is max_k |δ_k(T) − δ_k(0)| at the last checkpoint relative to sqrt(δ² + 4τ⁴) (the
@@ -162,14 +164,14 @@ def claims(results: xr.Dataset) -> list[Claim]:
     size, resp. lr multiple); a diverged run counts as infinite drift.
     """
     found = []
-    scale = _scale(results)
+    scale = _scale(results, config.tau)
     flow = float((results.flow_conservation_drift / scale).max())
     found.append(
         at_most(
             "gradient flow conserves δ_k = a_k² − ‖w_k‖² for every neuron",
             "Section 4 (Theorem 4.1), §5.1",
             "max over δ, seeds and checkpoints of max_k |δ_k(t) − δ_k(0)| / sqrt(δ² + 4τ⁴), "
-            f"gradient-flow reference (rtol {number(results.attrs['flow_rtol'])})",
+            f"gradient-flow reference (rtol {number(config.flow_rtol)})",
             flow,
             FLOW_BOUND,
             expected="0 up to the integrator's error",

@@ -340,15 +340,6 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
             np.rint(steps[None] / results.lr_multiple.values[:, None]).astype(np.int64),
         ),
     ).assign_attrs(
-        tau=config.tau,
-        lr_reference=lr_ref,
-        d=config.d,
-        n=config.n,
-        n_test=config.n_test,
-        width=config.width,
-        flow_rtol=config.flow_rtol,
-        flow_refine=config.flow_refine,
-        flow_time=float(steps[-1] * lr_ref),
         time_convention="step = steps at the reference rate; a run at multiple r takes step/r "
         "SGD steps (lr·steps constant); time = step × lr_reference",
     )

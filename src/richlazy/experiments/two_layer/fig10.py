@@ -44,8 +44,7 @@ PRESETS = {
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """Train (or continue Figure 1b's stored states) to ``steps``, measured at every checkpoint."""
-    results = sweep(config, context, config.dataset, "fig10", extend_from=("fig1b",))
-    return fig1b.labeled(results, config)
+    return sweep(config, context, config.dataset, "fig10", extend_from=("fig1b",))
 
 
 def decades(results: xr.Dataset) -> np.ndarray:
@@ -56,19 +55,22 @@ def decades(results: xr.Dataset) -> np.ndarray:
     return np.union1d(powers, steps[-1:])
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """The five rows of Appendix D.1's supporting figure."""
     title = "Figure 10: kernel, activation patterns, parameters and losses over (τ, δ), to 1e6"
     style = results.attrs.get("style", "richlazy")
     return {"fig10": grid_panels(results, ROWS, decades(results), title, style=style)}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     """Figure 1b's headline numbers at the last checkpoint, and how far it is."""
-    return {"last checkpoint": f"step {int(results.step[-1]):.0e}", **fig1b.headline(results)}
+    return {
+        "last checkpoint": f"step {int(results.step[-1]):.0e}",
+        **fig1b.headline(results, config),
+    }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 1b's claims on the longer run, and that every network fits its data by 1e6."""
     statement = "by t = 1e6 every network of the grid fits its training data"
     quantity = "largest train loss (MSE) at the last checkpoint, seed mean"
@@ -79,7 +81,7 @@ def claims(results: xr.Dataset) -> list[Claim]:
     else:
         final = results.train_loss.isel(step=-1).where(~results.diverged).mean("seed")
         fits = at_most(statement, "Figure 10, Appendix D.1", quantity, float(final.max()), 1e-4)
-    return [*fig1b.claims(results), fits]
+    return [*fig1b.claims(results, config), fits]
 
 
 EXPERIMENT = Experiment(

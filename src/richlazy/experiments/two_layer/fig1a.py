@@ -88,11 +88,10 @@ def _parameters(config: Config, trained: TrainedGrid, seed: int) -> xr.Dataset:
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """Train the cells and keep every neuron's |a_k| w_k at every checkpoint."""
-    results = sweep(config, context, config.dataset, "fig1a", extra=_parameters)
-    return results.assign_attrs(d=config.d, n=config.n, width=config.width)
+    return sweep(config, context, config.dataset, "fig1a", extra=_parameters)
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """One panel per reference cell: neuron trajectories over the teacher's directions."""
     fig = figure(4.0 * len(CELLS), 4.3)
     axes = fig.subplots(1, len(CELLS))
@@ -132,7 +131,7 @@ def plot(results: xr.Dataset) -> dict:
     return {"fig1a": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     final = results.isel(step=-1, seed=0)
     lines = {}
     for tau, delta in CELLS:
@@ -143,7 +142,7 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     return lines
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 1a's claims, from the stored paths of |a_k| w_k (first seed).
 
     The cells are the grid's corners, as in the reference: lazy (largest τ, δ nearest 0) and,

@@ -93,31 +93,17 @@ PRESETS = {
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """Train the grid seed by seed (resumable shards) and measure it at every checkpoint."""
-    results = sweep(config, context, config.dataset, "fig1b")
-    return labeled(results, config)
+    return sweep(config, context, config.dataset, "fig1b")
 
 
-def labeled(results: xr.Dataset, config: Config) -> xr.Dataset:
-    """The results with what the figures need to know about the run."""
-    return results.assign_attrs(
-        d=config.d,
-        n=config.n,
-        n_test=config.n_test,
-        width=config.width,
-        panels=config.panels,
-        seeding=config.seeding,
-    )
-
-
-def _drawn_steps(results: xr.Dataset) -> np.ndarray:
+def _drawn_steps(results: xr.Dataset, panels: int) -> np.ndarray:
     steps = results.step.values[results.step.values > 0]
-    panels = int(results.attrs.get("panels", 4))
     return steps[-panels:]
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """The phase diagram (test loss, kernel distance) and the supporting panels."""
-    steps = _drawn_steps(results)
+    steps = _drawn_steps(results, config.panels)
     style = results.attrs.get("style", "richlazy")
     main = grid_panels(
         results,
@@ -136,7 +122,7 @@ def plot(results: xr.Dataset) -> dict:
     return {"fig1b": main, "fig1b_supporting": supporting}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     final = results.isel(step=-1).mean("seed")
     kd = final.kernel_distance.mean("delta")
     loss = final.test_loss
@@ -160,7 +146,7 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 1b's claims (and Figure 10's activation patterns), from the stored grid.
 
     Magnitudes are seed means; "large τ" and "small τ" are the grid's largest and smallest τ.

@@ -156,22 +156,18 @@ def _surfaces(config: Config, trained: TrainedGrid, seed: int) -> xr.Dataset:
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """Train the grid seed by seed (the data are fixed; seeds draw the student's neurons)."""
-    results = sweep(config, context, lambda seed: xor(), "fig5", extra=_surfaces)
-    return results.assign_attrs(
-        width=config.width, fit_loss=config.fit_loss, panels=config.panels, lr=config.lr
-    )
+    return sweep(config, context, lambda seed: xor(), "fig5", extra=_surfaces)
 
 
 # ---------------------------------------------------------------------------------------------
 # Derived quantities (from stored results only, so figures redraw without recomputing)
 
 
-def fit_time(results: xr.Dataset, level: float | None = None) -> xr.DataArray:
+def fit_time(results: xr.Dataset, level: float) -> xr.DataArray:
     """Gradient-flow time at which the train MSE first falls to ``level`` (NaN if never).
 
     Log-interpolated between the checkpoints around the crossing: (tau, delta, seed).
     """
-    level = float(results.attrs.get("fit_loss", 1e-3)) if level is None else level
     loss = results.train_loss.transpose(..., "step").values
     time = results.time.transpose(..., "step").values
     below = loss <= level
@@ -213,10 +209,10 @@ def xor_gap(results: xr.Dataset) -> xr.DataArray:
     return np.sqrt((gap**2).mean(("x1", "x2")))
 
 
-def _drawn_steps(results: xr.Dataset) -> np.ndarray:
+def _drawn_steps(results: xr.Dataset, panels: int) -> np.ndarray:
     """``panels`` checkpoints, evenly spread over the log-spaced nonzero ones, last included."""
     steps = results.step.values[results.step.values > 0]
-    count = min(int(results.attrs.get("panels", 5)), steps.size)
+    count = min(panels, steps.size)
     return steps[np.unique(np.round(np.linspace(0, steps.size - 1, count)).astype(int))]
 
 
@@ -228,8 +224,8 @@ def _time_of(results: xr.Dataset, step) -> float:
 # Figures
 
 
-def _plot_surfaces(results: xr.Dataset):
-    steps = _drawn_steps(results)
+def _plot_surfaces(results: xr.Dataset, config: Config):
+    steps = _drawn_steps(results, config.panels)
     inits = list(results.init.values)
     seed = results.seed.values[0]
     fig = figure(2.7 * (len(steps) + 1) + 1.0, 2.6 * len(inits) + 0.6)
@@ -301,8 +297,8 @@ def _heatmap(ax, values: xr.DataArray, cmap: str, **limits):
     return image
 
 
-def _plot_grid(results: xr.Dataset):
-    steps = _drawn_steps(results)
+def _plot_grid(results: xr.Dataset, config: Config):
+    steps = _drawn_steps(results, config.panels)
     mean = results.mean("seed")
     rows = {
         "hamming_distance": ("Hamming distance H (neurons)", "magma", {}),
@@ -329,7 +325,7 @@ def _plot_grid(results: xr.Dataset):
     return fig
 
 
-def _plot_mechanism(results: xr.Dataset):
+def _plot_mechanism(results: xr.Dataset, config: Config):
     mean = results.mean("seed")
     final = mean.isel(step=-1)
     fig = figure(16.5, 4.8)
@@ -377,8 +373,8 @@ def _plot_mechanism(results: xr.Dataset):
         title="over training (dots: checkpoints, from the origin)",
     )
     ax_paths.legend(fontsize=8)
-    level = float(results.attrs.get("fit_loss", 1e-3))
-    times = np.log10(fit_time(results).mean("seed"))
+    level = config.fit_loss
+    times = np.log10(fit_time(results, level).mean("seed"))
     image = _heatmap(ax_time, times, "viridis_r")
     fig.colorbar(image, ax=ax_time, label=f"log₁₀ gradient-flow time to MSE ≤ {level:g}")
     ax_time.set_title(
@@ -391,18 +387,18 @@ def _plot_mechanism(results: xr.Dataset):
     return fig
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Surfaces over training, heatmaps over (τ, δ), and the Hamming-vs-parameter mechanism."""
     return {
-        "fig5_surfaces": _plot_surfaces(results),
-        "fig5_grid": _plot_grid(results),
-        "fig5_mechanism": _plot_mechanism(results),
+        "fig5_surfaces": _plot_surfaces(results, config),
+        "fig5_grid": _plot_grid(results, config),
+        "fig5_mechanism": _plot_mechanism(results, config),
     }
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     final = results.isel(step=-1).mean("seed")
-    fitted = fit_time(results).mean("seed")
+    fitted = fit_time(results, config.fit_loss).mean("seed")
     gaps = interpolant_gap(results).mean("seed")
     to_xor = xor_gap(results).mean("seed")
     lines = {}
@@ -424,7 +420,7 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     return lines
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 5's claims, from the stored grid and surfaces (seed means)."""
     deltas, small = results.delta.values, results.tau.values.min()
     inits = {
@@ -432,7 +428,7 @@ def claims(results: xr.Dataset) -> list[Claim]:
         for i in results.init.values
     }
     fastest = "at small τ, upstream (δ > 0) learns XOR fastest"
-    level = number(results.attrs.get("fit_loss", 1e-3))
+    level = number(config.fit_loss)
     fit_text = f"δ whose train MSE first reaches {level} at the smallest τ (seed-mean time)"
     rich = "rich inits (small τ, δ ≥ 0) learn the piecewise-linear f*, kinks on the diagonals"
     lazy = "lazy (large τ) and downstream inits end at their initial kernel's interpolant"
@@ -441,7 +437,9 @@ def claims(results: xr.Dataset) -> list[Claim]:
     ratio_text = "Hamming distance H / parameter distance ‖θ(T) − θ(0)‖ at the last checkpoint"
     found = []
     if np.any(deltas > 0) and np.any(deltas <= 0):
-        time = fit_time(results).sel(tau=small).mean("seed", skipna=False).values  # (delta,)
+        time = (
+            fit_time(results, config.fit_loss).sel(tau=small).mean("seed", skipna=False).values
+        )  # (delta,)
         time = np.where(np.isfinite(time), time, np.inf)  # a seed that never fits: never
         best, zero = int(np.argmin(time)), int(np.argmin(np.abs(deltas)))
         found.append(
