@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from richlazy import _validate as check
-from richlazy.experiments.claims import Claim
+from richlazy.experiments.claims import Claim, Rule
 from richlazy.store import to_json
 from richlazy.sweeps.context import RunContext
 
@@ -58,6 +58,8 @@ class Experiment:
         claims: results, config -> the paper's claims about this experiment, each with its
             verdict (``richlazy.experiments.claims.Claim``); from the stored results and config
             only, so that stored results are re-evaluated without recomputing.
+        rules: the rules ``claims`` decides (``richlazy.experiments.claims.Rule``), each declared
+            once: every claim prints the words of one of them.
     """
 
     name: str
@@ -67,6 +69,7 @@ class Experiment:
     headline: Callable[[xr.Dataset, Any], dict[str, str]]
     styles: tuple[str, ...] = ("richlazy",)
     claims: Callable[[xr.Dataset, Any], list[Claim]] = no_claims
+    rules: tuple[Rule, ...] = ()
 
     def configure(self, preset: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The config of ``preset`` with ``overrides`` applied (and validated).

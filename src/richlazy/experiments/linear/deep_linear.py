@@ -24,7 +24,7 @@ from matplotlib import colormaps
 from richlazy import deep_linear as dl
 from richlazy._validate import require
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
-from richlazy.experiments.claims import MUCH, Claim, agrees, decided, number
+from richlazy.experiments.claims import MUCH, Claim, Rule, agrees, number
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
@@ -257,14 +257,48 @@ def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     return summary
 
 
+_WHERE = "§4, deep linear networks"
+_FIRST = (
+    "the layer first to reach half its final move, and the fastest at t = 0 "
+    "(‖Ẇ_l(0)‖/‖W_l(0)‖), each depth"
+)
+UPSTREAM = Rule(
+    "upstream (later layers larger): the earlier layers learn faster; W_1 moves first",
+    _WHERE,
+    _FIRST,
+    "W_1 by both measures, at every depth",
+)
+DOWNSTREAM = Rule(
+    "downstream (earlier layers larger): the last layer W_L moves first",
+    _WHERE,
+    _FIRST,
+    "W_L by both measures, at every depth",
+)
+BALANCED = Rule(
+    "balanced: all layers learn at similar speeds",
+    _WHERE,
+    "largest over smallest initial relative speed ‖Ẇ_l(0)‖/‖W_l(0)‖ across the layers",
+    f"< {number(MUCH)} at every depth",
+)
+FLOW = agrees(
+    "balanced, aligned: each singular value follows σ̇ = −Lσ^(2−2/L)(σ − σ*) (Arora et al., 2018)",
+    _WHERE,
+    "max relative error of the closed form against the simulated weights",
+)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """The deep-linear claims: which layer moves first, and the balanced closed form (§4)."""
     depths = results.depth.values
 
-    def layers(name, init):
-        return ", ".join(
-            f"L = {depth}: W_{int(results[name].sel(depth=depth, init=init))}" for depth in depths
-        )
+    def layers(init):
+        def which(name):
+            return ", ".join(
+                f"L = {depth}: W_{int(results[name].sel(depth=depth, init=init))}"
+                for depth in depths
+            )
+
+        return f"first: {which('first_layer')}; fastest: {which('fastest_layer')}"
 
     def moves_first(init, layer_of):
         return all(
@@ -273,48 +307,16 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
             for depth in depths
         )
 
-    quantity = (
-        "the layer first to reach half its final move, and the fastest at t = 0 "
-        "(‖Ẇ_l(0)‖/‖W_l(0)‖), each depth"
-    )
     speed = results.initial_speed.sel(init="balanced")  # (depth, layer), NaN beyond the depth
     spread = (speed.max("layer") / speed.min("layer")).values  # (depth,)
     return [
-        decided(
-            "upstream (later layers larger): the earlier layers learn faster; W_1 moves first",
-            "§4, deep linear networks",
-            quantity,
-            "W_1 by both measures, at every depth",
-            moves_first("upstream", lambda depth: 1),
-            f"first: {layers('first_layer', 'upstream')}; fastest: "
-            f"{layers('fastest_layer', 'upstream')}",
-        ),
-        decided(
-            "downstream (earlier layers larger): the last layer W_L moves first",
-            "§4, deep linear networks",
-            quantity,
-            "W_L by both measures, at every depth",
-            moves_first("downstream", lambda depth: depth),
-            f"first: {layers('first_layer', 'downstream')}; fastest: "
-            f"{layers('fastest_layer', 'downstream')}",
-        ),
-        decided(
-            "balanced: all layers learn at similar speeds",
-            "§4, deep linear networks",
-            "largest over smallest initial relative speed ‖Ẇ_l(0)‖/‖W_l(0)‖ across the layers",
-            f"< {number(MUCH)} at every depth",
+        UPSTREAM.decide(moves_first("upstream", lambda depth: 1), layers("upstream")),
+        DOWNSTREAM.decide(moves_first("downstream", lambda depth: depth), layers("downstream")),
+        BALANCED.decide(
             bool(np.all(spread < MUCH)),
-            ", ".join(
-                f"L = {depth}: {number(value)}" for depth, value in zip(depths, spread, strict=True)
-            ),
+            ", ".join(f"L = {d}: {number(v)}" for d, v in zip(depths, spread, strict=True)),
         ),
-        agrees(
-            "balanced, aligned: each singular value follows σ̇ = −Lσ^(2−2/L)(σ − σ*) "
-            "(Arora et al., 2018)",
-            "§4, deep linear networks",
-            "max relative error of the closed form against the simulated weights",
-            float(results.balanced_relative_error.max()),
-        ),
+        FLOW.of(float(results.balanced_relative_error.max())),
     ]
 
 
@@ -325,4 +327,5 @@ EXPERIMENT = Experiment(
     plot=plot,
     headline=headline,
     claims=claims,
+    rules=(UPSTREAM, DOWNSTREAM, BALANCED, FLOW),
 )

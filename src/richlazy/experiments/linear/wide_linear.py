@@ -404,6 +404,42 @@ def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     }
 
 
+_MODE = "max over t of |σ(t)/σ* − (1 − (1 − σ0/σ*)e^(−Rt))|, R = √(δ² + 4η_aη_wσ*²)"
+THEOREM = agrees(
+    "with Δ = δI (h = d for δ < 0, h = c for δ > 0), β = WᵀA follows β̇ = −PG − GQ",
+    "Theorem 4.2, §4",
+    "max over δ and t of ‖β_function − β_parameter‖ / ‖β_parameter‖",
+)
+LAZY_MODE = at_most(
+    "lazy (large |δ|): each singular value is learned exponentially, like linear regression",
+    "§4, singular-value dynamics",
+    f"{_MODE}, at the largest |δ|",
+    0.01,
+    expected="0 as |δ| → ∞",
+)
+RICH_MODE = at_least(
+    "rich (small |δ|): a singular value is learned as a sigmoid, after a plateau",
+    "§4, singular-value dynamics",
+    f"{_MODE}, at the smallest |δ|",
+    0.5,
+    expected="far from the exponential",
+)
+SPARSE = at_most(
+    "δ → 0 (rich): the interpolant from σ0 = 0 is the minimum-ℓ1 one (sparse)",
+    "§4, hyperbolic entropy",
+    "‖σ∞ − σ_ℓ1‖ / ‖σ_ℓ1‖ at the smallest |δ|",
+    0.01,
+    expected="→ 0 as δ → 0, slowly (like 1/ln(1/|δ|))",
+)
+MINIMUM_NORM = at_most(
+    "|δ| → ∞ (lazy): the interpolant is the minimum-ℓ2 one",
+    "§4, hyperbolic entropy",
+    "‖σ∞ − σ_ℓ2‖ / ‖σ_ℓ2‖ at the largest |δ|",
+    0.01,
+    expected="→ 0 as |δ| → ∞",
+)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """The wide-linear claims: Theorem 4.2, the mode flow and the implicit bias (§3)."""
     star, sigma0 = float(config.sigma_star), float(config.sigma0)
@@ -413,47 +449,16 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     magnitude = np.abs(modes.mode_delta.values)
     small, large = modes.mode_delta.values[[np.argmin(magnitude), np.argmax(magnitude)]]
     bias = results.bias_delta.values
-    mode_text = "max over t of |σ(t)/σ* − (1 − (1 − σ0/σ*)e^(−Rt))|, R = √(δ² + 4η_aη_wσ*²)"
+
+    def at(delta):
+        return f"|δ| = {number(abs(delta))}"
+
     return [
-        agrees(
-            "with Δ = δI (h = d for δ < 0, h = c for δ > 0), β = WᵀA follows β̇ = −PG − GQ",
-            "Theorem 4.2, §4",
-            "max over δ and t of ‖β_function − β_parameter‖ / ‖β_parameter‖",
-            float(results.relative_error.max()),
-        ),
-        at_most(
-            "lazy (large |δ|): each singular value is learned exponentially, like linear "
-            "regression",
-            "§4, singular-value dynamics",
-            f"{mode_text}, at |δ| = {number(abs(large))}",
-            float(off.sel(mode_delta=large)),
-            0.01,
-            expected="0 as |δ| → ∞",
-        ),
-        at_least(
-            "rich (small |δ|): a singular value is learned as a sigmoid, after a plateau",
-            "§4, singular-value dynamics",
-            f"{mode_text}, at |δ| = {number(abs(small))}",
-            float(off.sel(mode_delta=small)),
-            0.5,
-            expected="far from the exponential",
-        ),
-        at_most(
-            "δ → 0 (rich): the interpolant from σ0 = 0 is the minimum-ℓ1 one (sparse)",
-            "§4, hyperbolic entropy",
-            f"‖σ∞ − σ_ℓ1‖ / ‖σ_ℓ1‖ at |δ| = {number(bias[0])}",
-            float(results.distance_to_l1.isel(bias_delta=0)),
-            0.01,
-            expected="→ 0 as δ → 0, slowly (like 1/ln(1/|δ|))",
-        ),
-        at_most(
-            "|δ| → ∞ (lazy): the interpolant is the minimum-ℓ2 one",
-            "§4, hyperbolic entropy",
-            f"‖σ∞ − σ_ℓ2‖ / ‖σ_ℓ2‖ at |δ| = {number(bias[-1])}",
-            float(results.distance_to_l2.isel(bias_delta=-1)),
-            0.01,
-            expected="→ 0 as |δ| → ∞",
-        ),
+        THEOREM.of(float(results.relative_error.max())),
+        LAZY_MODE.of(float(off.sel(mode_delta=large)), note=at(large)),
+        RICH_MODE.of(float(off.sel(mode_delta=small)), note=at(small)),
+        SPARSE.of(float(results.distance_to_l1.isel(bias_delta=0)), note=at(bias[0])),
+        MINIMUM_NORM.of(float(results.distance_to_l2.isel(bias_delta=-1)), note=at(bias[-1])),
     ]
 
 
@@ -464,4 +469,5 @@ EXPERIMENT = Experiment(
     plot=plot,
     headline=headline,
     claims=claims,
+    rules=(THEOREM, LAZY_MODE, RICH_MODE, SPARSE, MINIMUM_NORM),
 )

@@ -19,10 +19,10 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from richlazy._validate import require
-from richlazy.experiments.claims import Claim, decided, not_measured
+from richlazy.experiments.claims import Claim, Rule
 from richlazy.experiments.section5 import _vision
 from richlazy.experiments.section5._vision import VisionConfig
-from richlazy.experiments.section5.fig6a import _band, accuracy_claim
+from richlazy.experiments.section5.fig6a import _band, accuracy_claim, accuracy_rule
 from richlazy.experiments.spec import Experiment
 from richlazy.nn.filters import filter_low_frequency, filter_total_variation
 from richlazy.sweeps import RunContext
@@ -174,29 +174,37 @@ def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     return lines
 
 
+def score_rule(label: str, direction: str) -> Rule:
+    """The rule of Figure 6b for a filter score: smoother upstream."""
+    change = "total variation falls" if direction == "down" else "more low-frequency energy"
+    side = "below" if direction == "down" else "above"
+    return Rule(
+        f"upstream CNN filters are smoother: {change}",
+        "Figure 6b, §5",
+        f"{label}, mean over the first-layer filters",
+        f"median and every seed at each α ≥ {UPSTREAM:g} {side} α = 1's",
+    )
+
+
+SCORE_RULES = {name: score_rule(label, direction) for name, (label, direction) in SCORES.items()}
+ACCURACY = accuracy_rule("cnn", "Figure 6b")
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """TV lower and low-frequency share higher at every α ≥ 10 than at α = 1 (medians, and every
     seed apart), and test accuracy there unchanged (fig6a's tolerance)."""
     upstream = [float(a) for a in results.alpha.values if a >= UPSTREAM]
     found = []
-    for name, (label, direction) in SCORES.items():
-        change = "total variation falls" if direction == "down" else "more low-frequency energy"
-        statement = f"upstream CNN filters are smoother: {change}"
-        where = "Figure 6b, §5"
-        quantity = f"{label}, mean over the first-layer filters"
-        side = "below" if direction == "down" else "above"
-        test = f"median and every seed at each α ≥ {UPSTREAM:g} {side} α = 1's"
+    for name, (_, direction) in SCORES.items():
+        rule = SCORE_RULES[name]
         if not upstream:
-            reason = f"no α ≥ {UPSTREAM:g} in the results"
-            found.append(not_measured(statement, where, quantity, test, reason))
-            continue
-        if results.seed.size < 2:
-            found.append(not_measured(statement, where, quantity, test, _vision.SEEDS_NEEDED))
-            continue
-        outcomes = [_vision.separated(results[name], a, direction) for a in upstream]
-        met = all(ok for ok, _ in outcomes)
-        found.append(decided(statement, where, quantity, test, met,
-                             "; ".join(text for _, text in outcomes)))  # fmt: skip
+            found.append(rule.not_measured(f"no α ≥ {UPSTREAM:g} in the results"))
+        elif results.seed.size < 2:
+            found.append(rule.not_measured(_vision.SEEDS_NEEDED))
+        else:
+            outcomes = [_vision.separated(results[name], a, direction) for a in upstream]
+            met = all(ok for ok, _ in outcomes)
+            found.append(rule.decide(met, "; ".join(text for _, text in outcomes)))
     if upstream:
         found.append(accuracy_claim(results.test_accuracy, results, "cnn", upstream, "Figure 6b"))
     return found
@@ -209,4 +217,5 @@ EXPERIMENT = Experiment(
     plot=plot,
     headline=headline,
     claims=claims,
+    rules=(*SCORE_RULES.values(), ACCURACY),
 )

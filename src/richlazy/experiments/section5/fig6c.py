@@ -25,7 +25,7 @@ from richlazy import _validate as check
 from richlazy._validate import require
 from richlazy.data.hierarchy import random_hierarchy
 from richlazy.experiments.section5._crossing import sample_complexity
-from richlazy.experiments.section5._fig6c_report import claims, headline, plot
+from richlazy.experiments.section5._fig6c_report import RULES, claims, headline, plot
 from richlazy.experiments.section5._section5 import check_alphas_and_seeds, device_of, one_thread
 from richlazy.experiments.spec import Experiment
 from richlazy.nn import unbalance
@@ -215,5 +215,5 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
 
 
 EXPERIMENT = Experiment(
-    name="fig6c", presets=PRESETS, run=run, plot=plot, headline=headline, claims=claims
+    name="fig6c", presets=PRESETS, run=run, plot=plot, headline=headline, claims=claims, rules=RULES
 )

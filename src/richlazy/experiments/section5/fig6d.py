@@ -28,7 +28,7 @@ from richlazy import _validate as check
 from richlazy._validate import require
 from richlazy.data.modular import modular_arithmetic
 from richlazy.experiments.section5._crossing import first_step_above
-from richlazy.experiments.section5._fig6d_report import claims, headline, plot
+from richlazy.experiments.section5._fig6d_report import RULES, claims, headline, plot
 from richlazy.experiments.section5._section5 import check_alphas_and_seeds, device_of, one_thread
 from richlazy.experiments.spec import Experiment
 from richlazy.nn import unbalance
@@ -218,5 +218,5 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
 
 
 EXPERIMENT = Experiment(
-    name="fig6d", presets=PRESETS, run=run, plot=plot, headline=headline, claims=claims
+    name="fig6d", presets=PRESETS, run=run, plot=plot, headline=headline, claims=claims, rules=RULES
 )

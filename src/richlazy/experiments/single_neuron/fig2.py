@@ -126,28 +126,27 @@ def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     }
 
 
+CONSERVED = agrees(
+    "δ = a² − ‖w‖² is conserved: each trajectory stays on its surface (a hyperboloid of one "
+    "sheet, a cone, or of two sheets)",
+    "Figure 2",
+    "max over δ and t of |a² − ‖w‖² − δ| / max(1, |δ|) along gradient flow, integrated "
+    "independently (DOP853)",
+)
+EXACT = agrees(
+    "the exact solution is the gradient-flow trajectory on the surface",
+    "Figure 2",
+    "max relative error of (a, w), closed form against DOP853",
+)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 2's claims, from the stored trajectories (docs/theory.md §2, §2.1)."""
     a, w = results.a_simulated, results.w_simulated
     drift = np.abs(a**2 - (w**2).sum("component") - results.delta) / np.maximum(
         1.0, np.abs(results.delta)
     )
-    return [
-        agrees(
-            "δ = a² − ‖w‖² is conserved: each trajectory stays on its surface (a hyperboloid of "
-            "one sheet, a cone, or of two sheets)",
-            "Figure 2",
-            "max over δ and t of |a² − ‖w‖² − δ| / max(1, |δ|) along gradient flow, integrated "
-            "independently (DOP853)",
-            float(drift.max()),
-        ),
-        agrees(
-            "the exact solution is the gradient-flow trajectory on the surface",
-            "Figure 2",
-            "max relative error of (a, w), closed form against DOP853",
-            float(results.relative_error.max()),
-        ),
-    ]
+    return [CONSERVED.of(float(drift.max())), EXACT.of(float(results.relative_error.max()))]
 
 
 EXPERIMENT = Experiment(
@@ -157,4 +156,5 @@ EXPERIMENT = Experiment(
     plot=plot,
     headline=headline,
     claims=claims,
+    rules=(CONSERVED, EXACT),
 )

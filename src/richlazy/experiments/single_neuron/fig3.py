@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import xarray as xr
 
-from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
-from richlazy.experiments.claims import Claim, agrees, decided, not_measured, number
+from richlazy.experiments._style import THEORY_STYLE, by_delta, delta_colors, delta_label, figure
+from richlazy.experiments.claims import Claim, Rule, agrees, number
 from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, trajectory_variables
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
@@ -74,48 +74,36 @@ def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     }
 
 
+EXACT = agrees(
+    "the exact solution matches gradient flow (μ, φ and S(0, t): dashed over solid)",
+    "Figure 3",
+    "max relative error of (a, w), closed form against DOP853",
+)
+ORDERED = Rule(
+    "upstream is lazy, balanced and downstream rich: the kernel moves less as δ grows",
+    "Figure 3",
+    "kernel distance S(0, t_max), from the smallest δ to the largest",
+    "decreases strictly as δ increases",
+)
+DELAYED = Rule(
+    "downstream is delayed rich: its kernel moves later than the balanced one",
+    "Figure 3",
+    "first time S(0, t) reaches half of S(0, t_max)",
+    "later at the smallest δ than at δ = 0",
+)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 3's claims, from the simulated kernel distances (docs/theory.md §2)."""
-    where = "Figure 3"
-    found = [
-        agrees(
-            "the exact solution matches gradient flow (μ, φ and S(0, t): dashed over solid)",
-            where,
-            "max relative error of (a, w), closed form against DOP853",
-            float(results.relative_error.max()),
-        )
-    ]
+    found = [EXACT.of(float(results.relative_error.max()))]
     kernel = results.kernel_distance_simulated.sortby("delta")  # (delta, t)
     deltas, final = kernel.delta.values, kernel.isel(t=-1).values
-    ordered = "upstream is lazy, balanced and downstream rich: the kernel moves less as δ grows"
-    delayed = "downstream is delayed rich: its kernel moves later than the balanced one"
-    ordered_text = "kernel distance S(0, t_max), from the smallest δ to the largest"
-    delayed_text = "first time S(0, t) reaches half of S(0, t_max)"
     if deltas.size < 2:
-        found.append(
-            not_measured(ordered, where, ordered_text, "decreases as δ increases", "one δ only")
-        )
+        found.append(ORDERED.not_measured("one δ only"))
     else:
-        found.append(
-            decided(
-                ordered,
-                where,
-                ordered_text,
-                "decreases strictly as δ increases",
-                bool(np.all(np.diff(final) < 0)),
-                ", ".join(
-                    f"{number(value)} ({delta_label(delta)})"
-                    for delta, value in zip(deltas, final, strict=True)
-                ),
-            )
-        )
+        found.append(ORDERED.decide(bool(np.all(np.diff(final) < 0)), by_delta(deltas, final)))
     if not (deltas.min() < 0 and 0 in deltas):
-        found.append(
-            not_measured(
-                delayed, where, delayed_text, "later downstream", "no δ < 0 or no δ = 0 stored"
-            )
-        )
-        return found
+        return [*found, DELAYED.not_measured("no δ < 0 or no δ = 0 stored")]
     t = kernel.t.values
 
     def half_time(delta):
@@ -123,17 +111,8 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
         return float(t[np.argmax(values >= 0.5 * values[-1])])
 
     late, balanced = half_time(deltas.min()), half_time(0.0)
-    found.append(
-        decided(
-            delayed,
-            where,
-            delayed_text,
-            "later at the smallest δ than at δ = 0",
-            late > balanced,
-            f"t = {number(late)} at {delta_label(deltas.min())}, t = {number(balanced)} at δ = 0",
-        )
-    )
-    return found
+    measured = f"t = {number(late)} at {delta_label(deltas.min())}, t = {number(balanced)} at δ = 0"
+    return [*found, DELAYED.decide(late > balanced, measured)]
 
 
 EXPERIMENT = Experiment(
@@ -143,4 +122,5 @@ EXPERIMENT = Experiment(
     plot=plot,
     headline=headline,
     claims=claims,
+    rules=(EXACT, ORDERED, DELAYED),
 )

@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import xarray as xr
 
-from richlazy.experiments._style import delta_colors, delta_label, figure
-from richlazy.experiments.claims import Claim, agrees, at_most, decided, not_measured, number
+from richlazy.experiments._style import by_delta, delta_colors, delta_label, figure
+from richlazy.experiments.claims import Claim, Rule, agrees, at_most, number
 from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, relative_error
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
@@ -80,9 +80,36 @@ def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     }
 
 
+EXACT = agrees(
+    "the exact solution matches gradient flow in function space",
+    "Figure 4a",
+    "max relative error of (a, w), closed form against DOP853",
+)
+SAME_MINIMUM = at_most(
+    "every δ reaches the same minimum β* (whitened data: one global minimum)",
+    "Figure 4a",
+    "max over δ of ‖β(t_max) − β*‖, simulated",
+    1e-3,
+    expected="0",
+)
+STRAIGHT = Rule(
+    "upstream moves straight to β*, like linear regression; downstream curves",
+    "Figure 4a",
+    "max over t of the distance of β(t) from the segment β0 → β*, over the segment's length",
+    "decreases strictly as δ increases",
+    expected="→ 0 as δ → +∞",
+)
+SHRINKS = Rule(
+    "downstream first shrinks ‖β‖, then turns towards β*",
+    "Figure 4a",
+    "min over t of ‖β(t)‖ at the smallest δ",
+    "≤ half of min(‖β0‖, ‖β*‖)",
+    expected="near 0 as δ → −∞",
+)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 4a's claims, from the simulated function-space trajectories (docs/theory.md §2)."""
-    where = "Figure 4a"
     beta = results.beta_simulated.sortby("delta")  # (delta, t, component)
     deltas = beta.delta.values
     beta_star, beta0 = np.array(config.beta_star), np.array(config.beta0)
@@ -93,65 +120,17 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     off /= np.linalg.norm(segment)
     norm = np.linalg.norm(beta.values, axis=-1)  # (δ, T)
     end = np.linalg.norm(beta.values[:, -1] - beta_star, axis=-1)
-    found = [
-        agrees(
-            "the exact solution matches gradient flow in function space",
-            where,
-            "max relative error of (a, w), closed form against DOP853",
-            float(results.relative_error.max()),
-        ),
-        at_most(
-            "every δ reaches the same minimum β* (whitened data: one global minimum)",
-            where,
-            "max over δ of ‖β(t_max) − β*‖, simulated",
-            float(end.max()),
-            1e-3,
-            expected="0",
-        ),
-    ]
-    straight = "upstream moves straight to β*, like linear regression; downstream curves"
-    straight_text = (
-        "max over t of the distance of β(t) from the segment β0 → β*, over the segment's length"
-    )
+    found = [EXACT.of(float(results.relative_error.max())), SAME_MINIMUM.of(float(end.max()))]
     if deltas.size < 2:
-        found.append(
-            not_measured(straight, where, straight_text, "decreases as δ increases", "one δ only")
-        )
+        found.append(STRAIGHT.not_measured("one δ only"))
     else:
-        found.append(
-            decided(
-                straight,
-                where,
-                straight_text,
-                "decreases strictly as δ increases",
-                bool(np.all(np.diff(off) < 0)),
-                ", ".join(
-                    f"{number(value)} ({delta_label(delta)})"
-                    for delta, value in zip(deltas, off, strict=True)
-                ),
-                expected="→ 0 as δ → +∞",
-            )
-        )
-    shrinks = "downstream first shrinks ‖β‖, then turns towards β*"
-    shrink_text = "min over t of ‖β(t)‖ at the smallest δ"
+        found.append(STRAIGHT.decide(bool(np.all(np.diff(off) < 0)), by_delta(deltas, off)))
     bound = 0.5 * min(np.linalg.norm(beta0), np.linalg.norm(beta_star))
     if deltas.min() >= 0:
-        found.append(
-            not_measured(shrinks, where, shrink_text, f"≤ {number(bound)}", "no δ < 0 stored")
-        )
-    else:
-        found.append(
-            decided(
-                shrinks,
-                where,
-                f"{shrink_text} ({delta_label(deltas.min())})",
-                f"≤ half of min(‖β0‖, ‖β*‖) = {number(bound)}",
-                float(norm[0].min()) <= bound,
-                number(float(norm[0].min())),
-                expected="near 0 as δ → −∞",
-            )
-        )
-    return found
+        return [*found, SHRINKS.not_measured("no δ < 0 stored")]
+    smallest = float(norm[0].min())
+    measured = f"{number(smallest)} at {delta_label(deltas.min())}; half: {number(bound)}"
+    return [*found, SHRINKS.decide(smallest <= bound, measured)]
 
 
 EXPERIMENT = Experiment(
@@ -161,4 +140,5 @@ EXPERIMENT = Experiment(
     plot=plot,
     headline=headline,
     claims=claims,
+    rules=(EXACT, SAME_MINIMUM, STRAIGHT, SHRINKS),
 )

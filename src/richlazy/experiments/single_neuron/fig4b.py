@@ -15,8 +15,8 @@ import xarray as xr
 
 from richlazy import single_neuron as sn
 from richlazy._validate import require
-from richlazy.experiments._style import delta_colors, delta_label, figure
-from richlazy.experiments.claims import Claim, agrees, decided, not_measured, number
+from richlazy.experiments._style import by_delta, delta_colors, delta_label, figure
+from richlazy.experiments.claims import Claim, Rule, agrees, number
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
@@ -130,67 +130,47 @@ def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     }
 
 
+PREDICTED = agrees(
+    "the theory predicts where gradient flow interpolates, for every δ",
+    "Figure 4b",
+    "max over δ of |argmin Q_δ(β) − ∇Q_δ(β0)ᵀβ on the line of minima − simulated endpoint|",
+)
+MOVES = Rule(
+    "as δ grows the endpoint moves from the interpolant along β0 (δ → −∞) to the one nearest "
+    "β0 (δ → +∞)",
+    "Figure 4b",
+    "position of the simulated endpoints along the line of minima",
+    "moves monotonically from the δ = −∞ limit towards the δ = +∞ one as δ increases, and "
+    "stays between them",
+)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 4b's claims: where gradient flow interpolates (docs/theory.md §2.2)."""
-    where = "Figure 4b"
-    predicted = "the theory predicts where gradient flow interpolates, for every δ"
-    predicted_text = (
-        "max over δ of |argmin Q_δ(β) − ∇Q_δ(β0)ᵀβ on the line of minima − simulated endpoint|"
-    )
     residual = float(results.final_residual.max())
     error = float(results.interpolant_error.max())
     if residual > 1e-8:
-        found = [
-            not_measured(
-                predicted,
-                where,
-                predicted_text,
-                "≤ 1e-08",
-                f"the simulated flows have not reached the line of minima by t_max "
-                f"(|xᵀβ − y| up to {number(residual)}): a longer t_max decides it",
-                measured=number(error),
-            )
-        ]
+        reason = (
+            f"the simulated flows have not reached the line of minima by t_max (|xᵀβ − y| up to "
+            f"{number(residual)}): a longer t_max decides it"
+        )
+        found = [PREDICTED.not_measured(reason, measured=number(error))]
     else:
-        found = [agrees(predicted, where, predicted_text, error)]
-    moves = (
-        "as δ grows the endpoint moves from the interpolant along β0 (δ → −∞) to the one "
-        "nearest β0 (δ → +∞)"
-    )
-    moves_text = "position of the simulated endpoints along the line of minima"
+        found = [PREDICTED.of(error)]
     x = np.array(config.x)
     direction = np.array([x[1], -x[0]]) / np.linalg.norm(x)  # along the line xᵀβ = y
     crossed = results.crossed_zero.sel(delta_limit=results.delta).values
     kept = results.delta.values[~crossed]
     if kept.size < 2:
-        found.append(
-            not_measured(moves, where, moves_text, "monotone in δ", "fewer than 2 δ kept a > 0")
-        )
-        return found
+        return [*found, MOVES.not_measured("fewer than 2 δ kept a > 0")]
     order = np.argsort(kept)
     position = (results.beta.sel(delta=kept).isel(t=-1).values @ direction)[order]
     low, high = results.interpolant.sel(delta_limit=[-np.inf, np.inf]).values @ direction
     steps = np.diff(position) * np.sign(high - low)
     between = np.all((position - low) * (position - high) <= 0)
     note = f"{int(crossed.sum())} flows crossed a = 0 and are left out" if crossed.any() else ""
-    found.append(
-        decided(
-            moves,
-            where,
-            moves_text,
-            "moves monotonically from the δ = −∞ limit towards the δ = +∞ one as δ increases, "
-            "and stays between them",
-            bool(np.all(steps > 0) and between),
-            f"{number(low)} (δ = −∞), "
-            + ", ".join(
-                f"{number(p)} ({delta_label(d)})"
-                for d, p in zip(kept[order], position, strict=True)
-            )
-            + f", {number(high)} (δ = +∞)",
-            note=note,
-        )
-    )
-    return found
+    measured = f"{number(low)} (δ = −∞), {by_delta(kept[order], position)}, {number(high)} (δ = +∞)"
+    return [*found, MOVES.decide(bool(np.all(steps > 0) and between), measured, note=note)]
 
 
 EXPERIMENT = Experiment(
@@ -200,4 +180,5 @@ EXPERIMENT = Experiment(
     plot=plot,
     headline=headline,
     claims=claims,
+    rules=(PREDICTED, MOVES),
 )

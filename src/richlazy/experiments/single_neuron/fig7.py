@@ -18,7 +18,7 @@ from matplotlib.colors import LogNorm
 from richlazy import single_neuron as sn
 from richlazy._validate import require
 from richlazy.experiments._style import delta_label, figure
-from richlazy.experiments.claims import Claim, agrees, decided
+from richlazy.experiments.claims import Claim, Rule, agrees
 from richlazy.experiments.single_neuron._single_neuron import relative_error
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
@@ -165,27 +165,29 @@ def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     }
 
 
+BASINS = Rule(
+    "initializations on either side of the separating surface end in different basins",
+    "Figure 7",
+    "δ whose two initializations (ε either side of the surface) end with opposite signs of a, "
+    "simulated",
+    "every δ",
+    expected="all",
+)
+EXACT = agrees(
+    "the exact solution matches gradient flow on both sides",
+    "Figure 7",
+    "max relative error of (a, w), closed form against DOP853",
+)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 7's claims: basins of attraction (docs/theory.md §2.1–2.2)."""
     final = np.sign(results.a_simulated.isel(t=-1))
     split = final.sel(side=1.0) != final.sel(side=-1.0)  # (delta,)
+    measured = f"{int(split.sum())} of {split.size} (ε = {config.epsilon:g})"
     return [
-        decided(
-            "initializations on either side of the separating surface end in different basins",
-            "Figure 7",
-            f"δ whose two initializations (ε = {config.epsilon:g} either side) end "
-            "with opposite signs of a, simulated",
-            "every δ",
-            bool(split.all()),
-            f"{int(split.sum())} of {split.size}",
-            expected="all",
-        ),
-        agrees(
-            "the exact solution matches gradient flow on both sides",
-            "Figure 7",
-            "max relative error of (a, w), closed form against DOP853",
-            float(results.relative_error.max()),
-        ),
+        BASINS.decide(bool(split.all()), measured),
+        EXACT.of(float(results.relative_error.max())),
     ]
 
 
@@ -196,4 +198,5 @@ EXPERIMENT = Experiment(
     plot=plot,
     headline=headline,
     claims=claims,
+    rules=(BASINS, EXACT),
 )

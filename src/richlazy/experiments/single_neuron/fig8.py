@@ -13,7 +13,7 @@ import xarray as xr
 
 from richlazy._validate import require
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
-from richlazy.experiments.claims import Claim, agrees, decided, not_measured
+from richlazy.experiments.claims import Claim, Rule, agrees
 from richlazy.experiments.single_neuron._single_neuron import paired_trajectories, relative_error
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
@@ -105,37 +105,33 @@ def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     }
 
 
+EXACT = agrees(
+    "the exact solution matches gradient flow for a, w1, w2 and ν",
+    "Figure 8",
+    "max relative error of (a, w), closed form against DOP853, every β0 and δ",
+)
+SIGN = Rule(
+    "for δ > 0, a keeps its sign; only for δ < 0 can a cross 0, where ν diverges",
+    "Figure 8",
+    "simulated runs in which a(t) changes sign",
+    "none at δ > 0",
+)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 8's claims: the closed form, and where ν = w·β*/a diverges (docs/theory.md §2.1)."""
-    found = [
-        agrees(
-            "the exact solution matches gradient flow for a, w1, w2 and ν",
-            "Figure 8",
-            "max relative error of (a, w), closed form against DOP853, every β0 and δ",
-            float(results.relative_error.max()),
-        )
-    ]
+    found = [EXACT.of(float(results.relative_error.max()))]
     sign = np.sign(results.a_simulated)
     crossed = (sign.diff("t") != 0).any("t")  # (init, delta)
     upstream = crossed.sel(delta=results.delta > 0)
     downstream = crossed.sel(delta=results.delta < 0)
-    statement = "for δ > 0, a keeps its sign; only for δ < 0 can a cross 0, where ν diverges"
-    quantity = "simulated runs in which a(t) changes sign"
     if upstream.size == 0:
-        found.append(not_measured(statement, "Figure 8", quantity, "none at δ > 0", "no δ > 0"))
-        return found
-    found.append(
-        decided(
-            statement,
-            "Figure 8",
-            quantity,
-            "none at δ > 0",
-            not bool(upstream.any()),
-            f"{int(upstream.sum())} of {upstream.size} at δ > 0, "
-            f"{int(downstream.sum())} of {downstream.size} at δ < 0",
-        )
+        return [*found, SIGN.not_measured("no δ > 0")]
+    measured = (
+        f"{int(upstream.sum())} of {upstream.size} at δ > 0, "
+        f"{int(downstream.sum())} of {downstream.size} at δ < 0"
     )
-    return found
+    return [*found, SIGN.decide(not bool(upstream.any()), measured)]
 
 
 EXPERIMENT = Experiment(
@@ -145,4 +141,5 @@ EXPERIMENT = Experiment(
     plot=plot,
     headline=headline,
     claims=claims,
+    rules=(EXACT, SIGN),
 )

@@ -36,7 +36,7 @@ from richlazy.experiments.spec import Experiment
 from richlazy.experiments.two_layer._drift_report import (
     FLOW_BOUND as FLOW_BOUND,  # its claims bound
 )
-from richlazy.experiments.two_layer._drift_report import claims, headline, plot
+from richlazy.experiments.two_layer._drift_report import RULES, claims, headline, plot
 from richlazy.metrics import hamming_distance, kernel_distances, mean_squared_error
 from richlazy.nets.two_layer import TwoLayerNets, per_neuron_delta, symmetric_pairs
 from richlazy.sweeps import RunContext
@@ -352,4 +352,5 @@ EXPERIMENT = Experiment(
     plot=plot,
     headline=headline,
     claims=claims,
+    rules=RULES,
 )

@@ -16,15 +16,7 @@ import xarray as xr
 
 from richlazy._validate import require
 from richlazy.experiments._style import delta_label, figure
-from richlazy.experiments.claims import (
-    Claim,
-    at_least,
-    at_most,
-    decided,
-    much_larger,
-    not_measured,
-    number,
-)
+from richlazy.experiments.claims import Claim, Rule, at_least, at_most, much_larger, number
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext, TeacherStudentConfig, TrainedGrid, sweep
 
@@ -142,6 +134,42 @@ def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     return lines
 
 
+_WHERE = "Figure 1a"
+LAZY = at_most(
+    "lazy (large τ): the neurons barely move",
+    _WHERE,
+    "mean ‖|a_k| w_k(T) − |a_k| w_k(0)‖ / mean ‖|a_k| w_k(0)‖, lazy cell",
+    0.1,
+)
+RICH = much_larger(
+    "rich (small τ): the kernel changes; lazy (large τ): it does not",
+    _WHERE,
+    "kernel distance S(0, T) on the training set",
+    names=("S balanced", "S lazy"),
+)
+FAST = Rule(
+    "upstream (δ > 0): rapid rich learning, faster than balanced",
+    _WHERE,
+    "gradient-flow time until the train loss is at most 1% of its initial value",
+    "earlier upstream than balanced",
+    expected="upstream first",
+)
+TURNS = much_larger(
+    "upstream neurons turn; downstream ones keep their directions, only sizes change",
+    _WHERE,
+    "mean |change of direction| of the neurons |a_k| w_k, radians",
+    names=("upstream", "downstream"),
+)
+ALIGNED = at_least(
+    "upstream (δ > 0): striking alignment of the neurons to the teacher",
+    _WHERE,
+    "cosine between each neuron |a_k| w_k(T) and its nearest teacher direction, mean weighted "
+    "by ‖|a_k| w_k(T)‖, upstream cell",
+    0.9,
+    expected="near 1 (the neurons end on the teacher's dotted lines)",
+)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 1a's claims, from the stored paths of |a_k| w_k (first seed).
 
@@ -150,7 +178,6 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     Claims about where training ends are decided only for cells whose train loss has fallen
     to 1% of its initial value by the last checkpoint.
     """
-    where = "Figure 1a"
     runs = results.isel(seed=0)
     taus, deltas = results.tau.values, results.delta.values
     zero = deltas[np.argmin(np.abs(deltas))]
@@ -186,90 +213,54 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
         reached = np.flatnonzero(loss <= 0.01 * loss[0])
         return float(time[reached[0]]) if reached.size else np.inf
 
+    def cells_of(*names):
+        return "; ".join(f"{name}: {label[name]}" for name in names)
+
     kernel = {name: float(cell[name].kernel_distance.isel(step=-1)) for name in cells}
     fast, slow = fit_time("upstream"), fit_time("balanced")
-    upstream, downstream = label["upstream"], label["downstream"]
-    align_text = (
-        "cosine between each neuron |a_k| w_k(T) and its nearest teacher direction, mean "
-        "weighted by ‖|a_k| w_k(T)‖"
+    others = (
+        f"the same measure: {number(alignment('downstream'))} downstream, "
+        f"{number(alignment('balanced'))} balanced, {number(alignment('lazy'))} lazy"
     )
-    # (claim, its test's text, the cells it compares, what the grid must hold, the claim)
+    # (rule, the cells it compares, what the grid must hold, its claim when decidable)
     grid = {"scales": taus.size >= 2, "geometries": deltas.min() < zero < deltas.max()}
     candidates = [
+        (LAZY, ("lazy",), "scales", lambda: LAZY.of(moved("lazy"), note=cells_of("lazy"))),
         (
-            "lazy (large τ): the neurons barely move",
-            "mean ‖|a_k| w_k(T) − |a_k| w_k(0)‖ / mean ‖|a_k| w_k(0)‖",
-            "≤ 0.1",
-            ("lazy",),
-            "scales",
-            lambda s, q: at_most(s, where, f"{q}, {label['lazy']}", moved("lazy"), 0.1),
-        ),
-        (
-            "rich (small τ): the kernel changes; lazy (large τ): it does not",
-            "kernel distance S(0, T) on the training set",
-            "balanced ≥ 10 × lazy",
+            RICH,
             ("balanced", "lazy"),
             "scales",
-            lambda s, q: much_larger(
-                s,
-                where,
-                q,
-                kernel["balanced"],
-                kernel["lazy"],
-                names=(f"S at {label['balanced']}", f"S at {label['lazy']}"),
-            ),
+            lambda: RICH.of(kernel["balanced"], kernel["lazy"], note=cells_of("balanced", "lazy")),
         ),
         (
-            "upstream (δ > 0): rapid rich learning, faster than balanced",
-            "gradient-flow time until the train loss is at most 1% of its initial value",
-            "earlier upstream than balanced",
+            FAST,
             (),
             "geometries",
-            lambda s, q: decided(
-                s,
-                where,
-                q,
-                "earlier upstream than balanced",
+            lambda: FAST.decide(
                 fast < slow,
-                f"t = {number(fast)} at {upstream}, t = {number(slow)} at {label['balanced']}",
-                expected="upstream first",
+                f"t = {number(fast)} upstream, t = {number(slow)} balanced",
+                note=cells_of("upstream", "balanced"),
             ),
         ),
         (
-            "upstream neurons turn; downstream ones keep their directions, only sizes change",
-            "mean |change of direction| of the neurons |a_k| w_k, radians",
-            "upstream ≥ 10 × downstream",
+            TURNS,
             ("upstream", "downstream"),
             "geometries",
-            lambda s, q: much_larger(
-                s,
-                where,
-                q,
+            lambda: TURNS.of(
                 turned("upstream"),
                 turned("downstream"),
-                names=(f"upstream ({upstream})", f"downstream ({downstream})"),
+                note=cells_of("upstream", "downstream"),
             ),
         ),
         (
-            "upstream (δ > 0): striking alignment of the neurons to the teacher",
-            align_text,
-            "≥ 0.9",
+            ALIGNED,
             ("upstream",),
             "geometries",
-            lambda s, q: at_least(
-                s,
-                where,
-                f"{q}, at {upstream}",
-                alignment("upstream"),
-                0.9,
-                expected="near 1 (the neurons end on the teacher's dotted lines)",
-                note=f"the same measure: {number(alignment('downstream'))} downstream, "
-                f"{number(alignment('balanced'))} balanced, {number(alignment('lazy'))} lazy",
-            ),
+            lambda: ALIGNED.of(alignment("upstream"), note=f"{cells_of('upstream')}; {others}"),
         ),
     ]
     found = []
-    for statement, quantity, test, compared, needs, claim in candidates:
+    for rule, compared, needs, claim in candidates:
         unfit = [name for name in compared if not np.isfinite(fit_time(name))]
         if not grid[needs]:
             reason = (
@@ -282,9 +273,9 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
                 "value: too short to see where training ends"
             )
         else:
-            found.append(claim(statement, quantity))
+            found.append(claim())
             continue
-        found.append(not_measured(statement, where, quantity, test, reason))
+        found.append(rule.not_measured(reason))
     return found
 
 
@@ -295,4 +286,5 @@ EXPERIMENT = Experiment(
     plot=plot,
     headline=headline,
     claims=claims,
+    rules=(LAZY, RICH, FAST, TURNS, ALIGNED),
 )

@@ -28,7 +28,7 @@ from richlazy import metrics
 from richlazy._validate import require
 from richlazy.data.tasks import xor
 from richlazy.experiments._style import DELTA_CMAP, delta_label, figure
-from richlazy.experiments.claims import Claim, decided, not_measured, number
+from richlazy.experiments.claims import Claim, Rule, number
 from richlazy.experiments.spec import Experiment
 from richlazy.nets.two_layer import forward
 from richlazy.sweeps import GridConfig, RunContext, TrainedGrid, sweep
@@ -420,6 +420,34 @@ def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     return lines
 
 
+_GAPS = "RMS over the grid of f(x, T) − f*(x) and of f(x, T) − K(x, X)K(X, X)⁻¹y (K)"
+_RATIO = "Hamming distance H / parameter distance ‖θ(T) − θ(0)‖ at the last checkpoint"
+FASTEST = Rule(
+    "at small τ, upstream (δ > 0) learns XOR fastest",
+    "Figure 5b",
+    "δ whose train MSE first reaches fit_loss at the smallest τ (seed-mean time)",
+    "a δ > 0",
+)
+RICH = Rule(
+    "rich inits (small τ, δ ≥ 0) learn the piecewise-linear f*, kinks on the diagonals",
+    "Figure 5a",
+    _GAPS,
+    "closer to f* than to the kernel interpolant (balanced and upstream rich)",
+)
+LAZY = Rule(
+    "lazy (large τ) and downstream inits end at their initial kernel's interpolant",
+    "Figure 5a",
+    _GAPS,
+    "closer to the kernel interpolant than to f* (lazy and downstream)",
+)
+MECHANISM = Rule(
+    "rapid rich learning: activation patterns change much, parameters little",
+    "Figure 5b",
+    _RATIO,
+    "largest for the upstream rich init of the four drawn",
+)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 5's claims, from the stored grid and surfaces (seed means)."""
     deltas, small = results.delta.values, results.tau.values.min()
@@ -427,44 +455,27 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
         str(i): (float(results.init_tau.sel(init=i)), float(results.init_delta.sel(init=i)))
         for i in results.init.values
     }
-    fastest = "at small τ, upstream (δ > 0) learns XOR fastest"
-    level = number(config.fit_loss)
-    fit_text = f"δ whose train MSE first reaches {level} at the smallest τ (seed-mean time)"
-    rich = "rich inits (small τ, δ ≥ 0) learn the piecewise-linear f*, kinks on the diagonals"
-    lazy = "lazy (large τ) and downstream inits end at their initial kernel's interpolant"
-    gap_text = "RMS over the grid of f(x, T) − f*(x) and of f(x, T) − K(x, X)K(X, X)⁻¹y (K)"
-    mechanism = "rapid rich learning: activation patterns change much, parameters little"
-    ratio_text = "Hamming distance H / parameter distance ‖θ(T) − θ(0)‖ at the last checkpoint"
     found = []
     if np.any(deltas > 0) and np.any(deltas <= 0):
-        time = (
-            fit_time(results, config.fit_loss).sel(tau=small).mean("seed", skipna=False).values
-        )  # (delta,)
-        time = np.where(np.isfinite(time), time, np.inf)  # a seed that never fits: never
+        time = fit_time(results, config.fit_loss).sel(tau=small).mean("seed", skipna=False)
+        time = np.where(np.isfinite(time.values), time.values, np.inf)  # (delta,); never: ∞
         best, zero = int(np.argmin(time)), int(np.argmin(np.abs(deltas)))
+        measured = (
+            f"{delta_label(deltas[best])}: t = {number(time[best])}; δ = 0: t = "
+            f"{number(time[zero])}; {delta_label(deltas[0])}: t = {number(time[0])}"
+        )
         found.append(
-            not_measured(fastest, "Figure 5b", fit_text, "a δ > 0", "no cell fitted XOR")
+            FASTEST.not_measured("no cell fitted XOR")
             if not np.isfinite(time[best])
-            else decided(
-                fastest,
-                "Figure 5b",
-                fit_text,
-                "a δ > 0",
-                bool(deltas[best] > 0),
-                f"{delta_label(deltas[best])}: t = {number(time[best])}; δ = 0: t = "
-                f"{number(time[zero])}; {delta_label(deltas[0])}: t = {number(time[0])}",
+            else FASTEST.decide(
+                bool(deltas[best] > 0), measured, note=f"fit_loss {number(config.fit_loss)}"
             )
         )
     else:
-        found.append(not_measured(fastest, "Figure 5b", fit_text, "a δ > 0", "no δ > 0 or ≤ 0"))
+        found.append(FASTEST.not_measured("no δ > 0 or ≤ 0"))
     if len(set(inits.values())) < len(inits):  # a grid whose corners coincide
         reason = "the drawn inits are not distinct cells of the grid"
-        return [
-            *found,
-            not_measured(rich, "Figure 5a", gap_text, "closer to f*", reason),
-            not_measured(lazy, "Figure 5a", gap_text, "closer to the interpolant", reason),
-            not_measured(mechanism, "Figure 5b", ratio_text, "largest upstream", reason),
-        ]
+        return [*found, *(rule.not_measured(reason) for rule in (RICH, LAZY, MECHANISM))]
     to_xor, to_kernel = xor_gap(results).mean("seed"), interpolant_gap(results).mean("seed")
     gaps = {n: (float(to_xor.sel(init=n)), float(to_kernel.sel(init=n))) for n in inits}
 
@@ -479,27 +490,15 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     up, others = "upstream rich", [n for n in inits if n != "upstream rich"]
     return [
         *found,
-        decided(
-            rich,
-            "Figure 5a",
-            gap_text,
-            "closer to f* than to the kernel interpolant (balanced and upstream rich)",
+        RICH.decide(
             all(gaps[n][0] < gaps[n][1] for n in ("balanced rich", up)),
             listed(("balanced rich", up)),
         ),
-        decided(
-            lazy,
-            "Figure 5a",
-            gap_text,
-            "closer to the kernel interpolant than to f* (lazy and downstream)",
+        LAZY.decide(
             all(gaps[n][1] < gaps[n][0] for n in ("lazy", "downstream")),
             listed(("lazy", "downstream")),
         ),
-        decided(
-            mechanism,
-            "Figure 5b",
-            ratio_text,
-            "largest for the upstream rich init of the four drawn",
+        MECHANISM.decide(
             all(ratio[up] > ratio[n] for n in others),
             ", ".join(f"{n}: {number(value)}" for n, value in ratio.items()),
         ),
@@ -513,4 +512,5 @@ EXPERIMENT = Experiment(
     plot=plot,
     headline=headline,
     claims=claims,
+    rules=(FASTEST, RICH, LAZY, MECHANISM),
 )
