@@ -81,15 +81,9 @@ PRESETS = {
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """One shard per (network, seed), all α together; dims (network, alpha, seed, step, …)."""
     runs = _vision.network_runs(config, context, config.networks)
-    parts, attrs = [], {}
-    for network, shard in runs.items():
-        attrs |= shard.attrs
-        parts.append(shard[list(VARIABLES)].expand_dims(network=[network]))
-    results = xr.concat(parts, dim="network", join="outer")
-    dims = ("network", "alpha", "seed", "step", ...)
-    return results.transpose(*dims).assign_attrs(
-        {k: v for k, v in attrs.items() if k != "vectorized"}
-    )
+    results = runs[list(VARIABLES)].transpose("network", "alpha", "seed", "step", ...)
+    attrs = {k: v for k, v in runs.attrs.items() if k != "vectorized"}
+    return results.drop_attrs(deep=False).assign_attrs(attrs)
 
 
 def _label(results: xr.Dataset, network: str, what: str) -> list[str]:

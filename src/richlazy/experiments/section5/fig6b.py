@@ -77,7 +77,7 @@ PRESETS = {
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """The CNN's shards (fig6a's when stored), their filters and scores; dims (alpha, seed, …)."""
-    shard = _vision.network_runs(config, context, ("cnn",))["cnn"]
+    shard = _vision.network_runs(config, context, ("cnn",)).sel(network="cnn", drop=True)
     final = shard.isel(step=-1)
     results = xr.Dataset(
         {

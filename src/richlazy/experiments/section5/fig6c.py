@@ -16,6 +16,7 @@ below ``error_fraction`` × the chance error 1 − 1/n_c, interpolated in log P
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -133,8 +134,9 @@ PRESETS = {
 }
 
 
-def shard_results(config: Config, seed: int, train_size: int) -> xr.Dataset:
-    """Every α at one (seed, P): dims (alpha, train_size, seed)."""
+def shard_results(config: Config, seed: int, train_size: int, progress=None) -> xr.Dataset:
+    """Every α at one (seed, P): dims (alpha, train_size, seed) (``progress`` is not used: a
+    shard is one full-batch run per α)."""
     with one_thread():
         return _shard(config, seed, train_size)
 
@@ -194,15 +196,9 @@ def _shard(config: Config, seed: int, train_size: int) -> xr.Dataset:
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """One resumable shard per (seed, P); P* derived from the stored accuracies."""
-    tasks = {
-        f"seed-{seed}-P-{size}": (
-            lambda progress, seed=seed, size=size: shard_results(config, seed, size)
-        )
-        for seed in config.seeds
-        for size in config.train_sizes
-    }
-    shards = list(context.shards(tasks, "fig6c").values())
-    results = xr.combine_by_coords(shards)
+    grid = {"seed": config.seeds, "train_size": config.train_sizes}
+    shard = partial(shard_results, config)
+    results = context.map(shard, grid, "fig6c", key="seed-{seed}-P-{train_size}")
     error = 1.0 - results.test_accuracy.transpose("alpha", "seed", "train_size")
     threshold = config.error_fraction * config.chance_error
     p_star, censored = sample_complexity(error.values, results.train_size.values, threshold)

@@ -19,6 +19,7 @@ these defaults, and what each gave: docs/section5-structure.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -209,11 +210,7 @@ def _seed_results(config: Config, seed: int, progress) -> xr.Dataset:
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """One resumable shard per seed (every α)."""
-    tasks = {
-        f"seed-{seed}": (lambda progress, seed=seed: seed_results(config, seed, progress))
-        for seed in config.seeds
-    }
-    results = xr.concat(list(context.shards(tasks, "fig6d").values()), dim="seed")
+    results = context.map(partial(seed_results, config), {"seed": config.seeds}, "fig6d")
     return results
 
 

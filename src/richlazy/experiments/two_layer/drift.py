@@ -22,6 +22,7 @@ adaptive and error-controlled), at the same times: the ``flow_*`` variables.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -256,8 +257,9 @@ def _measure(initial: TwoLayerNets, W, a, X, y, X_test, y_test) -> dict[str, np.
     }
 
 
-def seed_results(config: Config, seed: int) -> xr.Dataset:
-    """One seed: every (δ, r, batch size) SGD run and the gradient-flow reference."""
+def seed_results(config: Config, seed: int, progress=None) -> xr.Dataset:
+    """One seed: every (δ, r, batch size) SGD run and the gradient-flow reference (``progress``
+    is not used: the runs are short)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny problems: one thread is fastest
     try:
@@ -325,12 +327,7 @@ def _seed_results(config: Config, seed: int) -> xr.Dataset:
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """One resumable shard per seed (every δ, rate and batch size, and the flow reference)."""
-    tasks = {
-        f"seed-{seed}": (lambda progress, seed=seed: seed_results(config, seed))
-        for seed in config.seeds
-    }
-    shards = context.shards(tasks, "drift")
-    results = xr.concat(list(shards.values()), dim="seed")
+    results = context.map(partial(seed_results, config), {"seed": config.seeds}, "drift")
     lr_ref = config.lr_reference
     steps = results.step.values
     return results.assign_coords(
