@@ -151,13 +151,22 @@ class RunContext:
             _with_dims(shards[shard_key], point)
             for shard_key, point in zip(keys, points, strict=True)
         ]
+        # xarray's long-standing defaults, spelled out (they are changing): every variable is
+        # concatenated, coordinates where they differ, and the grid's values joined outer
+        options = {"data_vars": "all", "coords": "different", "join": "outer"}
         if len(names) == 1:
-            return xr.concat(parts, dim=names[0], join="outer", combine_attrs="drop_conflicts")
+            return xr.concat(
+                parts, dim=names[0], compat="equals", combine_attrs="drop_conflicts", **options
+            )
         nested: Any = parts
         for size in reversed([len(values) for values in grid.values()][1:]):
             nested = [nested[i : i + size] for i in range(0, len(nested), size)]
         return xr.combine_nested(
-            nested, concat_dim=names, join="outer", combine_attrs="drop_conflicts"
+            nested,
+            concat_dim=names,
+            compat="no_conflicts",
+            combine_attrs="drop_conflicts",
+            **options,
         )
 
     def _stored_shard(self, key: str) -> xr.Dataset | None:
