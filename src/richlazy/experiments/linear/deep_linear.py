@@ -77,15 +77,11 @@ class Config:
         require(0 < self.mode_rtol < 1e-3, f"mode_rtol must be in (0, 1e-3), got {self.mode_rtol}")
 
 
+# t_max = 100: the slowest run (balanced, L = 4) is within 1e-6 of its loss's minimum by
+# t ≈ 64; the stiff tail after convergence is what costs time in an explicit integrator.
 QUICK = Config(t_max=100.0, time_points=81, mode_time_points=81)
-PRESETS = {
-    # t_max = 100: the slowest run (balanced, L = 4) is within 1e-6 of its loss's minimum by
-    # t ≈ 64; the stiff tail after convergence is what costs time in an explicit integrator.
-    "quick": QUICK,
-    "paper": Config(),
-    # seconds: the tests' run of every experiment
-    "smoke": replace(QUICK, t_max=30.0, time_points=41, mode_time_points=31),
-}
+SMOKE = replace(QUICK, t_max=30.0, time_points=41, mode_time_points=31)  # the tests' run
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": SMOKE}
 
 
 def _profiles(config: Config, context: RunContext) -> dict:
@@ -287,6 +283,9 @@ FLOW = agrees(
 )
 
 
+RULES = (UPSTREAM, DOWNSTREAM, BALANCED, FLOW)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """The deep-linear claims: which layer moves first, and the balanced closed form (§4)."""
     depths = results.depth.values
@@ -320,12 +319,4 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     ]
 
 
-EXPERIMENT = Experiment(
-    name="deep-linear",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-    rules=(UPSTREAM, DOWNSTREAM, BALANCED, FLOW),
-)
+EXPERIMENT = Experiment("deep-linear", PRESETS, run, plot, headline, claims=claims, rules=RULES)

@@ -107,12 +107,8 @@ class Config:
 
 
 QUICK = Config(time_points=121, mode_time_points=151, bias_points=11)
-PRESETS = {
-    "quick": QUICK,
-    "paper": Config(),
-    # seconds: the tests' run of every experiment
-    "smoke": replace(QUICK, time_points=41, mode_time_points=41, bias_points=5),
-}
+SMOKE = replace(QUICK, time_points=41, mode_time_points=41, bias_points=5)  # the tests' run
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": SMOKE}
 
 
 def hidden_width(config: Config, delta: float) -> int:
@@ -440,6 +436,9 @@ MINIMUM_NORM = at_most(
 )
 
 
+RULES = (THEOREM, LAZY_MODE, RICH_MODE, SPARSE, MINIMUM_NORM)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """The wide-linear claims: Theorem 4.2, the mode flow and the implicit bias (§3)."""
     star, sigma0 = float(config.sigma_star), float(config.sigma0)
@@ -462,12 +461,4 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     ]
 
 
-EXPERIMENT = Experiment(
-    name="wide-linear",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-    rules=(THEOREM, LAZY_MODE, RICH_MODE, SPARSE, MINIMUM_NORM),
-)
+EXPERIMENT = Experiment("wide-linear", PRESETS, run, plot, headline, claims=claims, rules=RULES)

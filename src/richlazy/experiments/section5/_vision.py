@@ -42,6 +42,12 @@ NETWORKS = ("cnn", "mlp", "resnet18")
 KNOBS = ("first_last", "first")
 DATASETS = ("digits", "mnist", "cifar10")
 EXPERIMENTS = ("fig6a", "fig6b")
+# What their paper presets share: SGD with momentum in batches of 128 on a GPU, the eNTK on 256
+# test images.
+ON_GPU = {"batch_size": 128, "momentum": 0.9, "probe_points": 256, "threads": 4, "device": "auto"}
+# Their smoke presets (the tests' runs, seconds): the quick ones, this small.
+SMOKE = {"seeds": (0,), "alphas": (1.0, 10.0), "steps": 3, "cnn_width": 4, "mlp_width": 16,
+         "mlp_depth": 2, "probe_points": 4, "evals_per_decade": 1}  # fmt: skip
 # Settings that change neither the runs nor their measurements (left out of the shard keys).
 PRESENTATION = ("networks", "seeds", "threads", "device")
 

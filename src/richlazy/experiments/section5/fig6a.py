@@ -56,25 +56,11 @@ PRESETS = {
         knob="first",
         seeds=(0, 1, 2),
         steps=7820,
-        batch_size=128,
         lr=0.05,
-        momentum=0.9,
-        probe_points=256,
-        threads=4,
-        device="auto",
+        **_vision.ON_GPU,
     ),
     # seconds: the tests' run of every experiment
-    "smoke": dataclasses.replace(
-        QUICK,
-        seeds=(0,),
-        alphas=(1.0, 10.0),
-        steps=3,
-        cnn_width=4,
-        mlp_width=16,
-        mlp_depth=2,
-        probe_points=4,
-        evals_per_decade=1,
-    ),
+    "smoke": dataclasses.replace(QUICK, **_vision.SMOKE),
 }
 
 
@@ -234,12 +220,4 @@ def accuracy_claim(accuracy: xr.DataArray, results, network: str, alphas, where:
     return accuracy_rule(network, where).decide(worst >= ref - tolerance, measured, note=note)
 
 
-EXPERIMENT = Experiment(
-    name="fig6a",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-    rules=RULES,
-)
+EXPERIMENT = Experiment("fig6a", PRESETS, run, plot, headline, claims=claims, rules=RULES)

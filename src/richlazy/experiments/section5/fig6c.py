@@ -107,6 +107,9 @@ class Config:
 
 
 QUICK = Config()
+# seconds: the tests' run of every experiment
+SMOKE = replace(QUICK, alphas=(1.0, 4.0), train_sizes=(32, 64), seeds=(0, 1), width=8,
+                n_test=100, max_steps=20)  # fmt: skip
 PRESETS = {
     # about 60 s on a quiet 2-core machine, one torch thread (docs/section5-structure.md)
     "quick": QUICK,
@@ -121,16 +124,7 @@ PRESETS = {
         max_steps=20000,
         eval_every=10,
     ),
-    # seconds: the tests' run of every experiment
-    "smoke": replace(
-        QUICK,
-        alphas=(1.0, 4.0),
-        train_sizes=(32, 64),
-        seeds=(0, 1),
-        width=8,
-        n_test=100,
-        max_steps=20,
-    ),
+    "smoke": SMOKE,
 }
 
 
@@ -210,6 +204,4 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
     )
 
 
-EXPERIMENT = Experiment(
-    name="fig6c", presets=PRESETS, run=run, plot=plot, headline=headline, claims=claims, rules=RULES
-)
+EXPERIMENT = Experiment("fig6c", PRESETS, run, plot, headline, claims=claims, rules=RULES)

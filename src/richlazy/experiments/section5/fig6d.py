@@ -112,6 +112,9 @@ class Config:
 
 
 QUICK = Config(p=43, fraction=0.5, d_model=64, d_mlp=256, lr=3e-3, max_steps=3000, eval_every=50)
+# seconds: the tests' run of every experiment
+SMOKE = replace(QUICK, alphas=(1.0, 2.0), seeds=(0, 1), p=7, fraction=0.5, d_model=8,
+                n_heads=2, d_mlp=16, max_steps=40, eval_every=20)  # fmt: skip
 PRESETS = {
     # about 90 s on a quiet 2-core machine: a smaller table and model, and lr 3e-3 instead of
     # 1e-3 (grokking comes ~3x sooner), so that every run groks within the cap
@@ -134,19 +137,7 @@ PRESETS = {
         max_steps=6000,
         eval_every=100,
     ),
-    # seconds: the tests' run of every experiment
-    "smoke": replace(
-        QUICK,
-        alphas=(1.0, 2.0),
-        seeds=(0, 1),
-        p=7,
-        fraction=0.5,
-        d_model=8,
-        n_heads=2,
-        d_mlp=16,
-        max_steps=40,
-        eval_every=20,
-    ),
+    "smoke": SMOKE,
 }
 
 
@@ -214,6 +205,4 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
     return results
 
 
-EXPERIMENT = Experiment(
-    name="fig6d", presets=PRESETS, run=run, plot=plot, headline=headline, claims=claims, rules=RULES
-)
+EXPERIMENT = Experiment("fig6d", PRESETS, run, plot, headline, claims=claims, rules=RULES)

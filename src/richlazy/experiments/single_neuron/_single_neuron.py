@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import xarray as xr
 
 from richlazy import _validate as check
 from richlazy import single_neuron as sn
 from richlazy._validate import require
+from richlazy.experiments.claims import Threshold, agrees
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,21 @@ class DeltaSweep:
     def coords(self, t: np.ndarray, components: list[str]) -> dict:
         """Dataset coordinates delta, t and component."""
         return {"delta": list(self.deltas), "t": t, "component": components}
+
+    def results(self) -> xr.Dataset:
+        """Closed form and simulation of (a, w) for every δ, with their relative error."""
+        t, closed, simulated = self.trajectories()
+        return xr.Dataset(
+            trajectory_variables(closed, simulated, ("delta",)),
+            coords=self.coords(t, ["w1", "w2"]),
+        )
+
+
+def exact_rule(claim: str, where: str, *, over: str = "") -> Threshold:
+    """The rule "the closed form agrees with the DOP853 simulation" of a single-neuron figure
+    (``over``: what the maximum runs over, when more than δ)."""
+    quantity = "max relative error of (a, w), closed form against DOP853"
+    return agrees(claim, where, f"{quantity}, {over}" if over else quantity)
 
 
 def paired_trajectories(

@@ -16,7 +16,7 @@ from matplotlib.colors import LogNorm
 from richlazy._validate import require
 from richlazy.experiments._style import delta_label, figure
 from richlazy.experiments.claims import Claim, agrees
-from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, trajectory_variables
+from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, exact_rule
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
@@ -40,11 +40,7 @@ PRESETS = {"quick": QUICK, "paper": Config(), "smoke": replace(QUICK, time_point
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """Exact trajectories for each δ, checked against a simulation."""
-    t, closed, simulated = config.trajectories()
-    return xr.Dataset(
-        trajectory_variables(closed, simulated, ("delta",)),
-        coords=config.coords(t, ["w1", "w2"]),
-    )
+    return config.results()
 
 
 def conserved_surface(delta: float, box: float, points: int = 80) -> list[tuple]:
@@ -133,11 +129,10 @@ CONSERVED = agrees(
     "max over δ and t of |a² − ‖w‖² − δ| / max(1, |δ|) along gradient flow, integrated "
     "independently (DOP853)",
 )
-EXACT = agrees(
-    "the exact solution is the gradient-flow trajectory on the surface",
-    "Figure 2",
-    "max relative error of (a, w), closed form against DOP853",
-)
+EXACT = exact_rule("the exact solution is the gradient-flow trajectory on the surface", "Figure 2")
+
+
+RULES = (CONSERVED, EXACT)
 
 
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
@@ -149,12 +144,4 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     return [CONSERVED.of(float(drift.max())), EXACT.of(float(results.relative_error.max()))]
 
 
-EXPERIMENT = Experiment(
-    name="fig2",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-    rules=(CONSERVED, EXACT),
-)
+EXPERIMENT = Experiment("fig2", PRESETS, run, plot, headline, claims=claims, rules=RULES)

@@ -12,8 +12,8 @@ import numpy as np
 import xarray as xr
 
 from richlazy.experiments._style import THEORY_STYLE, by_delta, delta_colors, delta_label, figure
-from richlazy.experiments.claims import Claim, Rule, agrees, number
-from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, trajectory_variables
+from richlazy.experiments.claims import Claim, Rule, number
+from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, exact_rule
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
@@ -29,11 +29,7 @@ PRESETS = {"quick": QUICK, "paper": Config(), "smoke": replace(QUICK, time_point
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """Closed form and simulation for every δ (docs/theory.md §2.1)."""
-    t, closed, simulated = config.trajectories()
-    return xr.Dataset(
-        trajectory_variables(closed, simulated, ("delta",)),
-        coords=config.coords(t, ["w1", "w2"]),
-    )
+    return config.results()
 
 
 def plot(results: xr.Dataset, config: Config) -> dict:
@@ -74,10 +70,8 @@ def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     }
 
 
-EXACT = agrees(
-    "the exact solution matches gradient flow (μ, φ and S(0, t): dashed over solid)",
-    "Figure 3",
-    "max relative error of (a, w), closed form against DOP853",
+EXACT = exact_rule(
+    "the exact solution matches gradient flow (μ, φ and S(0, t): dashed over solid)", "Figure 3"
 )
 ORDERED = Rule(
     "upstream is lazy, balanced and downstream rich: the kernel moves less as δ grows",
@@ -91,6 +85,9 @@ DELAYED = Rule(
     "first time S(0, t) reaches half of S(0, t_max)",
     "later at the smallest δ than at δ = 0",
 )
+
+
+RULES = (EXACT, ORDERED, DELAYED)
 
 
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
@@ -115,12 +112,4 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     return [*found, DELAYED.decide(late > balanced, measured)]
 
 
-EXPERIMENT = Experiment(
-    name="fig3",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-    rules=(EXACT, ORDERED, DELAYED),
-)
+EXPERIMENT = Experiment("fig3", PRESETS, run, plot, headline, claims=claims, rules=RULES)

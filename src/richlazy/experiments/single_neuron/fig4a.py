@@ -12,8 +12,8 @@ import numpy as np
 import xarray as xr
 
 from richlazy.experiments._style import by_delta, delta_colors, delta_label, figure
-from richlazy.experiments.claims import Claim, Rule, agrees, at_most, number
-from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, relative_error
+from richlazy.experiments.claims import Claim, Rule, at_most, number
+from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, exact_rule, relative_error
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
@@ -80,11 +80,7 @@ def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     }
 
 
-EXACT = agrees(
-    "the exact solution matches gradient flow in function space",
-    "Figure 4a",
-    "max relative error of (a, w), closed form against DOP853",
-)
+EXACT = exact_rule("the exact solution matches gradient flow in function space", "Figure 4a")
 SAME_MINIMUM = at_most(
     "every δ reaches the same minimum β* (whitened data: one global minimum)",
     "Figure 4a",
@@ -106,6 +102,9 @@ SHRINKS = Rule(
     "≤ half of min(‖β0‖, ‖β*‖)",
     expected="near 0 as δ → −∞",
 )
+
+
+RULES = (EXACT, SAME_MINIMUM, STRAIGHT, SHRINKS)
 
 
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
@@ -133,12 +132,4 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     return [*found, SHRINKS.decide(smallest <= bound, measured)]
 
 
-EXPERIMENT = Experiment(
-    name="fig4a",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-    rules=(EXACT, SAME_MINIMUM, STRAIGHT, SHRINKS),
-)
+EXPERIMENT = Experiment("fig4a", PRESETS, run, plot, headline, claims=claims, rules=RULES)

@@ -145,6 +145,9 @@ MOVES = Rule(
 )
 
 
+RULES = (PREDICTED, MOVES)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 4b's claims: where gradient flow interpolates (docs/theory.md §2.2)."""
     residual = float(results.final_residual.max())
@@ -173,12 +176,4 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     return [*found, MOVES.decide(bool(np.all(steps > 0) and between), measured, note=note)]
 
 
-EXPERIMENT = Experiment(
-    name="fig4b",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-    rules=(PREDICTED, MOVES),
-)
+EXPERIMENT = Experiment("fig4b", PRESETS, run, plot, headline, claims=claims, rules=RULES)

@@ -18,8 +18,8 @@ from matplotlib.colors import LogNorm
 from richlazy import single_neuron as sn
 from richlazy._validate import require
 from richlazy.experiments._style import delta_label, figure
-from richlazy.experiments.claims import Claim, Rule, agrees
-from richlazy.experiments.single_neuron._single_neuron import relative_error
+from richlazy.experiments.claims import Claim, Rule
+from richlazy.experiments.single_neuron._single_neuron import exact_rule, relative_error
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
@@ -173,11 +173,10 @@ BASINS = Rule(
     "every δ",
     expected="all",
 )
-EXACT = agrees(
-    "the exact solution matches gradient flow on both sides",
-    "Figure 7",
-    "max relative error of (a, w), closed form against DOP853",
-)
+EXACT = exact_rule("the exact solution matches gradient flow on both sides", "Figure 7")
+
+
+RULES = (BASINS, EXACT)
 
 
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
@@ -191,12 +190,4 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     ]
 
 
-EXPERIMENT = Experiment(
-    name="fig7",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-    rules=(BASINS, EXACT),
-)
+EXPERIMENT = Experiment("fig7", PRESETS, run, plot, headline, claims=claims, rules=RULES)

@@ -13,8 +13,12 @@ import xarray as xr
 
 from richlazy._validate import require
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
-from richlazy.experiments.claims import Claim, Rule, agrees
-from richlazy.experiments.single_neuron._single_neuron import paired_trajectories, relative_error
+from richlazy.experiments.claims import Claim, Rule
+from richlazy.experiments.single_neuron._single_neuron import (
+    exact_rule,
+    paired_trajectories,
+    relative_error,
+)
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
@@ -105,10 +109,10 @@ def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     }
 
 
-EXACT = agrees(
+EXACT = exact_rule(
     "the exact solution matches gradient flow for a, w1, w2 and ν",
     "Figure 8",
-    "max relative error of (a, w), closed form against DOP853, every β0 and δ",
+    over="every β0 and δ",
 )
 SIGN = Rule(
     "for δ > 0, a keeps its sign; only for δ < 0 can a cross 0, where ν diverges",
@@ -116,6 +120,9 @@ SIGN = Rule(
     "simulated runs in which a(t) changes sign",
     "none at δ > 0",
 )
+
+
+RULES = (EXACT, SIGN)
 
 
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
@@ -134,12 +141,4 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     return [*found, SIGN.decide(not bool(upstream.any()), measured)]
 
 
-EXPERIMENT = Experiment(
-    name="fig8",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-    rules=(EXACT, SIGN),
-)
+EXPERIMENT = Experiment("fig8", PRESETS, run, plot, headline, claims=claims, rules=RULES)

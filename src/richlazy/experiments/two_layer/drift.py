@@ -152,6 +152,9 @@ class Config:
 
 
 QUICK = Config()
+# seconds: the tests' run of every experiment
+SMOKE = replace(QUICK, deltas=(-1.0, 1.0), lr_multiples=(0.5, 1.0), batch_sizes=(16, 4),
+                seeds=(0,), d=4, n=16, n_test=64, width=8, steps=20)  # fmt: skip
 PRESETS = {
     # about 35 s on two cores with one torch thread (docs/theory.md §7); the rates stop at 2×
     # the reference: at n = 100 the reference rate is near the edge of stability at small τ
@@ -167,19 +170,7 @@ PRESETS = {
         n_test=10_000,
         steps=10_000,
     ),
-    # seconds: the tests' run of every experiment
-    "smoke": replace(
-        QUICK,
-        deltas=(-1.0, 1.0),
-        lr_multiples=(0.5, 1.0),
-        batch_sizes=(16, 4),
-        seeds=(0,),
-        d=4,
-        n=16,
-        n_test=64,
-        width=8,
-        steps=20,
-    ),
+    "smoke": SMOKE,
 }
 
 
@@ -342,12 +333,4 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
     )
 
 
-EXPERIMENT = Experiment(
-    name="drift",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-    rules=RULES,
-)
+EXPERIMENT = Experiment("drift", PRESETS, run, plot, headline, claims=claims, rules=RULES)

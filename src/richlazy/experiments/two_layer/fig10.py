@@ -78,6 +78,9 @@ FITS = at_most(
 )
 
 
+RULES = (*fig1b.RULES, FITS)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 1b's claims on the longer run, and that every network fits its data by 1e6."""
     last = int(results.step[-1])
@@ -90,12 +93,5 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
 
 
 EXPERIMENT = Experiment(
-    name="fig10",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    styles=STYLES,
-    claims=claims,
-    rules=(*fig1b.RULES, FITS),
+    "fig10", PRESETS, run, plot, headline, styles=STYLES, claims=claims, rules=RULES
 )

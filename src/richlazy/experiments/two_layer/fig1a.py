@@ -170,6 +170,9 @@ ALIGNED = at_least(
 )
 
 
+RULES = (LAZY, RICH, FAST, TURNS, ALIGNED)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 1a's claims, from the stored paths of |a_k| w_k (first seed).
 
@@ -279,12 +282,4 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     return found
 
 
-EXPERIMENT = Experiment(
-    name="fig1a",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-    rules=(LAZY, RICH, FAST, TURNS, ALIGNED),
-)
+EXPERIMENT = Experiment("fig1a", PRESETS, run, plot, headline, claims=claims, rules=RULES)

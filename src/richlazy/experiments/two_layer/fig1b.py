@@ -73,21 +73,13 @@ QUICK = Config(
     steps=10_000,
     checkpoints_per_decade=2,
 )
+# seconds: the tests' run of every experiment
+SMOKE = replace(QUICK, taus=(0.1, 1.0), deltas=(0.0, 1.0), seeds=(0,), d=3, n=10, n_test=50,
+                width=6, steps=100)  # fmt: skip
 PRESETS = {
     "paper": PUBLISHED,
     "quick": QUICK,
-    # seconds: the tests' run of every experiment
-    "smoke": replace(
-        QUICK,
-        taus=(0.1, 1.0),
-        deltas=(0.0, 1.0),
-        seeds=(0,),
-        d=3,
-        n=10,
-        n_test=50,
-        width=6,
-        steps=100,
-    ),
+    "smoke": SMOKE,
 }
 
 
@@ -255,12 +247,5 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
 
 
 EXPERIMENT = Experiment(
-    name="fig1b",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    styles=STYLES,
-    claims=claims,
-    rules=RULES,
+    "fig1b", PRESETS, run, plot, headline, styles=STYLES, claims=claims, rules=RULES
 )

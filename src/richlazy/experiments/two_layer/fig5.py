@@ -90,20 +90,14 @@ QUICK = Config(
     seeds=(0, 1),
     steps=2_500,
 )
+# seconds: the tests' run of every experiment
+SMOKE = replace(QUICK, taus=(0.01, 1.0), deltas=(-1.0, 0.0, 1.0), seeds=(0,), steps=1000,
+                grid_points=11, panels=2)  # fmt: skip
 PRESETS = {
     "paper": Config(),
     # Seconds: a 7 × 7 grid of the same range, 2 seeds, t = 25 (every cell fits by t ≈ 6).
     "quick": QUICK,
-    # seconds: the tests' run of every experiment
-    "smoke": replace(
-        QUICK,
-        taus=(0.01, 1.0),
-        deltas=(-1.0, 0.0, 1.0),
-        seeds=(0,),
-        steps=1000,
-        grid_points=11,
-        panels=2,
-    ),
+    "smoke": SMOKE,
 }
 
 
@@ -448,6 +442,9 @@ MECHANISM = Rule(
 )
 
 
+RULES = (FASTEST, RICH, LAZY, MECHANISM)
+
+
 def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 5's claims, from the stored grid and surfaces (seed means)."""
     deltas, small = results.delta.values, results.tau.values.min()
@@ -505,12 +502,4 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     ]
 
 
-EXPERIMENT = Experiment(
-    name="fig5",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-    rules=(FASTEST, RICH, LAZY, MECHANISM),
-)
+EXPERIMENT = Experiment("fig5", PRESETS, run, plot, headline, claims=claims, rules=RULES)
