@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from richlazy import experiments
 from richlazy.experiments import runner
 from richlazy.experiments.claims import Verdict
+from richlazy.store import RunDirectory
 from test_claims import assert_claims_follow_rules
 
 
@@ -78,6 +79,21 @@ def test_results_without_a_config_attribute_need_the_record():
     record = {"preset": "quick", "time_points": 7, "beta_star": [0.0, 2.0]}
     config = experiment.config_of(xr.Dataset(), record)
     assert config.time_points == 7 and config.beta_star == (0.0, 2.0)
+    with pytest.raises(ValueError, match="does not have: x"):
+        experiment.config_from({**record, "x": [1.0, 0.0]})  # another experiment's record
+    with pytest.raises(ValueError, match="results of fig4b, not of fig3"):
+        experiment.config_of(xr.Dataset(attrs={"experiment": "fig4b"}), record)
+
+
+def test_results_stored_without_their_config_are_redrawn_from_config_json(tmp_path):
+    runner.run("fig3", preset="smoke", out=tmp_path)
+    store = RunDirectory(tmp_path, "fig3")
+    results = store.load_results()
+    del results.attrs["config"]  # as stored before the results kept their config
+    store.save_results(results, seconds=0.0)
+    redrawn = runner.redraw("fig3", tmp_path, tmp_path / "again")
+    assert redrawn.figures and all(path.exists() for path in redrawn.figures)
+    assert redrawn.headline == runner.summarize("fig3", tmp_path).headline
 
 
 def test_unknown_names_presets_and_options_are_refused():

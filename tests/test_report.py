@@ -68,7 +68,7 @@ def test_a_directory_is_reported_experiment_by_experiment(results_dir):
     broken = {s.name: s.problems for s in result.with_status(report.BROKEN)}
     assert set(broken) == {"fig2", "fig8"}
     assert "fig2/results.zarr" in broken["fig2"][0]  # the message names the damaged store
-    assert "config cannot be read from the results" in broken["fig8"][0]  # fig4b's config
+    assert "results of fig4b, not of fig8" in broken["fig8"][0]  # its config cannot be read
     expected = Counter(c.verdict for claims in stored_claims(results_dir).values() for c in claims)
     assert result.counts() == {verdict: expected[verdict] for verdict in Verdict}
     assert result.counts()[Verdict.NOT_MEASURED] >= 1  # fig1b's one seed cannot decide

@@ -148,7 +148,7 @@ def redraw(
     check_style(experiment, style)
     stored = RunDirectory(source, name)
     results = stored.load_results()
-    config = experiment.config_of(results, stored.stored_config())
+    config = experiment.config_of(results, (stored.stored_config() or {}).get("config"))
     target = RunDirectory(out if out is not None else source, name)
     if not target.writable():
         hint = "pass --out DIR to write them elsewhere" if out is None else "choose another --out"
@@ -212,7 +212,7 @@ def summarize(name: str, source: Path | str) -> Outcome:
     directory = RunDirectory(source, name)
     results = directory.load_results()
     record = directory.stored_config() or {}
-    config = experiment.config_of(results, record)
+    config = experiment.config_of(results, record.get("config"))
     seconds = float(record.get("seconds", 0.0))
     return Outcome(
         name, results, directory.path, (), seconds, False, experiment.headline(results, config)

@@ -125,25 +125,37 @@ class Experiment:
         and validated as an override; lists become tuples again.
 
         Raises:
-            ValueError: a stored value the config refuses (naming the option).
+            ValueError: a stored field the config does not have (another experiment's record),
+                or a stored value the config refuses (naming the option).
         """
         preset = record.get("preset")
         preset = preset if preset in self.presets else next(iter(self.presets))
         defaults = self.presets[preset]
+        fields = {f.name for f in dataclasses.fields(defaults)}
+        unknown = sorted(set(record) - fields - {"preset"})
+        if unknown:
+            raise ValueError(
+                f"the stored config has options {self.name} does not have: {', '.join(unknown)}"
+            )
         values = {
-            f.name: _from_json(record[f.name], getattr(defaults, f.name))
-            for f in dataclasses.fields(defaults)
-            if f.name in record
+            name: _from_json(value, getattr(defaults, name))
+            for name, value in record.items()
+            if name in fields
         }
         return self.configure(preset, values)
 
     def config_of(self, results: xr.Dataset, record: Mapping[str, Any] | None = None) -> Any:
         """The typed config of stored ``results``: from their attribute ``config``, else (results
-        stored before it was kept there) from ``record``, the run's config.json.
+        stored before it was kept there) from ``record``, the ``config`` of the run's
+        config.json.
 
         Raises:
-            ValueError: neither holds a config, or a stored value the config refuses.
+            ValueError: the results are another experiment's, neither holds a config, or a
+                stored value the config refuses.
         """
+        made_by = results.attrs.get("experiment", self.name)
+        if made_by != self.name:
+            raise ValueError(f"these are results of {made_by}, not of {self.name}")
         if CONFIG_ATTR in results.attrs:
             stored = json.loads(results.attrs[CONFIG_ATTR])
             return self.config_from({"preset": results.attrs.get("preset"), **stored})

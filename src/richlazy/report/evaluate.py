@@ -172,7 +172,7 @@ def evaluate(source: Path | str, names: list[str] | None = None, *, draw: bool =
             Figure(path.stem, path.read_bytes()) for path in sorted(directory.path.glob("*.png"))
         )
         section = evaluate_results(
-            name, results, figures=stored or None, draw=draw, record=record or None
+            name, results, figures=stored or None, draw=draw, record=record.get("config")
         )
         problems = section.problems + ((record_problem,) if record_problem else ())
         status = BROKEN if problems else REPORTED
@@ -204,7 +204,8 @@ def evaluate_results(
 
     Args:
         figures: figures to show; None draws them from ``results`` (if ``draw``).
-        record: the run's config.json, for results stored without their config attribute.
+        record: the ``config`` of the run's config.json, for results stored without their
+            config attribute.
 
     Raises:
         ValueError: an unknown experiment name.
