@@ -1,8 +1,9 @@
 """The paper's claims as data, each decided from an experiment's stored results.
 
-Every experiment declares what the paper claims about its figure as a function of its results
-only, ``claims(results: xarray.Dataset) -> list[Claim]`` (``Experiment.claims``), so the claims
-are re-evaluated from ``results.zarr`` without recomputing (``richlazy report --from DIR``).
+Every experiment declares what the paper claims about its figure as a function of its stored
+results and config only, ``claims(results, config) -> list[Claim]`` (``Experiment.claims``), so
+the claims are re-evaluated from ``results.zarr`` without recomputing (``richlazy report --from
+DIR``).
 
 A claim is declared once, as a :class:`Rule`: the paper's words (short), where they are in the
 paper, the quantity measured and the test that decides it, stated before looking (a direction, a
@@ -155,7 +156,7 @@ class Threshold(Rule):
     """A rule "value ≤ bound" (``at_most``) or "value ≥ bound" (``at_least``); built by
     :func:`at_most`, :func:`at_least` and :func:`agrees`, which write its test."""
 
-    bound: float = field(default=math.nan, kw_only=True)
+    bound: float = field(kw_only=True)
     above: bool = field(default=False, kw_only=True)  # True: value ≥ bound
 
     def of(self, value: float, *, note: str = "") -> Claim:
@@ -173,8 +174,8 @@ class Ratio(Rule):
     """A rule "larger ≥ factor × smaller" between two measured magnitudes, built by
     :func:`much_larger`, which writes its test from ``names``."""
 
-    factor: float = field(default=math.nan, kw_only=True)
-    names: tuple[str, str] = field(default=("", ""), kw_only=True)
+    names: tuple[str, str] = field(kw_only=True)
+    factor: float = field(default=MUCH, kw_only=True)
 
     def of(self, larger: float, smaller: float, *, note: str = "") -> Claim:
         """The claim decided from the two magnitudes (both must be finite)."""
