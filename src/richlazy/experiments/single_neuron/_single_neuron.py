@@ -56,6 +56,12 @@ class DeltaSweep:
         )
 
 
+def cube_axes(ax, box: float, title: str) -> None:
+    """A 3-d axes of (w1, w2, a) over the cube [−box, box]³ (Figures 2 and 7)."""
+    limits = (-box, box)
+    ax.set(xlim=limits, ylim=limits, zlim=limits, xlabel="w1", ylabel="w2", zlabel="a", title=title)
+
+
 def exact_rule(claim: str, where: str, *, over: str = "") -> Threshold:
     """The rule "the closed form agrees with the DOP853 simulation" of a single-neuron figure
     (``over``: what the maximum runs over, when more than δ)."""

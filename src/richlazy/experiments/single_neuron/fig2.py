@@ -16,7 +16,7 @@ from matplotlib.colors import LogNorm
 from richlazy._validate import require
 from richlazy.experiments._style import delta_label, figure
 from richlazy.experiments.claims import Claim, agrees
-from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, exact_rule
+from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, cube_axes, exact_rule
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
@@ -91,15 +91,7 @@ def plot(results: xr.Dataset, config: Config) -> dict:
         ax.plot(w[:, 0], w[:, 1], a, color="black", linewidth=2)
         ax.scatter(*w[0], a[0], color="black", s=25)
         ax.scatter(*w[-1], a[-1], color="red", edgecolor="black", s=40, depthshade=False)
-        ax.set(
-            xlim=(-box, box),
-            ylim=(-box, box),
-            zlim=(-box, box),
-            xlabel="w1",
-            ylabel="w2",
-            zlabel="a",
-            title=delta_label(delta),
-        )
+        cube_axes(ax, box, delta_label(delta))
         ax.view_init(elev=18, azim=-60)
     fig.suptitle(
         "Figure 2: conserved surface a² − ‖w‖² = δ (colored by loss), trajectory "

@@ -19,7 +19,7 @@ from richlazy import single_neuron as sn
 from richlazy._validate import require
 from richlazy.experiments._style import delta_label, figure
 from richlazy.experiments.claims import Claim, Rule
-from richlazy.experiments.single_neuron._single_neuron import exact_rule, relative_error
+from richlazy.experiments.single_neuron._single_neuron import cube_axes, exact_rule, relative_error
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
@@ -137,15 +137,7 @@ def plot(results: xr.Dataset, config: Config) -> dict:
             ax3d.scatter(*w[[0, -1]].T, a[[0, -1]], color="black", edgecolor=color, s=25, zorder=60)
             axes[0].plot(run.t[1:], run.alignment[1:], color=color, linestyle=style, label=label)
             axes[1].plot(run.t[1:], run.beta_norm[1:], color=color, linestyle=style)
-    ax3d.set(
-        xlim=(-box, box),
-        ylim=(-box, box),
-        zlim=(-box, box),
-        xlabel="w1",
-        ylabel="w2",
-        zlabel="a",
-        title="separating surface, minima (red), saddles a = 0 (black)",
-    )
+    cube_axes(ax3d, box, "separating surface, minima (red), saddles a = 0 (black)")
     axes[0].set(xlabel="t", ylabel="alignment β̂·β̂*", xscale="log")
     axes[1].set(xlabel="t", ylabel="‖β‖", xscale="log")
     axes[0].legend(fontsize=7)
