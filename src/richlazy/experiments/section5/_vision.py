@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -40,6 +41,12 @@ NETWORKS = ("cnn", "mlp", "resnet18")
 KNOBS = ("first_last", "first")
 DATASETS = ("digits", "mnist", "cifar10")
 EXPERIMENTS = ("fig6a", "fig6b")
+# What their paper presets share: SGD with momentum in batches of 128 on a GPU, the eNTK on 256
+# test images.
+ON_GPU = {"batch_size": 128, "momentum": 0.9, "probe_points": 256, "threads": 4, "device": "auto"}
+# Their smoke presets (the tests' runs, seconds): the quick ones, this small.
+SMOKE = {"seeds": (0,), "alphas": (1.0, 10.0), "steps": 3, "cnn_width": 4, "mlp_width": 16,
+         "mlp_depth": 2, "probe_points": 4, "evals_per_decade": 1}  # fmt: skip
 # Settings that change neither the runs nor their measurements (left out of the shard keys).
 PRESENTATION = ("networks", "seeds", "threads", "device")
 
@@ -154,34 +161,27 @@ def _grouped(names, group_of) -> dict[str, list[str]]:
     return groups
 
 
-def network_runs(config: VisionConfig, context: RunContext, networks: tuple[str, ...]) -> dict:
-    """``{network: Dataset}`` of every seed's shard (dims alpha, seed, step, …), loaded from
-    this run's or the other vision experiment's stored states when their settings coincide."""
+def network_runs(
+    config: VisionConfig, context: RunContext, networks: tuple[str, ...]
+) -> xr.Dataset:
+    """Every (network, seed) shard (dims network, seed, alpha, step, …; an outer join across
+    the networks), loaded from this run's or the other vision experiment's stored states when
+    their settings coincide, and kept for the other one."""
     own = context.directory.name if context.directory is not None else None
     others = [name for name in EXPERIMENTS if name != own]
-    tasks, reused = {}, {}
-    for network in networks:
-        for seed in config.seeds:
-            key = run_key(config, network, seed)
-            stored = next(
-                (s for s in (context.load_state(o, key) for o in others) if s is not None), None
-            )
-            if stored is not None:
-                reused[key] = stored.load()
-            tasks[key] = (
-                (lambda progress, s=reused[key]: s)
-                if key in reused
-                else (lambda progress, n=network, s=seed: seed_runs(config, n, s, progress))
-            )
-    shards = context.shards(tasks, "vision runs")
-    for key, shard in shards.items():
-        context.save_state(key, shard)
-    return {
-        network: xr.concat(
-            [shards[run_key(config, network, seed)] for seed in config.seeds], dim="seed"
-        )
-        for network in networks
-    }
+
+    def stored(key: str) -> xr.Dataset | None:
+        found = (context.load_state(other, key) for other in others)
+        return next((state.load() for state in found if state is not None), None)
+
+    return context.map(
+        partial(seed_runs, config),
+        {"network": networks, "seed": config.seeds},
+        "vision runs",
+        key=partial(run_key, config),
+        reuse=stored,
+        keep=True,
+    )
 
 
 def seed_runs(config: VisionConfig, network: str, seed: int, progress=None) -> xr.Dataset:
