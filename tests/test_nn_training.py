@@ -464,3 +464,14 @@ def test_fit_reports_progress_to_a_callable_or_a_progress():
     assert counts == [7, 23]
     history = fit(_mlps([0]), X, y, optimizer=SGD(0.1), steps=3, progress=SilentProgress())
     assert history.step.values[-1] == 3
+
+
+def test_the_guides_training_loop_example_runs(capsys):
+    from pathlib import Path
+
+    guide = Path(__file__).resolve().parents[1] / "docs" / "nn.md"
+    section = guide.read_text().split("## Training loop", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "SGD(" in code and "schedule=" in code
+    exec(compile(code, str(guide), "exec"), {"__name__": "guide"})
+    assert len(capsys.readouterr().out.split()) >= 3  # one accuracy per run
