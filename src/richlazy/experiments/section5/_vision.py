@@ -29,7 +29,7 @@ from torch import nn
 from richlazy import _validate as check
 from richlazy._validate import require
 from richlazy.data.images import ImageData, cifar10, digits, mnist
-from richlazy.experiments._section5 import device_of
+from richlazy.experiments.section5._section5 import device_of
 from richlazy.nn import FeatureMonitor, empirical_ntk, kernel_distance, unbalance
 from richlazy.nn.models import MLP, ResNet18, SmallCNN
 from richlazy.nn.monitor import RELU_FAMILY
