@@ -38,6 +38,15 @@ def _old_checkpoints(max_steps: int, per_decade: int) -> np.ndarray:
     return np.unique(np.concatenate([[0], points[points < max_steps], [max_steps]]))
 
 
+def _old_measurements(steps: int, per_decade: int) -> list[int]:
+    """The vision experiments' former private schedule, written out."""
+    points, k = {0, steps}, 0
+    while (point := round(10 ** (k / per_decade))) < steps:
+        points.add(point)
+        k += 1
+    return sorted(points)
+
+
 def test_log_schedule_by_hand_and_against_the_forms_it_replaced():
     assert log_schedule(1000).tolist() == [0, 10, 100, 1000]
     assert log_schedule(1500).tolist() == [0, 10, 100, 1000, 1500]
@@ -48,6 +57,8 @@ def test_log_schedule_by_hand_and_against_the_forms_it_replaced():
     assert head == [0, 1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20]  # each integer once
     ones = log_schedule(per_decade=1)
     assert [next(ones) for _ in range(4)] == [0, 10, 100, 1000]
+    assert log_schedule(1000, first=1).tolist() == [0, 1, 10, 100, 1000]
+    assert log_schedule(1000, per_decade=3, first=20).tolist() == [0, 22, 46, 100, 215, 464, 1000]
     for per_decade in (1, 2, 3, 4, 10, 20, 1000):
         for max_steps in (1, 2, 9, 10, 11, 99, 100, 101, 12345, 10**6, 999_999_937):
             schedule = log_schedule(max_steps, per_decade=per_decade)
@@ -59,6 +70,8 @@ def test_log_schedule_by_hand_and_against_the_forms_it_replaced():
             while (step := next(endless)) < max_steps:
                 head.append(step)
             assert schedule.tolist() == [*head, max_steps]
+            from_one = log_schedule(max_steps, per_decade=per_decade, first=1).tolist()
+            assert from_one == _old_measurements(max_steps, per_decade)
 
 
 def test_log_schedule_is_defined_once_and_its_old_paths_work():
@@ -72,6 +85,8 @@ def test_log_schedule_is_defined_once_and_its_old_paths_work():
     assert [next(monitor_default) for _ in range(9)] == [0, 1, 2, 3, 4, 5, 6, 8, 10]
     denser = richlazy.nn.log_schedule(per_decade=20)
     assert [next(denser) for _ in range(3)] == [0, 1, 2]
+    sparse = richlazy.nn.log_schedule(per_decade=1)  # the monitor's schedules start at 1
+    assert [next(sparse) for _ in range(3)] == [0, 1, 10]
 
 
 @pytest.mark.parametrize(
@@ -84,12 +99,15 @@ def test_log_schedule_is_defined_once_and_its_old_paths_work():
         ((100, 0), ValueError, "per_decade"),
         ((100, 1001), ValueError, "per_decade"),
         ((None, 0), ValueError, "per_decade"),
+        ((100, 2, 0), ValueError, "first"),
+        ((100, 2, 1.5), ValueError, "first"),
     ],
 )
 def test_bad_log_schedules_are_refused_by_name(arguments, kind, name):
     max_steps, *rest = arguments
+    options = dict(zip(("per_decade", "first"), rest, strict=False))
     with pytest.raises(kind, match=rf"^{name}"):
-        log_schedule(max_steps, **({"per_decade": rest[0]} if rest else {}))
+        log_schedule(max_steps, **options)
 
 
 def test_torch_threads_sets_and_restores_the_count():

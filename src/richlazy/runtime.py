@@ -149,42 +149,44 @@ def dtype_of(name: str) -> torch.dtype:
 
 
 def log_schedule(
-    max_steps: int | None = None, *, per_decade: int = 1
+    max_steps: int | None = None, *, per_decade: int = 1, first: int | None = None
 ) -> np.ndarray | Iterator[int]:
-    """0 and the integers nearest 10^(k/per_decade), k = 0, 1, 2, …, each once.
-
-    At one point per decade the points are 0, 10, 100, … (1 is left out, as in the reference's
-    checkpoints); at more, they start 0, 1, 2, ….
+    """0 and the integers nearest 10^(k/per_decade), k = 0, 1, 2, …, from ``first`` on, each once.
 
     Args:
         max_steps: the last step, in [1, MAX_STEPS]: the points below it, then ``max_steps``
             itself, as an int64 array; None: every point, as an endless iterator.
         per_decade: points per factor of 10, at most 1000.
+        first: the smallest positive point; None: 10 at one point per decade (the reference's
+            checkpoints 0, 10, 100, …), else 1 (0, 1, 2, …).
 
     Returns:
         Strictly increasing integer steps starting at 0 (an array ending at ``max_steps``, or an
         iterator).
 
     Raises:
-        ValueError, TypeError: ``max_steps`` or ``per_decade`` out of range (naming it).
+        ValueError, TypeError: ``max_steps``, ``per_decade`` or ``first`` out of range (naming it).
     """
     per_decade = check.positive_integer("per_decade", per_decade, maximum=1000)
+    if first is None:
+        first = 10 if per_decade == 1 else 1
+    first = check.positive_integer("first", first)
     if max_steps is None:
-        return _log_points(per_decade)
+        return _log_points(per_decade, first)
     max_steps = check.step_count("max_steps", max_steps)
     points = [0]
-    for point in _log_points(per_decade):
+    for point in _log_points(per_decade, first):
         if point >= max_steps:
             break
         points.append(point)
     return np.array(sorted({*points, max_steps}), dtype=np.int64)
 
 
-def _log_points(per_decade: int) -> Iterator[int]:
+def _log_points(per_decade: int, first: int) -> Iterator[int]:
     yield 0
     last = 0
     for k in count():
         point = round(10 ** (k / per_decade))
-        if point > last and not (per_decade == 1 and point == 1):
+        if point > last and point >= first:
             last = point
             yield point

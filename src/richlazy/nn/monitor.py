@@ -32,8 +32,9 @@ RELU_FAMILY: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.
 
 
 #: The monitor's default schedule, endless: 0 and the integers nearest 10^(k/10), each once
-#: (``richlazy.runtime.log_schedule(None, per_decade=10)``; ``per_decade=`` changes the density).
-log_schedule = partial(runtime.log_schedule, None, per_decade=10)
+#: (``richlazy.runtime.log_schedule(None, per_decade=10, first=1)``; ``per_decade=`` changes the
+#: density).
+log_schedule = partial(runtime.log_schedule, None, per_decade=10, first=1)
 
 
 class FeatureMonitor:
