@@ -21,7 +21,14 @@ import numpy as np
 import richlazy._validate as check
 from richlazy._validate import require
 
-__all__ = ["SCHEDULE_UNITS", "Constant", "CosineAnnealing", "LinearWarmUp", "PiecewiseLinear"]
+__all__ = [
+    "SCHEDULE_UNITS",
+    "Constant",
+    "CosineAnnealing",
+    "LinearWarmUp",
+    "PiecewiseLinear",
+    "Schedule",
+]
 
 SCHEDULE_UNITS = ("step", "epoch")
 
@@ -153,4 +160,5 @@ class PiecewiseLinear:
         return float(np.interp(t, times, factors))
 
 
+#: Any of the schedules (``fit(schedule=...)`` takes one, or None).
 Schedule = Constant | CosineAnnealing | LinearWarmUp | PiecewiseLinear

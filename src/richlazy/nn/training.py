@@ -33,13 +33,12 @@ from torch.nn import functional
 import richlazy._validate as check
 from richlazy._validate import require
 from richlazy.nn.optimizers import OPTIMIZERS, SGD, AdamW, Optimizer
-from richlazy.nn.schedules import Constant, CosineAnnealing, LinearWarmUp, PiecewiseLinear
+from richlazy.nn.schedules import Schedule
 from richlazy.runtime import Progress, log_schedule, progress_task
 
 # OPTIMIZERS and Optimizer live in richlazy.nn.optimizers; they are kept here under their old path.
 __all__ = ["LOSSES", "OPTIMIZERS", "Optimizer", "fit"]
 
-_SCHEDULES = (Constant, CosineAnnealing, LinearWarmUp, PiecewiseLinear)
 LOSSES = ("cross_entropy", "mse")
 # Points evaluated per forward pass when measuring a whole split (bounds the memory of evaluation).
 EVAL_CHUNK = 4096
@@ -54,7 +53,7 @@ def fit(
     y_train: Tensors,
     *,
     optimizer: SGD | AdamW,
-    schedule: Constant | CosineAnnealing | LinearWarmUp | PiecewiseLinear | None = None,
+    schedule: Schedule | None = None,
     steps: int | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
@@ -145,10 +144,10 @@ def fit(
             f"optimizer must be richlazy.nn.SGD(lr, ...) or richlazy.nn.AdamW(lr, ...), "
             f"got {optimizer!r}"
         )
-    if schedule is not None and not isinstance(schedule, _SCHEDULES):
+    if schedule is not None and not isinstance(schedule, Schedule):
         raise TypeError(
-            "schedule must be None or one of richlazy.nn.schedules' "
-            f"{', '.join(k.__name__ for k in _SCHEDULES)}, got {schedule!r}"
+            "schedule must be None or one of richlazy.nn.schedules' Constant, CosineAnnealing, "
+            f"LinearWarmUp, PiecewiseLinear, got {schedule!r}"
         )
     movable = _vectorizable(models[0])
     if vectorize is None:
