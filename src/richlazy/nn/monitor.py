@@ -22,8 +22,8 @@ import torch
 import xarray as xr
 from torch import nn
 
-from richlazy import runtime
 from richlazy.nn import _checks, _names, conserved, ntk
+from richlazy.runtime import log_schedule as _any_log_schedule
 
 __all__ = ["RELU_FAMILY", "FeatureMonitor", "log_schedule"]
 
@@ -34,7 +34,7 @@ RELU_FAMILY: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.
 #: The monitor's default schedule, endless: 0 and the integers nearest 10^(k/10), each once
 #: (``richlazy.runtime.log_schedule(None, per_decade=10, first=1)``; ``per_decade=`` changes the
 #: density).
-log_schedule = partial(runtime.log_schedule, None, per_decade=10, first=1)
+log_schedule = partial(_any_log_schedule, None, per_decade=10, first=1)
 
 
 class FeatureMonitor:
