@@ -31,7 +31,7 @@ Prints the command, then one JSON line per case and one per estimate.
 
 Usage:
     python bench/section5_recipes.py [--recipes 6c 6d] [--p 4096] [--runs 36] [--epochs 2]
-                                     [--steps 20] [--runs-6d 5] [--repeats 3]
+                                     [--steps 20] [--runs-6d 5] [--d-model 128] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -221,12 +221,12 @@ def bench_6c(p: int, runs: int, epochs: int, repeats: int) -> list[dict]:
 # fig6d
 
 
-def _grok_models(runs: int):
+def _grok_models(runs: int, d_model: int):
     alphas = (0.1, 0.3, 1.0, 3.0, 10.0)  # fig6d's α, repeated beyond 5 runs
     models = []
     for alpha in (alphas * runs)[:runs]:
         torch.manual_seed(0)
-        models.append(GrokkingTransformer())
+        models.append(GrokkingTransformer(97, d_model=d_model))
         unbalance(models[-1], alpha, first=GrokkingTransformer.EMBEDDINGS, rescale_last=False)
     return models
 
@@ -236,11 +236,13 @@ def _grok_data():
     return [torch.as_tensor(a) for a in (split.x, split.y, split.x_test, split.y_test)]
 
 
-def _grok_steps(runs: int, steps: int, repeats: int, threads: int) -> tuple[float, float]:
+def _grok_steps(
+    runs: int, steps: int, repeats: int, threads: int, d_model: int
+) -> tuple[float, float]:
     """(wall, CPU) seconds per step of ``runs`` runs (vmapped if > 1) on ``threads`` threads."""
     torch.set_num_threads(threads)
     x, y, _, _ = _grok_data()
-    models = _grok_models(runs)
+    models = _grok_models(runs, d_model)
     adamw = dict(lr=1e-3, betas=(0.9, 0.98), weight_decay=1.0)
     generator = torch.Generator().manual_seed(0)
     if runs == 1:
@@ -275,15 +277,17 @@ def _grok_steps(runs: int, steps: int, repeats: int, threads: int) -> tuple[floa
     return wall / steps, cpu / steps
 
 
-def bench_6d(runs: int, steps: int, repeats: int) -> list[dict]:
-    rows = [("one run, 1 thread", 1, 1, *_grok_steps(1, steps, repeats, 1))]
-    rows.append(("one run, 2 threads", 1, 2, *_grok_steps(1, steps, repeats, 2)))
-    rows.append((f"vmapped {runs} α, 1 thread", runs, 1, *_grok_steps(runs, steps, repeats, 1)))
-    w, c = _two_processes(_grok_steps, (1, steps, repeats, 1))
+def bench_6d(runs: int, steps: int, repeats: int, d_model: int = 128) -> list[dict]:
+    rows = [("one run, 1 thread", 1, 1, *_grok_steps(1, steps, repeats, 1, d_model))]
+    rows.append(("one run, 2 threads", 1, 2, *_grok_steps(1, steps, repeats, 2, d_model)))
+    rows.append(
+        (f"vmapped {runs} α, 1 thread", runs, 1, *_grok_steps(runs, steps, repeats, 1, d_model))
+    )
+    w, c = _two_processes(_grok_steps, (1, steps, repeats, 1, d_model))
     rows.append(("two processes × one run, 1 thread each", 2, 2, w, c))
     torch.set_num_threads(1)
     x, _, x_test, _ = _grok_data()
-    model = _grok_models(1)[0]
+    model = _grok_models(1, d_model)[0]
     with torch.no_grad():
         ev_wall, ev_cpu = _timed(lambda: (model(x), model(x_test)), repeats)
     base_wall, base_cpu = rows[0][3], rows[0][4]
@@ -318,6 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=2, help="fig6c's epochs per timing")
     parser.add_argument("--steps", type=int, default=20, help="fig6d's steps per timing")
     parser.add_argument("--runs-6d", type=int, default=5, help="fig6d's vmapped runs")
+    parser.add_argument("--d-model", type=int, default=128, help="fig6d's width (tests: small)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     print("# command: python " + " ".join(sys.argv), flush=True)
@@ -325,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     if "6c" in args.recipes:
         records += bench_6c(args.p, args.runs, args.epochs, args.repeats)
     if "6d" in args.recipes:
-        records += bench_6d(args.runs_6d, args.steps, args.repeats)
+        records += bench_6d(args.runs_6d, args.steps, args.repeats, args.d_model)
     for record in records:
         print(json.dumps(record), flush=True)
 
