@@ -326,13 +326,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     print("# command: python " + " ".join(sys.argv), flush=True)
-    records = []
     if "6c" in args.recipes:
-        records += bench_6c(args.p, args.runs, args.epochs, args.repeats)
+        for record in bench_6c(args.p, args.runs, args.epochs, args.repeats):
+            print(json.dumps(record), flush=True)
     if "6d" in args.recipes:
-        records += bench_6d(args.runs_6d, args.steps, args.repeats, args.d_model)
-    for record in records:
-        print(json.dumps(record), flush=True)
+        for record in bench_6d(args.runs_6d, args.steps, args.repeats, args.d_model):
+            print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":
