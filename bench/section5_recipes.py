@@ -24,14 +24,16 @@ Every case is timed in this process (or its two children) against the baseline m
 same call; the fastest of ``--repeats`` is kept, wall clock and this process's CPU time both (on
 a loaded machine the CPU time is what one free core would take). ``ratio`` is the baseline's
 cost for the same work over the case's: for fig6c R × (one run) over the case, for fig6d the
-same per step. The last line of each recipe estimates the wall time of the paper grid on 2 cores
-from the fastest way measured (formulas in docs/performance.md, "The paper's Section 5 recipes").
+same per step. The last lines of each recipe estimate the wall time of the paper grids on 2 free
+cores (one process per core) from the CPU time of the cheapest one-thread way measured (formulas
+in docs/performance.md, "The paper's Section 5 recipes").
 
 Prints the command, then one JSON line per case and one per estimate.
 
 Usage:
     python bench/section5_recipes.py [--recipes 6c 6d] [--p 4096] [--runs 36] [--epochs 2]
                                      [--steps 20] [--runs-6d 5] [--d-model 128] [--repeats 3]
+                                     [--one-thread-only]
 """
 
 from __future__ import annotations
@@ -163,14 +165,14 @@ def _two_processes(job, args) -> tuple[float, float]:
     return max(r[0] for r in results), max(r[1] for r in results)
 
 
-def bench_6c(p: int, runs: int, epochs: int, repeats: int) -> list[dict]:
+def bench_6c(p: int, runs: int, epochs: int, repeats: int, parallel: bool = True) -> list[dict]:
     torch.set_num_threads(1)
     models, x, y, x_test, y_test = _rhm_runs(runs, p)
     one = _one_run_epoch(copy.deepcopy(models[0]), x[0], y[0])
     wall, cpu = _timed(lambda: [one() for _ in range(epochs)], repeats)
     base = {"wall": wall / epochs, "cpu": cpu / epochs}
     rows = [("one run, 1 thread", 1, 1, base["wall"], base["cpu"])]
-    for threads in (1, 2):
+    for threads in (1, 2) if parallel else (1,):
         w, c = _vmapped_6c(runs, p, epochs, repeats, threads)
         rows.append((f"vmapped, {threads} thread(s)", runs, threads, w, c))
     torch.set_num_threads(1)
@@ -184,9 +186,10 @@ def bench_6c(p: int, runs: int, epochs: int, repeats: int) -> list[dict]:
     once, once_cpu = _timed(lambda: fit_epochs(1), repeats)
     rows.append(("fit(vectorize=True), 1 thread", runs, 1, (three - once) / 2,
                  (three_cpu - once_cpu) / 2))  # fmt: skip
-    half = runs // 2
-    w, c = _two_processes(_vmapped_6c, (half, p, epochs, repeats, 1))
-    rows.append((f"two processes × {half} vmapped, 1 thread each", 2 * half, 2, w, c))
+    if parallel:
+        half = runs // 2
+        w, c = _two_processes(_vmapped_6c, (half, p, epochs, repeats, 1))
+        rows.append((f"two processes × {half} vmapped, 1 thread each", 2 * half, 2, w, c))
     batch = _Vmapped(models, x, y)
     test_wall, test_cpu = _timed(lambda: batch.test(x_test, y_test), repeats)
     records = []
@@ -201,18 +204,20 @@ def bench_6c(p: int, runs: int, epochs: int, repeats: int) -> list[dict]:
     records.append({"recipe": "fig6c", "case": f"test on {N_TEST_6C} points", "runs": runs,
                     "threads": 1, "s": round(test_wall, 4),
                     "cpu_s": round(test_cpu, 4)})  # fmt: skip
-    # the grid: every size, 250 epochs; the per-step cost of a vmapped batch does not depend on P
+    # the grid: every size, 250 epochs; the per-step cost of a vmapped batch does not depend on P.
+    # Wall times on 2 free cores from the CPU time of the cheapest 1-thread way per run-step.
     grid_steps = sum(EPOCHS_6C * math.ceil(size / BATCH_6C) for size in SIZES)
-    best = min(records[:-1], key=lambda r: r["s_per_epoch"] / r["runs"])
-    per_run_step = best["s_per_epoch"] / best["runs"] / steps  # seconds per run-step, 2 cores used
-    cpu_step = records[1]["cpu_s_per_epoch"] / runs / steps  # one free core, vmapped
-    tests = len(SIZES) * (EPOCHS_6C // 10) * test_wall / runs * (6 * len(ALPHAS))
+    one_thread = [r for r in records[:-1] if r["threads"] == 1]
+    best = min(one_thread, key=lambda r: r["cpu_s_per_epoch"] / r["runs"])
+    cpu_step = best["cpu_s_per_epoch"] / best["runs"] / steps  # CPU seconds per run-step
+    grid_runs = 6 * len(ALPHAS)
+    tests = len(SIZES) * (EPOCHS_6C // 10) * test_cpu / runs * grid_runs  # every 10 epochs
     records.append({
         "recipe": "fig6c", "estimate": "paper grid: 6 α × 6 seeds × 20 sizes, 250 epochs",
         "sizes": SIZES, "steps_per_run_over_sizes": grid_steps, "best_case": best["case"],
-        "wall_h_best_case_measured": round(grid_steps * 36 * per_run_step / 3600, 2),
-        "wall_h_two_free_cores_from_cpu_time": round(grid_steps * 36 * cpu_step / 2 / 3600, 2),
-        "test_every_10_epochs_h_one_core": round(tests / 3600, 2),
+        "cpu_ms_per_run_step": round(1000 * cpu_step, 3),
+        "wall_h_two_free_cores": round(grid_steps * grid_runs * cpu_step / 2 / 3600, 2),
+        "tests_every_10_epochs_h_two_free_cores": round(tests / 2 / 3600, 2),
     })  # fmt: skip
     return records
 
@@ -277,14 +282,18 @@ def _grok_steps(
     return wall / steps, cpu / steps
 
 
-def bench_6d(runs: int, steps: int, repeats: int, d_model: int = 128) -> list[dict]:
+def bench_6d(
+    runs: int, steps: int, repeats: int, d_model: int = 128, parallel: bool = True
+) -> list[dict]:
     rows = [("one run, 1 thread", 1, 1, *_grok_steps(1, steps, repeats, 1, d_model))]
-    rows.append(("one run, 2 threads", 1, 2, *_grok_steps(1, steps, repeats, 2, d_model)))
+    if parallel:
+        rows.append(("one run, 2 threads", 1, 2, *_grok_steps(1, steps, repeats, 2, d_model)))
     rows.append(
         (f"vmapped {runs} α, 1 thread", runs, 1, *_grok_steps(runs, steps, repeats, 1, d_model))
     )
-    w, c = _two_processes(_grok_steps, (1, steps, repeats, 1, d_model))
-    rows.append(("two processes × one run, 1 thread each", 2, 2, w, c))
+    if parallel:
+        w, c = _two_processes(_grok_steps, (1, steps, repeats, 1, d_model))
+        rows.append(("two processes × one run, 1 thread each", 2, 2, w, c))
     torch.set_num_threads(1)
     x, _, x_test, _ = _grok_data()
     model = _grok_models(1, d_model)[0]
@@ -300,16 +309,16 @@ def bench_6d(runs: int, steps: int, repeats: int, d_model: int = 128) -> list[di
     ]  # fmt: skip
     records.append({"recipe": "fig6d", "case": "evaluate train + test (9,409 points)",
                     "ms": round(1000 * ev_wall, 1), "cpu_ms": round(1000 * ev_cpu, 1)})  # fmt: skip
-    best = min(records[:-1], key=lambda r: r["ms_per_run_step"])
-    run_step = best["ms_per_run_step"] / 1000  # seconds per run-step with 2 cores used
+    # wall times on 2 free cores (one run per process) from the CPU time of one run's step
+    cpu_step = min(r[4] for r in rows if r[1] <= 2)  # one run alone, or each of two processes
     for name, per_run in {**GROK_STEPS, "125 runs at 2000 steps each": [2000] * 125}.items():
         total = sum(per_run)
-        evals = total / 50 * ev_wall  # validation and training accuracy every 50 steps
         records.append({
-            "recipe": "fig6d", "estimate": name, "steps": total, "best_case": best["case"],
-            "wall_h": round(total * run_step / 3600, 2),
-            "eval_every_50_h_two_cores": round(evals / 2 / 3600, 2),
-            "one_censored_run_h_one_core": round(30_000 * rows[0][4] / 3600, 2),
+            "recipe": "fig6d", "estimate": name, "steps": total,
+            "cpu_ms_per_step": round(1000 * cpu_step, 2),
+            "wall_h_two_free_cores": round(total * cpu_step / 2 / 3600, 2),
+            "checks_every_50_h_two_free_cores": round(total / 50 * ev_cpu / 2 / 3600, 2),
+            "one_censored_run_h_one_core": round(30_000 * cpu_step / 3600, 2),
         })  # fmt: skip
     return records
 
@@ -324,13 +333,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs-6d", type=int, default=5, help="fig6d's vmapped runs")
     parser.add_argument("--d-model", type=int, default=128, help="fig6d's width (tests: small)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--one-thread-only", action="store_true", help="skip the 2-thread and 2-process cases"
+    )
     args = parser.parse_args(argv)
     print("# command: python " + " ".join(sys.argv), flush=True)
     if "6c" in args.recipes:
-        for record in bench_6c(args.p, args.runs, args.epochs, args.repeats):
+        parallel = not args.one_thread_only
+        for record in bench_6c(args.p, args.runs, args.epochs, args.repeats, parallel):
             print(json.dumps(record), flush=True)
     if "6d" in args.recipes:
-        for record in bench_6d(args.runs_6d, args.steps, args.repeats, args.d_model):
+        parallel = not args.one_thread_only
+        for record in bench_6d(args.runs_6d, args.steps, args.repeats, args.d_model, parallel):
             print(json.dumps(record), flush=True)
 
 
