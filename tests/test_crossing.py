@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from richlazy.experiments._crossing import (
+from richlazy.experiments.section5._crossing import (
     CENSORED_ABOVE,
     CENSORED_BELOW,
     first_step_above,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from richlazy import experiments
-from richlazy.experiments import drift
 from richlazy.experiments.claims import Verdict
+from richlazy.experiments.two_layer import drift
 from richlazy.store import RunDirectory
 from richlazy.sweeps import RunContext
 

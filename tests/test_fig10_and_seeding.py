@@ -12,7 +12,8 @@ import xarray as xr
 
 from richlazy import sweeps
 from richlazy.data import reference_cells
-from richlazy.experiments import fig1b, fig10, get, runner
+from richlazy.experiments import get, runner
+from richlazy.experiments.two_layer import fig1b, fig10
 
 SMALL = {
     "taus": (0.1, 1.0),

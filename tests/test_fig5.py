@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from richlazy.experiments import fig5, runner
+from richlazy.experiments import runner
+from richlazy.experiments.two_layer import fig5
 
 # Rich (τ = 0.01) and lazy (τ = 1) ends of the quick grid, δ ∈ {−1, 0, 1}: about a second.
 SMALL = {

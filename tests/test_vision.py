@@ -6,7 +6,8 @@ import pytest
 import xarray as xr
 
 from richlazy import experiments
-from richlazy.experiments import _vision, runner
+from richlazy.experiments import runner
+from richlazy.experiments.section5 import _vision
 from test_data_images import _write_cifar, _write_mnist
 
 SMALL = {"networks": ("cnn",), "seeds": (0,), "alphas": (1.0, 10.0), "steps": 3, "cnn_width": 4,

@@ -311,8 +311,7 @@ class RunDirectory:
         """Whether anything computed is here (results, shards or kept states): a directory
         with only the config.json of a run that failed before any shard is replaced freely."""
         return self.has_results() or any(
-            path.is_dir() and any(path.iterdir())
-            for path in (self.shards_path, self.path / STATES)
+            path.is_dir() and any(path.iterdir()) for path in (self.shards_path, self.path / STATES)
         )
 
     def has_results(self) -> bool:

@@ -30,7 +30,6 @@ from richlazy.sweeps.progress import Progress, SilentProgress
 ShardTask = Callable[[Progress], xr.Dataset]
 
 
-
 @dataclass
 class RunContext:
     """What a running experiment may use besides its config.

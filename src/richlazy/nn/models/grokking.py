@@ -1,7 +1,7 @@
 """The one-layer post-LayerNorm transformer the paper groks with, in one file.
 
 A one-layer version of the decoder of danielmamay/grokking (grokking/model.py, as the code stood
-from 2022 to 2024; docs/section5-structure.md "The paper's recipes", docs/theory.md §6.3):
+from 2022 to 2024; docs/section5-structure.md "The paper's recipes", docs/theory.md §6.4):
 
     x_i = E[t_i] + P[i]                       token and learned position embeddings, N(0, 1)
     a   = LN_1(x + Attn(x))                   causal self-attention, n_heads heads, biases

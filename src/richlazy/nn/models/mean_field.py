@@ -9,7 +9,7 @@ scaling), the readout divides by its fan-in, the width (the mean-field readout):
 
 This is the network of Cagnetta, Petrini et al.'s released code (pcsl-epfl/hierarchy-learning,
 models/fcn.py) that the paper trains on the RHM (docs/section5-structure.md "The paper's
-recipes", docs/theory.md §6.3). The layers are plain ``nn.Linear`` modules holding the N(0, 1)
+recipes", docs/theory.md §6.4). The layers are plain ``nn.Linear`` modules holding the N(0, 1)
 weights and the constant factors act on their outputs, so every any-module tool applies
 unchanged: ``richlazy.nn.unbalance(model, α)`` finds ``hidden.0`` (first) and ``readout``
 (last), and dividing the stored first weight by α while multiplying the stored readout by α is

@@ -7,7 +7,7 @@ the first layer ÷ α and, with the default knob, the last × α) and is trained
 the trace-NTK kernel distance S(0, t), the Hamming distance of the ReLU patterns and the
 relative change of the first layer; at the end the kernel distance per layer group, losses and
 test accuracy. Claim: S(0, T) grows from α = 1 to the largest α, at unchanged test accuracy.
-The runs are shared with fig6b (``richlazy.experiments._vision``).
+The runs are shared with fig6b (``richlazy.experiments.section5._vision``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from richlazy.experiments import _vision
-from richlazy.experiments._vision import VisionConfig
 from richlazy.experiments.claims import Claim, at_least, decided, not_measured
+from richlazy.experiments.section5 import _vision
+from richlazy.experiments.section5._vision import VisionConfig
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 

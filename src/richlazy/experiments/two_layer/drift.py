@@ -31,10 +31,12 @@ from torch import nn
 from richlazy import _validate as check
 from richlazy._validate import require
 from richlazy.data.tasks import student_directions, teacher_student
-from richlazy.experiments._drift_report import FLOW_BOUND as FLOW_BOUND  # its claims bound
-from richlazy.experiments._drift_report import claims, headline, plot
 from richlazy.experiments.claims import number
 from richlazy.experiments.spec import Experiment
+from richlazy.experiments.two_layer._drift_report import (
+    FLOW_BOUND as FLOW_BOUND,  # its claims bound
+)
+from richlazy.experiments.two_layer._drift_report import claims, headline, plot
 from richlazy.metrics import hamming_distance, kernel_distances, mean_squared_error
 from richlazy.nets.two_layer import TwoLayerNets, per_neuron_delta, symmetric_pairs
 from richlazy.sweeps import RunContext

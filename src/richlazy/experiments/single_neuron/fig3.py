@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from richlazy.experiments._single_neuron import DeltaSweep, trajectory_variables
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
 from richlazy.experiments.claims import Claim, agrees, decided, not_measured, number
+from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, trajectory_variables
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 

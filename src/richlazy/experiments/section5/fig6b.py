@@ -2,7 +2,7 @@
 docs/section5-vision.md).
 
 The small CNN's runs of fig6a (the same shards, loaded rather than retrained when both run into
-one output directory with coinciding settings, ``richlazy.experiments._vision``): its 5×5
+one output directory with coinciding settings, ``richlazy.experiments.section5._vision``): its 5×5
 first-layer filters at initialization and after training per (α, seed), two smoothness scores
 of the mean-removed filters (``richlazy.nn.filters``: normalised total variation, lower is
 smoother; low-frequency energy share, higher is smoother; each the mean over the filters) and
@@ -19,10 +19,10 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from richlazy._validate import require
-from richlazy.experiments import _vision
-from richlazy.experiments._vision import VisionConfig
 from richlazy.experiments.claims import Claim, decided, not_measured
-from richlazy.experiments.fig6a import _band, accuracy_claim
+from richlazy.experiments.section5 import _vision
+from richlazy.experiments.section5._vision import VisionConfig
+from richlazy.experiments.section5.fig6a import _band, accuracy_claim
 from richlazy.experiments.spec import Experiment
 from richlazy.nn.filters import filter_low_frequency, filter_total_variation
 from richlazy.sweeps import RunContext

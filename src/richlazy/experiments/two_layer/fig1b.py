@@ -18,10 +18,10 @@ import xarray as xr
 
 from richlazy import _validate as check
 from richlazy._validate import require
-from richlazy.experiments._phase_diagram import STYLES, grid_panels
 from richlazy.experiments._style import delta_label
 from richlazy.experiments.claims import Claim, decided, much_larger, not_measured, number
 from richlazy.experiments.spec import Experiment
+from richlazy.experiments.two_layer._phase_diagram import STYLES, grid_panels
 from richlazy.sweeps import RunContext, TeacherStudentConfig, sweep
 
 
@@ -30,7 +30,7 @@ class Config(TeacherStudentConfig):
     """Figure 1b settings (defaults: the reference's, docs/theory.md §5.1).
 
     The figure's style is chosen when drawing (``richlazy run/figure --style``,
-    ``richlazy.experiments._phase_diagram``), not here: it changes no result.
+    ``richlazy.experiments.two_layer._phase_diagram``), not here: it changes no result.
     """
 
     HORIZON: ClassVar[tuple[str, ...]] = ("steps", "panels")

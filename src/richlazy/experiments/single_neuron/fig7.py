@@ -17,9 +17,9 @@ from matplotlib.colors import LogNorm
 
 from richlazy import single_neuron as sn
 from richlazy._validate import require
-from richlazy.experiments._single_neuron import relative_error
 from richlazy.experiments._style import delta_label, figure
 from richlazy.experiments.claims import Claim, agrees, decided
+from richlazy.experiments.single_neuron._single_neuron import relative_error
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 

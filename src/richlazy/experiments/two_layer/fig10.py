@@ -14,10 +14,10 @@ import dataclasses
 import numpy as np
 import xarray as xr
 
-from richlazy.experiments import fig1b
-from richlazy.experiments._phase_diagram import STYLES, grid_panels
 from richlazy.experiments.claims import Claim, at_most, not_measured
 from richlazy.experiments.spec import Experiment
+from richlazy.experiments.two_layer import fig1b
+from richlazy.experiments.two_layer._phase_diagram import STYLES, grid_panels
 from richlazy.sweeps import RunContext, sweep
 
 ROWS = ["kernel_distance", "hamming_distance", "parameter_distance", "train_loss", "test_loss"]

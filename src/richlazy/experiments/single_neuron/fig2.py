@@ -14,9 +14,9 @@ import xarray as xr
 from matplotlib.colors import LogNorm
 
 from richlazy._validate import require
-from richlazy.experiments._single_neuron import DeltaSweep, trajectory_variables
 from richlazy.experiments._style import delta_label, figure
 from richlazy.experiments.claims import Claim, agrees
+from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, trajectory_variables
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 

@@ -12,9 +12,9 @@ import numpy as np
 import xarray as xr
 
 from richlazy._validate import require
-from richlazy.experiments._single_neuron import paired_trajectories, relative_error
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
 from richlazy.experiments.claims import Claim, agrees, decided, not_measured
+from richlazy.experiments.single_neuron._single_neuron import paired_trajectories, relative_error
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 

@@ -1,5 +1,5 @@
 """The drift experiment's figures, headline and claims, from its stored results alone
-(``richlazy.experiments.drift``, docs/theory.md §7)."""
+(``richlazy.experiments.two_layer.drift``, docs/theory.md §7)."""
 
 from __future__ import annotations
 

@@ -27,9 +27,9 @@ import xarray as xr
 from richlazy import _validate as check
 from richlazy._validate import require
 from richlazy.data.modular import modular_arithmetic
-from richlazy.experiments._crossing import first_step_above
-from richlazy.experiments._fig6d_report import claims, headline, plot
-from richlazy.experiments._section5 import check_alphas_and_seeds, device_of, one_thread
+from richlazy.experiments.section5._crossing import first_step_above
+from richlazy.experiments.section5._fig6d_report import claims, headline, plot
+from richlazy.experiments.section5._section5 import check_alphas_and_seeds, device_of, one_thread
 from richlazy.experiments.spec import Experiment
 from richlazy.nn import unbalance
 from richlazy.nn.models import ModularTransformer

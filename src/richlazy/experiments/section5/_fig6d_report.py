@@ -1,14 +1,14 @@
 """Figure 6d's figures, headline and claims, from its stored results alone
-(``richlazy.experiments.fig6d``, docs/section5-structure.md)."""
+(``richlazy.experiments.section5.fig6d``, docs/section5-structure.md)."""
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
-from richlazy.experiments._section5 import per_seed_panel, spread
 from richlazy.experiments._style import alpha_colors, alpha_label, figure
 from richlazy.experiments.claims import Claim, decided, not_measured, number
+from richlazy.experiments.section5._section5 import per_seed_panel, spread
 
 WHERE = "Figure 6d (§5)"
 STATEMENT = "an upstream initialization reduces the time to grokking"

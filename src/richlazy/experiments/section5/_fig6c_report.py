@@ -1,15 +1,15 @@
 """Figure 6c's figures, headline and claims, from its stored results alone
-(``richlazy.experiments.fig6c``, docs/section5-structure.md)."""
+(``richlazy.experiments.section5.fig6c``, docs/section5-structure.md)."""
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
-from richlazy.experiments._crossing import CENSORED_ABOVE, CENSORED_BELOW
-from richlazy.experiments._section5 import per_seed_panel, spread
 from richlazy.experiments._style import alpha_colors, alpha_label, figure
 from richlazy.experiments.claims import Claim, decided, not_measured, number
+from richlazy.experiments.section5._crossing import CENSORED_ABOVE, CENSORED_BELOW
+from richlazy.experiments.section5._section5 import per_seed_panel, spread
 
 WHERE = "Figure 6c (§5)"
 

@@ -24,9 +24,9 @@ import xarray as xr
 from richlazy import _validate as check
 from richlazy._validate import require
 from richlazy.data.hierarchy import random_hierarchy
-from richlazy.experiments._crossing import sample_complexity
-from richlazy.experiments._fig6c_report import claims, headline, plot
-from richlazy.experiments._section5 import check_alphas_and_seeds, device_of, one_thread
+from richlazy.experiments.section5._crossing import sample_complexity
+from richlazy.experiments.section5._fig6c_report import claims, headline, plot
+from richlazy.experiments.section5._section5 import check_alphas_and_seeds, device_of, one_thread
 from richlazy.experiments.spec import Experiment
 from richlazy.nn import unbalance
 from richlazy.nn.models import HierarchicalCNN
