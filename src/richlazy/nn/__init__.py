@@ -12,7 +12,10 @@ feature-learning monitor for any ``torch.nn.Module`` (docs/theory.md §6; guide:
   (``SGD``, ``AdamW``, ``optimizer_named``: ``richlazy.nn.optimizers``) and learning-rate
   schedules (``Constant``, ``CosineAnnealing``, ``LinearWarmUp``, ``PiecewiseLinear``:
   ``richlazy.nn.schedules``);
-- ``richlazy.nn.models``: MLP, SmallCNN (digits/MNIST), ResNet18 (CIFAR);
+- ``richlazy.nn.models``: MLP, SmallCNN (digits/MNIST), LeNet5 and DawnResNet (the paper's
+  Figure 6 networks), ResNet18 (CIFAR);
+- ``richlazy.nn.filters``: smoothness scores of convolution filters, the paper's
+  ``filter_smoothness`` among them (§6.4);
 - ``richlazy.nn.benchmark.ntk_benchmark``: the eNTK against the torch.func Jacobian.
 """
 
