@@ -142,10 +142,10 @@ def plot(results: xr.Dataset) -> dict:
     fig = figure(4.0 * len(CELLS), 4.3)
     axes = fig.subplots(1, len(CELLS))
     seed = results.seed.values[0]
-    teacher, _ = teacher_directions(results, seed)  # (m0, 2) unit directions u_j
+    teacher, readouts = teacher_directions(results, seed)  # (m0, 2) unit directions u_j
     # Without stored readouts (results of an earlier version) a direction's sign is unknown:
     # its line is drawn through the origin both ways.
-    inner = 0.0 if "teacher_readout" in results else -1.0
+    inner = -1.0 if readouts is None else 0.0
     for ax, (tau, delta) in zip(axes, CELLS, strict=True):
         cell = results.sel(tau=tau, delta=delta, method="nearest").sel(seed=seed)
         paths = cell.scaled_weight.values  # (C, m, 2)
@@ -228,11 +228,11 @@ def claims(results: xr.Dataset) -> list[Claim]:
         # owed to which neurons grew rather than to their turning)
         size = np.linalg.norm(paths[name][-1], axis=1)  # (m,)
         now = paths[name][at]  # (m, 2)
-        cosine = (now / np.maximum(np.linalg.norm(now, axis=1), 1e-300)[:, None]) @ teacher.T
+        unit = now / np.maximum(np.linalg.norm(now, axis=1), 1e-300)[:, None]  # (m, 2)
+        cosine = unit @ teacher.T  # (m, m0)
         # Only a teacher neuron of the student neuron's readout sign can be matched: a neuron
         # with no such teacher neuron counts 0.
         same = np.sign(cell[name].readout.values[-1])[:, None] == teacher_signs[None]  # (m, m0)
-        # cosine: (m, m0)
         nearest = np.where(same, cosine, -np.inf).max(axis=1)  # (m,)
         nearest = np.where(np.isfinite(nearest), nearest, 0.0)
         return float((nearest * size).sum() / size.sum())
