@@ -32,7 +32,6 @@ from richlazy.data.images import ImageData, cifar10, digits, mnist
 from richlazy.experiments.section5._section5 import device_of
 from richlazy.nn import FeatureMonitor, empirical_ntk, kernel_distance, unbalance
 from richlazy.nn.models import MLP, ResNet18, SmallCNN
-from richlazy.nn.monitor import RELU_FAMILY
 from richlazy.nn.training import Optimizer, fit
 from richlazy.store import to_json
 from richlazy.sweeps import RunContext
@@ -314,9 +313,9 @@ class _Meter:
         self.monitor = FeatureMonitor(model, probe, kernel="trace")
         self.groups = layer_groups(model)
         self.group_names = list(self.groups)
-        self.kernels0 = [self._group_kernel(names) for names in self.groups.values()]
-        self.units = _relu_units(model, probe)
-        self.relu_names = [str(name) for name in self.monitor.to_xarray().layer.values]
+        self.kernels0 = self._group_kernels()
+        self.relu_names = list(self.monitor.units)
+        self.units = np.asarray(list(self.monitor.units.values()), dtype=float)  # (relu calls,)
         first_weight = self.first_weight()
         self.filters0 = first_weight
         self.first_norm0 = float(np.linalg.norm(first_weight))
@@ -325,17 +324,10 @@ class _Meter:
         weight = dict(self.model.named_parameters())[f"{self.first}.weight"]
         return weight.detach().cpu().numpy().copy()  # not a view of the parameter
 
-    def _group_kernel(self, names: list[str]) -> torch.Tensor:
-        """The trace kernel of the parameters ``names`` only (the others held constant)."""
-        params = dict(self.model.named_parameters())
-        flags = {n: p.requires_grad for n, p in params.items()}
-        try:
-            for n, p in params.items():
-                p.requires_grad_(n in names)
-            return empirical_ntk(self.model, self.probe, kernel="trace")  # (N, N)
-        finally:
-            for n, p in params.items():
-                p.requires_grad_(flags[n])
+    def _group_kernels(self) -> list[torch.Tensor]:
+        """The trace kernel of each group's parameters (the others held constant): (N, N) each."""
+        kernels = empirical_ntk(self.model, self.probe, kernel="trace", groups=self.groups)
+        return list(kernels.values())
 
     def __call__(self, step: int) -> dict:
         record = self.monitor.log(step)
@@ -343,8 +335,8 @@ class _Meter:
         group = np.full(len(self.groups), np.nan)  # measured at the last step only (cost)
         if step == self.last:
             group = np.asarray([
-                float(kernel_distance(K0, self._group_kernel(names)))
-                for K0, names in zip(self.kernels0, self.groups.values(), strict=True)
+                float(kernel_distance(K0, K))
+                for K0, K in zip(self.kernels0, self._group_kernels(), strict=True)
             ])  # fmt: skip
         moved = np.linalg.norm(self.first_weight() - self.filters0)
         return {
@@ -355,28 +347,6 @@ class _Meter:
             "first_layer_change": moved / self.first_norm0,
             "parameter_distance": record["parameter_distance"],
         }
-
-
-def _relu_units(model: nn.Module, probe: torch.Tensor) -> np.ndarray:
-    """Units of each call of a ReLU-family module, in the monitor's order (modules in
-    registration order, then their calls)."""
-    calls: dict[str, list[int]] = {}
-    handles = []
-    for name, module in model.named_modules():
-        if isinstance(module, RELU_FAMILY):
-            calls[name] = []
-            hook = lambda m, args, found=calls[name]: found.append(args[0][0].numel())  # noqa: E731
-            handles.append(module.register_forward_pre_hook(hook))
-    training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(probe[:1])
-    finally:
-        model.train(training)
-        for handle in handles:
-            handle.remove()
-    return np.asarray([units for found in calls.values() for units in found], dtype=float)
 
 
 # ---------------------------------------------------------------------------------------------
