@@ -81,7 +81,7 @@ def _draw_cell(ax, results: xr.Dataset, seed, tau: float, delta: float) -> None:
     cell = results.sel(tau=tau, delta=delta, seed=seed)
     paths = cell.scaled_weight.values  # (C, m, 2)
     start_radius = tau**2  # |a_k| ‖w_k‖ at step 0
-    limit = _nice(1.15 * max(float(np.nanmax(np.abs(paths))), start_radius))
+    limit = _nice(1.05 * max(float(np.nanmax(np.abs(paths))), start_radius))
     for k in range(paths.shape[1]):
         ax.plot(paths[:, k, 0], paths[:, k, 1], color="black", linewidth=0.8, alpha=0.5)
     end = paths[-1]  # (m, 2)
