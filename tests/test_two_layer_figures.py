@@ -137,9 +137,18 @@ def test_gradient_flow_and_descent_grids_agree():
 
 
 # Figure 1a as published (docs/theory.md §5.1): the paper preset's draw, a few GD steps.
+PUBLISHED_STEPS = {"steps": 30}
+
+
 @pytest.fixture(scope="module")
 def published():
-    return runner.run("fig1a", preset="paper", overrides={"steps": 30}).results
+    return runner.run("fig1a", preset="paper", overrides=PUBLISHED_STEPS).results
+
+
+def _config():
+    from richlazy import experiments
+
+    return experiments.get("fig1a").configure("paper", PUBLISHED_STEPS)
 
 
 def test_fig1a_paper_preset_is_the_notebook_setting():
@@ -187,7 +196,7 @@ def test_fig1a_published_panels_draw_the_papers_cells_and_insets(published):
 
     from richlazy.experiments.two_layer import fig1a
 
-    fig = fig1a.plot(published)["fig1a_published"]
+    fig = fig1a.plot(published, _config())["fig1a_published"]
     mains = [ax for ax in fig.axes if ax.child_axes]
     assert len(mains) == 2 and all(len(ax.child_axes) == 1 for ax in mains)
     readouts = published.teacher_readout.sel(seed=100).values  # (3,)
@@ -219,7 +228,7 @@ def test_fig1a_published_panels_draw_the_papers_cells_and_insets(published):
         paths = cell.scaled_weight.values  # (C, m, 2)
         assert low < paths.min() and paths.max() < high and ax.get_ylim() == (low, high)
     # The existing per-cell figure draws the same teacher directions.
-    for ax in fig1a.plot(published)["fig1a"].axes:
+    for ax in fig1a.plot(published, _config())["fig1a"].axes:
         rays = [line for line in ax.lines if line.get_linestyle() == ":"]
         ends = np.array([line.get_xydata()[-1] for line in rays])
         np.testing.assert_allclose(ends / np.linalg.norm(ends, axis=1)[:, None], directions)
@@ -244,7 +253,9 @@ def test_fig1a_alignment_claim_matches_neurons_to_teacher_neurons_of_their_sign(
     from richlazy.experiments.two_layer import fig1a
 
     def alignment(results):
-        (claim,) = [c for c in fig1a.claims(results) if "striking alignment" in c.statement]
+        (claim,) = [
+            c for c in fig1a.claims(results, _config()) if "striking alignment" in c.statement
+        ]
         return claim
 
     # Teacher readouts (−1, −1, +1): a neuron with a_k > 0 can only match teacher neuron 2.
@@ -255,4 +266,4 @@ def test_fig1a_alignment_claim_matches_neurons_to_teacher_neurons_of_their_sign(
     # Results of an earlier version, without the readouts, cannot decide it; they still draw.
     older = published.drop_vars(["readout", "teacher_readout"])
     assert alignment(older).verdict == Verdict.NOT_MEASURED
-    assert set(fig1a.plot(older)) == {"fig1a", "fig1a_published"}
+    assert set(fig1a.plot(older, _config())) == {"fig1a", "fig1a_published"}

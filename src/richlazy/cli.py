@@ -195,7 +195,10 @@ def list_experiments() -> None:
         table.add_column(column)
     for name in experiments.names():
         listing = experiments.describe(name)
-        table.add_row(name, listing.paper, ", ".join(listing.presets), listing.summary)
+        presets = experiments.preset_names(name)
+        shown = [p for p in presets if p != experiments.SMOKE]
+        shown += [f"{experiments.SMOKE} (tests)"] if experiments.SMOKE in presets else []
+        table.add_row(name, listing.paper, ", ".join(shown), listing.summary)
     console.print(table)
 
 
