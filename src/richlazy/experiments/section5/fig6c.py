@@ -27,11 +27,13 @@ from richlazy._validate import Checked, option, require
 from richlazy.data.hierarchy import random_hierarchy
 from richlazy.experiments.section5._crossing import sample_complexity
 from richlazy.experiments.section5._fig6c_report import RULES, claims, headline, plot
-from richlazy.experiments.section5._section5 import check_alphas, device_of, one_thread
+from richlazy.experiments.section5._section5 import check_alphas
 from richlazy.experiments.spec import Experiment
 from richlazy.nn import unbalance
 from richlazy.nn.models import HierarchicalCNN
-from richlazy.nn.training import Optimizer, fit
+from richlazy.nn.optimizers import SGD
+from richlazy.nn.training import fit
+from richlazy.runtime import device_of, torch_threads
 from richlazy.sweeps import RunContext
 
 __all__ = ["EXPERIMENT", "PRESETS", "Config", "run", "shard_results"]
@@ -122,7 +124,7 @@ PRESETS = {
 def shard_results(config: Config, seed: int, train_size: int, progress=None) -> xr.Dataset:
     """Every α at one (seed, P): dims (alpha, train_size, seed) (``progress`` is not used: a
     shard is one full-batch run per α)."""
-    with one_thread():
+    with torch_threads(1):  # small models: one thread (richlazy.experiments.section5._section5)
         return _shard(config, seed, train_size)
 
 
@@ -149,7 +151,7 @@ def _shard(config: Config, seed: int, train_size: int) -> xr.Dataset:
         models,
         x,
         y,
-        optimizer=Optimizer("sgd", lr=config.lr, momentum=config.momentum),
+        optimizer=SGD(config.lr, momentum=config.momentum),
         steps=config.max_steps,
         eval_steps=range(0, config.max_steps + 1, config.eval_every),
         until=below,

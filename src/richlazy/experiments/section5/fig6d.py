@@ -30,11 +30,13 @@ from richlazy._validate import Checked, option, require
 from richlazy.data.modular import modular_arithmetic
 from richlazy.experiments.section5._crossing import first_step_above
 from richlazy.experiments.section5._fig6d_report import RULES, claims, headline, plot
-from richlazy.experiments.section5._section5 import check_alphas, device_of, one_thread
+from richlazy.experiments.section5._section5 import check_alphas
 from richlazy.experiments.spec import Experiment
 from richlazy.nn import unbalance
 from richlazy.nn.models import ModularTransformer
-from richlazy.nn.training import OPTIMIZERS, Optimizer, fit
+from richlazy.nn.optimizers import OPTIMIZERS, SGD, AdamW, optimizer_named
+from richlazy.nn.training import fit
+from richlazy.runtime import device_of, torch_threads
 from richlazy.sweeps import RunContext
 
 __all__ = ["EXPERIMENT", "PRESETS", "Config", "run", "seed_results"]
@@ -94,13 +96,13 @@ class Config(Checked):
             f"max_steps ({self.max_steps}) must be a multiple of eval_every ({self.eval_every})",
         )
         modular_arithmetic(self.p, fraction=self.fraction, operation=self.operation)  # checks
-        Optimizer(self.optimizer, self.lr, momentum=self.momentum,
-                  weight_decay=self.weight_decay, betas=self.betas)  # fmt: skip
+        self.build_optimizer()  # checks the options of the optimizer named
         device_of(self.device)
 
-    def build_optimizer(self) -> Optimizer:
-        return Optimizer(self.optimizer, self.lr, momentum=self.momentum,
-                         weight_decay=self.weight_decay, betas=self.betas)  # fmt: skip
+    def build_optimizer(self) -> SGD | AdamW:
+        """``SGD(lr, momentum=, weight_decay=)`` or ``AdamW(lr, betas=, weight_decay=)``."""
+        own = {"momentum": self.momentum} if self.optimizer == "sgd" else {"betas": self.betas}
+        return optimizer_named(self.optimizer, lr=self.lr, weight_decay=self.weight_decay, **own)
 
 
 QUICK = Config(p=43, fraction=0.5, d_model=64, d_mlp=256, lr=3e-3, max_steps=3000, eval_every=50)
@@ -145,7 +147,7 @@ def _model(config: Config, alpha: float, seed: int, device: torch.device) -> Mod
 def seed_results(config: Config, seed: int, progress=None) -> xr.Dataset:
     """Every α of one seed: dims (alpha, seed) and (alpha, seed, step); ``progress`` counts
     its training steps."""
-    with one_thread():
+    with torch_threads(1):  # small models: one thread (richlazy.experiments.section5._section5)
         return _seed_results(config, seed, progress)
 
 

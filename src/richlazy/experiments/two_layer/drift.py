@@ -40,8 +40,9 @@ from richlazy.experiments.two_layer._drift_report import (
 from richlazy.experiments.two_layer._drift_report import RULES, claims, headline, plot
 from richlazy.metrics import hamming_distance, kernel_distances, mean_squared_error
 from richlazy.nets.two_layer import TwoLayerNets, per_neuron_delta, symmetric_pairs
+from richlazy.runtime import log_schedule, torch_threads
 from richlazy.sweeps import RunContext
-from richlazy.train import GradientFlow, log_schedule, train
+from richlazy.train import GradientFlow, train
 
 VARIABLES = (
     "conservation_drift",
@@ -233,12 +234,8 @@ def _measure(initial: TwoLayerNets, W, a, X, y, X_test, y_test) -> dict[str, np.
 def seed_results(config: Config, seed: int, progress=None) -> xr.Dataset:
     """One seed: every (δ, r, batch size) SGD run and the gradient-flow reference (``progress``
     is not used: the runs are short)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny problems: one thread is fastest
-    try:
+    with torch_threads(1):  # tiny problems: one thread is fastest
         return _seed_results(config, seed)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _seed_results(config: Config, seed: int) -> xr.Dataset:
