@@ -1,6 +1,6 @@
 """Which richlazy this is: the commit of its source, for provenance and ``richlazy --version``.
 
-Two cases (docs/architecture.md, "Version and provenance"):
+Two cases (docs/index.md, "Version and provenance"):
 
 - The package's folder is tracked by a git work tree (a clone, installed editable, or run from
   ``src/``): that work tree's HEAD, live, with ``-dirty`` when a tracked file differs from it.

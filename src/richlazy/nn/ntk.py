@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -20,10 +21,20 @@ from torch import nn
 
 from richlazy.nn import _capture, _checks, _contract, _functional, _names, _routes
 
-__all__ = ["KERNELS", "METHODS", "empirical_ntk", "kernel_distance", "ntk_routes"]
+__all__ = [
+    "KERNELS",
+    "METHODS",
+    "Kernel",
+    "Method",
+    "empirical_ntk",
+    "kernel_distance",
+    "ntk_routes",
+]
 
-KERNELS = ("sum", "trace", "full")
-METHODS = ("layerwise", "jacobian")
+Kernel = Literal["sum", "trace", "full"]
+Method = Literal["layerwise", "jacobian"]
+KERNELS: tuple[str, ...] = get_args(Kernel)
+METHODS: tuple[str, ...] = get_args(Method)
 DEFAULT_MEMORY = 2 << 30  # 2 GiB of temporaries: fits the 128-point ResNet-18 benchmark at once
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
@@ -63,10 +74,10 @@ def empirical_ntk(
     x1: torch.Tensor,
     x2: torch.Tensor | None = None,
     *,
-    kernel: str = "sum",
+    kernel: Kernel = "sum",
     lr_weights: object = None,
     max_memory: int | None = None,
-    method: str = "layerwise",
+    method: Method = "layerwise",
 ) -> torch.Tensor:
     """The empirical NTK of ``model`` between probe points ``x1`` and ``x2`` (§6.2).
 
@@ -215,7 +226,7 @@ def _layerwise(model, x1, x2, entries, rates, kernel, budget) -> torch.Tensor:
 
 
 def ntk_routes(
-    model: nn.Module, x: torch.Tensor, *, kernel: str = "sum", lr_weights: object = None
+    model: nn.Module, x: torch.Tensor, *, kernel: Kernel = "sum", lr_weights: object = None
 ) -> dict[str, str]:
     """How ``empirical_ntk(model, x, kernel=kernel)`` contracts each parameter (a diagnostic).
 
@@ -230,7 +241,8 @@ def ntk_routes(
         ``{parameter name: route}`` for every trained parameter.
 
     Raises:
-        As ``empirical_ntk``.
+        TypeError: as ``empirical_ntk``.
+        ValueError: as ``empirical_ntk``.
     """
     _checks.module("model", model)
     x = _checks.probe("x", x)

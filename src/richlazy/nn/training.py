@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -35,10 +35,12 @@ import richlazy._validate as check
 from richlazy._validate import require
 from richlazy.nn.monitor import log_schedule
 
-__all__ = ["LOSSES", "OPTIMIZERS", "Optimizer", "fit"]
+__all__ = ["LOSSES", "OPTIMIZERS", "Loss", "Optimizer", "OptimizerKind", "fit"]
 
-OPTIMIZERS = ("sgd", "adamw")
-LOSSES = ("cross_entropy", "mse")
+OptimizerKind = Literal["sgd", "adamw"]
+Loss = Literal["cross_entropy", "mse"]
+OPTIMIZERS: tuple[str, ...] = get_args(OptimizerKind)
+LOSSES: tuple[str, ...] = get_args(Loss)
 # Points evaluated per forward pass when measuring a whole split (bounds the memory of evaluation).
 EVAL_CHUNK = 4096
 
@@ -58,7 +60,7 @@ class Optimizer:
         betas, eps: AdamW's moment decay rates and denominator floor.
     """
 
-    kind: str = "sgd"
+    kind: OptimizerKind = "sgd"
     lr: float = 0.1
     momentum: float = 0.0
     weight_decay: float = 0.0
@@ -108,7 +110,7 @@ def fit(
     epochs: int | None = None,
     batch_size: int | None = None,
     seed: int | Sequence[int] = 0,
-    loss: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = "cross_entropy",
+    loss: Loss | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = "cross_entropy",
     accuracy: bool | None = None,
     eval_steps: Sequence[int] | None = None,
     x_test: Tensors | None = None,
