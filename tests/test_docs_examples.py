@@ -160,7 +160,9 @@ def test_the_documents_with_examples_are_found():
 
 
 @pytest.mark.parametrize("document", RUNNABLE)
-def test_the_python_blocks_run_and_print_what_they_show(document, tmp_path, monkeypatch, request):
+def test_the_python_blocks_run_and_print_what_they_show(
+    document, tmp_path, monkeypatch, request, single_thread
+):
     where = request.getfixturevalue(SETUP[document]) if document in SETUP else tmp_path
     monkeypatch.chdir(where)
     checks = run_document(document)
