@@ -42,6 +42,8 @@ from richlazy.sweeps import (
 from richlazy.train import (
     DTYPES,
     METHODS,
+    Device,
+    DType,
     check_device,
     engine_threads,
     fuses,
@@ -59,7 +61,9 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def matmul_rate(*, dtype: str = "float64", device: str = "cpu", size: int | None = None) -> float:
+def matmul_rate(
+    *, dtype: DType = "float64", device: Device = "cpu", size: int | None = None
+) -> float:
     """The matrix-multiply rate in FLOP/s (best of 5 products of two size² matrices), on as
     many CPU threads as torch uses now. ``size`` defaults to 1024 on the CPU and 8192 on a GPU
     (smaller products leave a GPU partly idle)."""

@@ -32,6 +32,9 @@ from richlazy.sweeps.context import Progress, RunContext
 from richlazy.train import (
     DTYPES,
     METHODS,
+    Device,
+    DType,
+    Method,
     Solver,
     TrainResult,
     check_device,
@@ -73,11 +76,11 @@ class GridConfig:
     lr_per_tau2: bool = True
     steps: int = 1_000_000
     checkpoints_per_decade: int = 1
-    method: str = "gd"
+    method: Method = "gd"
     rtol: float = 1e-3
     leak: float = 0.0
-    device: str = "cpu"
-    dtype: str = "float64"
+    device: Device = "cpu"
+    dtype: DType = "float64"
 
     def __post_init__(self):
         taus = check.strictly_increasing("taus", self.taus)

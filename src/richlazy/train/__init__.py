@@ -5,6 +5,8 @@ from richlazy._validate import MAX_STEPS
 from richlazy.train.batch import (
     DEVICES,
     DTYPES,
+    Device,
+    DType,
     check_device,
     engine_threads,
     step_size,
@@ -14,7 +16,15 @@ from richlazy.train.descent import fuses
 from richlazy.train.engine import TrainResult, train
 from richlazy.train.flow import FlowSteps
 from richlazy.train.schedule import checked_schedule, log_schedule
-from richlazy.train.solvers import GD, METHODS, SOLVERS, GradientFlow, Solver, solver_named
+from richlazy.train.solvers import (
+    GD,
+    METHODS,
+    SOLVERS,
+    GradientFlow,
+    Method,
+    Solver,
+    solver_named,
+)
 
 __all__ = [
     "DEVICES",
@@ -23,8 +33,11 @@ __all__ = [
     "MAX_STEPS",
     "METHODS",
     "SOLVERS",
+    "DType",
+    "Device",
     "FlowSteps",
     "GradientFlow",
+    "Method",
     "Solver",
     "TrainResult",
     "check_device",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -16,8 +17,10 @@ import torch
 from richlazy import _validate as check
 from richlazy.nets.two_layer import TwoLayerNets, check_data, loss
 
-DEVICES = ("cpu", "cuda")
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
+Device = Literal["cpu", "cuda"]
+DType = Literal["float64", "float32"]
+DEVICES: tuple[str, ...] = get_args(Device)
+DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
 
 # Below this many activations per step (S·n·K·m), one CPU thread is faster than several: the
 # work per operation is too small to split, and spinning threads of an oversubscribed machine
