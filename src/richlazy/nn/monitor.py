@@ -234,6 +234,13 @@ class FeatureMonitor:
         }
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
+    @property
+    def units(self) -> dict[str, int]:
+        """Units per probe point of each ReLU-family call, ``{layer: units}`` in the order of
+        ``to_xarray``'s ``layer`` coordinate: what ``hamming_fraction`` divides by."""
+        counts = [int(self._patterns0[name][i][0].numel()) for name, i in self._calls]
+        return dict(zip(self._layer_names(), counts, strict=True))
+
     def _layer_names(self) -> list[str]:
         counts = {name: len(self._patterns0[name]) for name, _ in self._relus}
         return [name if counts[name] == 1 else f"{name}[{i}]" for name, i in self._calls]

@@ -21,8 +21,9 @@ import numpy as np
 import xarray as xr
 from matplotlib import colormaps
 
+from richlazy import _validate as check
 from richlazy import deep_linear as dl
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
 from richlazy.experiments.claims import MUCH, Claim, agrees, decided, number
 from richlazy.experiments.spec import Experiment
@@ -33,48 +34,41 @@ LAYER_CMAP = colormaps["plasma"]
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """Settings of the deep-linear experiment."""
 
-    depths: tuple[int, ...] = (3, 4)
-    imbalance: float = 1.0  # |δ| of the upstream and downstream inits
-    width: int = 3  # every layer n × n: Δ_l = δI needs square hidden layers
-    samples: int = 20
-    scale: float = 0.3  # singular values of the smallest layer, uniform in [scale/2, 3 scale/2]
+    depths: tuple[int, ...] = option((3, 4), check.tuple_of(check.whole(2)))
+    imbalance: float = option(1.0, check.positive_float)  # |δ| of the upstream and downstream inits
+    # every layer n × n: Δ_l = δI needs square hidden layers
+    width: int = option(3, check.whole())
+    samples: int = option(20, check.whole())
+    # singular values of the smallest layer, uniform in [scale/2, 3 scale/2]
+    scale: float = option(0.3, check.positive_float)
     t_max: float = 10**2.5  # long enough for every init to converge
-    time_points: int = 221  # log-spaced from 1e-3, plus t = 0
-    rtol: float = 1e-8  # who moves first is decided at the percent level, not at 1e-8
+    time_points: int = option(221, check.whole(3))  # log-spaced from 1e-3, plus t = 0
+    # who moves first is decided at the percent level, not at 1e-8
+    rtol: float = option(1e-8, check.interval(0, 1e-3))
     seed: int = 0
-    # balanced closed form vs simulation (Σ = I, aligned singular vectors)
-    sigma0: tuple[float, ...] = (0.05, 0.05, 0.05)  # small: the modes are learned one by one
+    # balanced closed form vs simulation (Σ = I, aligned singular vectors); σ0 > 0 (σ = 0 is a
+    # fixed point) and small: the modes are learned one by one
+    sigma0: tuple[float, ...] = option(
+        (0.05, 0.05, 0.05), check.tuple_of(check.positive_float, once=False)
+    )
     sigma_star: tuple[float, ...] = (2.0, 1.0, 0.5)
-    mode_t_max: float = 10.0
-    mode_time_points: int = 201
-    mode_rtol: float = 1e-12  # well below the 1e-8 agreement we check
+    mode_t_max: float = option(10.0, check.positive_float)
+    mode_time_points: int = option(201, check.whole(2))
+    # well below the 1e-8 agreement we check
+    mode_rtol: float = option(1e-12, check.interval(0, 1e-3))
 
     def __post_init__(self):
-        require(
-            len(self.depths) > 0 and all(int(L) == L and L >= 2 for L in self.depths),
-            f"depths must be integers >= 2, got {self.depths}",
-        )
-        require(self.imbalance > 0, f"imbalance must be > 0, got {self.imbalance}")
-        require(self.width >= 1 and self.samples >= 1, "width and samples must be >= 1")
-        require(self.scale > 0, f"scale must be > 0, got {self.scale}")
+        super().__post_init__()
         require(
             self.t_max > 1e-3, f"t_max must be > 1e-3 (the first sampled time), got {self.t_max}"
         )
-        require(self.time_points >= 3, f"time_points must be >= 3, got {self.time_points}")
-        require(0 < self.rtol < 1e-3, f"rtol must be in (0, 1e-3), got {self.rtol}")
         require(
             len(self.sigma0) == len(self.sigma_star) == self.width,
             f"sigma0 and sigma_star need one entry per mode (width = {self.width})",
         )
-        require(all(s > 0 for s in self.sigma0), "sigma0 must be > 0 (σ = 0 is a fixed point)")
-        require(
-            self.mode_t_max > 0 and self.mode_time_points >= 2,
-            "mode_t_max must be > 0 and mode_time_points >= 2",
-        )
-        require(0 < self.mode_rtol < 1e-3, f"mode_rtol must be in (0, 1e-3), got {self.mode_rtol}")
 
 
 PRESETS = {

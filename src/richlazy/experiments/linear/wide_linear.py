@@ -17,9 +17,10 @@ import xarray as xr
 from matplotlib import colormaps
 from scipy.optimize import linprog
 
+from richlazy import _validate as check
 from richlazy import deep_linear as dl
 from richlazy import wide_linear as wl
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
 from richlazy.experiments.claims import Claim, agrees, at_least, at_most, number
 from richlazy.experiments.spec import Experiment
@@ -29,64 +30,45 @@ MAGNITUDE_CMAP = colormaps["viridis"]
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """Settings of the wide-linear experiment (sizes chosen so every δ meets Theorem 4.2)."""
 
     # (a) function space vs parameter space
-    deltas: tuple[float, ...] = (-2.0, -0.5, 0.0, 0.5, 2.0)
-    d: int = 4  # input dimension = hidden width when δ < 0
-    c: int = 2  # output dimension = hidden width when δ > 0
-    balanced_width: int = 6  # hidden width at δ = 0, where any h is allowed: wider than d, c
-    samples: int = 8  # n > d: one least-squares solution for every δ
-    scale: float = 0.3  # small enough that δ = 0 shows a plateau, large enough to leave it fast
-    eta_a: float = 1.0
-    eta_w: float = 1.0
-    t_max: float = 12.0
-    time_points: int = 241
-    rtol: float = 1e-12  # both integrators: well below the 1e-8 agreement we check
+    deltas: tuple[float, ...] = option((-2.0, -0.5, 0.0, 0.5, 2.0), check.tuple_of())
+    d: int = option(4, check.whole())  # input dimension = hidden width when δ < 0
+    c: int = option(2, check.whole())  # output dimension = hidden width when δ > 0
+    # hidden width at δ = 0, where any h is allowed: wider than d, c
+    balanced_width: int = option(6, check.whole())
+    samples: int = option(8, check.whole())  # n > d: one least-squares solution for every δ
+    # small enough that δ = 0 shows a plateau, large enough to leave it fast
+    scale: float = option(0.3, check.positive_float)
+    eta_a: float = option(1.0, check.positive_float)
+    eta_w: float = option(1.0, check.positive_float)
+    t_max: float = option(12.0, check.positive_float)
+    time_points: int = option(241, check.whole(2))
+    # both integrators: well below the 1e-8 agreement we check
+    rtol: float = option(1e-12, check.interval(0, 1e-3))
     seed: int = 0
     # (b) singular-value (mode) flow; only |δ| enters it
-    mode_deltas: tuple[float, ...] = (0.0, 0.1, 0.5, 2.0, 10.0, 50.0)
+    mode_deltas: tuple[float, ...] = option((0.0, 0.1, 0.5, 2.0, 10.0, 50.0), check.tuple_of())
     sigma0: float = 1e-3
     sigma_star: float = 1.0
-    mode_time_max: float = 15.0  # in units of the final rate R = √(δ² + 4η_aη_wσ*²)
-    mode_time_points: int = 301
+    # in units of the final rate R = √(δ² + 4η_aη_wσ*²)
+    mode_time_max: float = option(15.0, check.positive_float)
+    mode_time_points: int = option(301, check.whole(2))
     # (c) implicit bias on underdetermined aligned regression, from σ0 = 0
     measurements: int = 6
     modes: int = 10
     sparse_values: tuple[float, ...] = (1.5, -0.8)  # the planted σ (on the first modes)
     bias_delta_range: tuple[float, float] = (1e-12, 1e8)  # |δ|, log-spaced
-    bias_points: int = 21
+    bias_points: int = option(21, check.whole(2))
 
     def __post_init__(self):
-        require(
-            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
-            "deltas must be a non-empty tuple of finite numbers",
-        )
-        require(
-            min(self.d, self.c, self.balanced_width) >= 1,
-            f"d, c and balanced_width must be >= 1, got {self.d}, {self.c}, {self.balanced_width}",
-        )
-        require(self.samples >= 1, f"samples must be >= 1, got {self.samples}")
-        require(
-            self.scale > 0 and self.eta_a > 0 and self.eta_w > 0,
-            "scale, eta_a and eta_w must be > 0",
-        )
-        require(self.t_max > 0, f"t_max must be > 0, got {self.t_max}")
-        require(self.time_points >= 2, f"time_points must be >= 2, got {self.time_points}")
-        require(0 < self.rtol < 1e-3, f"rtol must be in (0, 1e-3), got {self.rtol}")
-        require(
-            len(self.mode_deltas) > 0 and all(np.isfinite(self.mode_deltas)),
-            "mode_deltas must be a non-empty tuple of finite numbers",
-        )
+        super().__post_init__()
         require(
             0 < self.sigma0 < self.sigma_star,
             f"need 0 < sigma0 < sigma_star (a mode that grows), got {self.sigma0}, "
             f"{self.sigma_star}",
-        )
-        require(
-            self.mode_time_max > 0 and self.mode_time_points >= 2,
-            "mode_time_max must be > 0 and mode_time_points >= 2",
         )
         require(
             1 <= self.measurements < self.modes,
@@ -103,7 +85,6 @@ class Config:
             "bias_delta_range must be (low, high) with 0 < low < high, got "
             f"{self.bias_delta_range}",
         )
-        require(self.bias_points >= 2, f"bias_points must be >= 2, got {self.bias_points}")
 
 
 PRESETS = {

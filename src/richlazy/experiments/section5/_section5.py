@@ -47,13 +47,14 @@ def spread(values) -> str:
     return f"{number(np.median(values))} [{number(values.min())}, {number(values.max())}]"
 
 
-def check_alphas_and_seeds(alphas, seeds) -> None:
-    """A config's α (distinct, > 0, 1 among them: the reference) and seeds."""
-    check.distinct("alphas", alphas)
-    for alpha in alphas:
-        check.positive_float("alphas", alpha)
-    require(1.0 in alphas, f"alphas must include 1 (the reference), got {alphas}")
-    check.seeds("seeds", seeds)
+_POSITIVE_VALUES = check.tuple_of(check.positive_float)
+
+
+def check_alphas(name: str, value: object) -> None:
+    """The check of a config's α (``richlazy._validate.option``): distinct, > 0, and 1 among
+    them (the standard initialization, the reference of every comparison)."""
+    _POSITIVE_VALUES(name, value)
+    require(1.0 in value, f"{name} must include 1 (the reference), got {value}")
 
 
 def per_seed_panel(ax, alphas, ordinal: np.ndarray, colors, low: float, high: float) -> None:

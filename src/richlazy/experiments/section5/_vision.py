@@ -27,13 +27,12 @@ import xarray as xr
 from torch import nn
 
 from richlazy import _validate as check
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.data.images import ImageData, cifar10, digits, mnist
-from richlazy.experiments.section5._section5 import device_of
+from richlazy.experiments.section5._section5 import DEVICES, check_alphas, device_of
 from richlazy.nn import FeatureMonitor, empirical_ntk, kernel_distance, unbalance
 from richlazy.nn.models import MLP, ResNet18, SmallCNN
-from richlazy.nn.monitor import RELU_FAMILY
-from richlazy.nn.training import Optimizer, fit
+from richlazy.nn.training import OPTIMIZERS, Optimizer, fit
 from richlazy.store import to_json
 from richlazy.sweeps import RunContext
 
@@ -46,7 +45,7 @@ PRESENTATION = ("networks", "seeds", "threads", "device")
 
 
 @dataclass(frozen=True)
-class VisionConfig:
+class VisionConfig(Checked):
     """The settings of the Section 5 vision runs (every default's reason: docs/section5-vision.md).
 
     Attributes:
@@ -70,54 +69,32 @@ class VisionConfig:
         device: "cpu", "cuda" or "auto" (cuda when available).
     """
 
-    dataset: str = "digits"
+    dataset: str = option("digits", check.one_of(DATASETS))
     data_dir: str = ""
-    n_train: int = 0
-    n_test: int = 0
-    split_seed: int = 0
-    networks: tuple[str, ...] = ("cnn", "mlp")
-    knob: str = "first_last"
-    alphas: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0, 30.0)
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    steps: int = 500
-    batch_size: int = 64
-    optimizer: str = "sgd"
+    n_train: int = option(0, check.whole(0))
+    n_test: int = option(0, check.whole(0))
+    split_seed: int = option(0, check.whole(0))
+    networks: tuple[str, ...] = option(("cnn", "mlp"), check.tuple_of(check.one_of(NETWORKS)))
+    knob: str = option("first_last", check.one_of(KNOBS))
+    alphas: tuple[float, ...] = option((0.3, 1.0, 3.0, 10.0, 30.0), check_alphas)
+    seeds: tuple[int, ...] = option((0, 1, 2, 3, 4), check.seeds)
+    steps: int = option(500, check.whole())
+    batch_size: int = option(64, check.whole())
+    optimizer: str = option("sgd", check.one_of(OPTIMIZERS))
     lr: float = 0.05
     momentum: float = 0.0
     weight_decay: float = 0.0
-    cnn_width: int = 16
-    mlp_width: int = 128
-    mlp_depth: int = 4
-    resnet_width: int = 64
-    probe_points: int = 64
-    evals_per_decade: int = 3
-    threads: int = 1
-    device: str = "cpu"
+    cnn_width: int = option(16, check.whole())
+    mlp_width: int = option(128, check.whole())
+    mlp_depth: int = option(4, check.whole())
+    resnet_width: int = option(64, check.whole())
+    probe_points: int = option(64, check.whole())
+    evals_per_decade: int = option(3, check.whole())
+    threads: int = option(1, check.whole())
+    device: str = option("cpu", check.one_of(DEVICES))
 
     def __post_init__(self):
-        for name, choices in (("dataset", DATASETS), ("knob", KNOBS), ("device", ("cpu", "cuda",
-                              "auto")), ("optimizer", ("sgd", "adamw"))):  # fmt: skip
-            value = getattr(self, name)
-            require(value in choices, f"{name} must be one of {', '.join(choices)}, got {value!r}")
-        require(
-            isinstance(self.networks, tuple) and self.networks
-            and all(n in NETWORKS for n in self.networks),
-            f"networks must name some of {', '.join(NETWORKS)}, got {self.networks!r}",
-        )  # fmt: skip
-        check.distinct("networks", self.networks)
-        require(
-            isinstance(self.alphas, tuple) and 1.0 in self.alphas,
-            f"alphas must be a tuple containing 1 (the standard initialization), got {self.alphas}",
-        )
-        for alpha in self.alphas:
-            check.positive_float("alphas", alpha)
-        check.distinct("alphas", self.alphas)
-        check.seeds("seeds", self.seeds)
-        for name in ("n_train", "n_test", "split_seed"):
-            check.integer(name, getattr(self, name))
-        for name in ("steps", "batch_size", "cnn_width", "mlp_width", "mlp_depth",
-                     "resnet_width", "probe_points", "evals_per_decade", "threads"):  # fmt: skip
-            check.positive_integer(name, getattr(self, name))
+        super().__post_init__()
         Optimizer(self.optimizer, self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         # data_dir is checked when the data are read (richlazy.data.images names the files).
         if self.dataset == "digits":
@@ -314,9 +291,9 @@ class _Meter:
         self.monitor = FeatureMonitor(model, probe, kernel="trace")
         self.groups = layer_groups(model)
         self.group_names = list(self.groups)
-        self.kernels0 = [self._group_kernel(names) for names in self.groups.values()]
-        self.units = _relu_units(model, probe)
-        self.relu_names = [str(name) for name in self.monitor.to_xarray().layer.values]
+        self.kernels0 = self._group_kernels()
+        self.relu_names = list(self.monitor.units)
+        self.units = np.asarray(list(self.monitor.units.values()), dtype=float)  # (relu calls,)
         first_weight = self.first_weight()
         self.filters0 = first_weight
         self.first_norm0 = float(np.linalg.norm(first_weight))
@@ -325,17 +302,10 @@ class _Meter:
         weight = dict(self.model.named_parameters())[f"{self.first}.weight"]
         return weight.detach().cpu().numpy().copy()  # not a view of the parameter
 
-    def _group_kernel(self, names: list[str]) -> torch.Tensor:
-        """The trace kernel of the parameters ``names`` only (the others held constant)."""
-        params = dict(self.model.named_parameters())
-        flags = {n: p.requires_grad for n, p in params.items()}
-        try:
-            for n, p in params.items():
-                p.requires_grad_(n in names)
-            return empirical_ntk(self.model, self.probe, kernel="trace")  # (N, N)
-        finally:
-            for n, p in params.items():
-                p.requires_grad_(flags[n])
+    def _group_kernels(self) -> list[torch.Tensor]:
+        """The trace kernel of each group's parameters (the others held constant): (N, N) each."""
+        kernels = empirical_ntk(self.model, self.probe, kernel="trace", groups=self.groups)
+        return list(kernels.values())
 
     def __call__(self, step: int) -> dict:
         record = self.monitor.log(step)
@@ -343,8 +313,8 @@ class _Meter:
         group = np.full(len(self.groups), np.nan)  # measured at the last step only (cost)
         if step == self.last:
             group = np.asarray([
-                float(kernel_distance(K0, self._group_kernel(names)))
-                for K0, names in zip(self.kernels0, self.groups.values(), strict=True)
+                float(kernel_distance(K0, K))
+                for K0, K in zip(self.kernels0, self._group_kernels(), strict=True)
             ])  # fmt: skip
         moved = np.linalg.norm(self.first_weight() - self.filters0)
         return {
@@ -355,28 +325,6 @@ class _Meter:
             "first_layer_change": moved / self.first_norm0,
             "parameter_distance": record["parameter_distance"],
         }
-
-
-def _relu_units(model: nn.Module, probe: torch.Tensor) -> np.ndarray:
-    """Units of each call of a ReLU-family module, in the monitor's order (modules in
-    registration order, then their calls)."""
-    calls: dict[str, list[int]] = {}
-    handles = []
-    for name, module in model.named_modules():
-        if isinstance(module, RELU_FAMILY):
-            calls[name] = []
-            hook = lambda m, args, found=calls[name]: found.append(args[0][0].numel())  # noqa: E731
-            handles.append(module.register_forward_pre_hook(hook))
-    training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(probe[:1])
-    finally:
-        model.train(training)
-        for handle in handles:
-            handle.remove()
-    return np.asarray([units for found in calls.values() for units in found], dtype=float)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,11 +22,11 @@ import torch
 import xarray as xr
 
 from richlazy import _validate as check
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.data.hierarchy import random_hierarchy
 from richlazy.experiments.section5._crossing import sample_complexity
 from richlazy.experiments.section5._fig6c_report import claims, headline, plot
-from richlazy.experiments.section5._section5 import check_alphas_and_seeds, device_of, one_thread
+from richlazy.experiments.section5._section5 import check_alphas, device_of, one_thread
 from richlazy.experiments.spec import Experiment
 from richlazy.nn import unbalance
 from richlazy.nn.models import HierarchicalCNN
@@ -37,7 +37,7 @@ __all__ = ["EXPERIMENT", "PRESETS", "Config", "run", "shard_results"]
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """Figure 6c's settings.
 
     Attributes:
@@ -59,39 +59,30 @@ class Config:
             stops at its own first step below the target (fit's per-run ``until``).
     """
 
-    alphas: tuple[float, ...] = (0.25, 1.0, 4.0, 16.0)
-    train_sizes: tuple[int, ...] = (128, 256, 512, 1024, 2048)
-    seeds: tuple[int, ...] = (0, 1, 2)
+    alphas: tuple[float, ...] = option((0.25, 1.0, 4.0, 16.0), check_alphas)
+    # at least two: P* interpolates between them
+    train_sizes: tuple[int, ...] = option(
+        (128, 256, 512, 1024, 2048), check.tuple_of(check.whole(), increasing=True, at_least=2)
+    )
+    seeds: tuple[int, ...] = option((0, 1, 2), check.seeds)
     v: int = 8
     n_c: int = 8
     m: int = 3
     L: int = 3
     s: int = 2
-    width: int = 64
-    n_test: int = 2000
-    lr: float = 1.0
-    momentum: float = 0.0
-    target_loss: float = 0.01
-    max_steps: int = 1000
-    eval_every: int = 10
-    error_fraction: float = 0.1
+    width: int = option(64, check.whole())
+    n_test: int = option(2000, check.whole())
+    lr: float = option(1.0, check.positive_float)
+    momentum: float = option(0.0, check.interval(0, 1, "[)"))
+    target_loss: float = option(0.01, check.positive_float)
+    max_steps: int = option(1000, check.whole())
+    eval_every: int = option(10, check.whole())
+    error_fraction: float = option(0.1, check.interval(0, 1))
     device: str = "auto"
     vectorize: bool | None = None
 
     def __post_init__(self):
-        check_alphas_and_seeds(self.alphas, self.seeds)
-        sizes = check.strictly_increasing("train_sizes", self.train_sizes)
-        for size in self.train_sizes:
-            check.positive_integer("train_sizes", size)
-        require(len(sizes) >= 2, "train_sizes must hold at least two sizes (P* interpolates)")
-        for name in ("width", "n_test", "max_steps", "eval_every"):
-            check.positive_integer(name, getattr(self, name))
-        check.positive_float("lr", self.lr)
-        momentum = check.real_number("momentum", self.momentum)
-        require(0 <= momentum < 1, f"momentum must be in [0, 1), got {momentum}")
-        check.positive_float("target_loss", self.target_loss)
-        fraction = check.real_number("error_fraction", self.error_fraction)
-        require(0 < fraction < 1, f"error_fraction must be in (0, 1), got {fraction}")
+        super().__post_init__()
         device_of(self.device)
         rhm = random_hierarchy(self.v, self.n_c, self.m, self.L, self.s, seed=0)  # checks sizes
         require(

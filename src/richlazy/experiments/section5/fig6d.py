@@ -25,11 +25,11 @@ import torch
 import xarray as xr
 
 from richlazy import _validate as check
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.data.modular import modular_arithmetic
 from richlazy.experiments.section5._crossing import first_step_above
 from richlazy.experiments.section5._fig6d_report import claims, headline, plot
-from richlazy.experiments.section5._section5 import check_alphas_and_seeds, device_of, one_thread
+from richlazy.experiments.section5._section5 import check_alphas, device_of, one_thread
 from richlazy.experiments.spec import Experiment
 from richlazy.nn import unbalance
 from richlazy.nn.models import ModularTransformer
@@ -40,7 +40,7 @@ __all__ = ["EXPERIMENT", "PRESETS", "Config", "run", "seed_results"]
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """Figure 6d's settings.
 
     Attributes:
@@ -60,32 +60,30 @@ class Config:
             stops on its own (fit's per-run ``until``).
     """
 
-    alphas: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
-    seeds: tuple[int, ...] = (0, 1, 2)
+    alphas: tuple[float, ...] = option((1.0, 2.0, 4.0, 8.0), check_alphas)
+    seeds: tuple[int, ...] = option((0, 1, 2), check.seeds)
     p: int = 113
     fraction: float = 0.3
     operation: str = "add"
-    d_model: int = 128
-    n_heads: int = 4
-    d_mlp: int = 512
-    optimizer: str = "adamw"
+    d_model: int = option(128, check.whole())
+    n_heads: int = option(4, check.whole())
+    d_mlp: int = option(512, check.whole())
+    optimizer: str = option("adamw", check.one_of(OPTIMIZERS))
     lr: float = 1e-3
     weight_decay: float = 1.0
     betas: tuple[float, float] = (0.9, 0.98)
     momentum: float = 0.0
     scale_positions: bool = True
     rescale_unembedding: bool = False
-    max_steps: int = 20000
-    eval_every: int = 100
-    threshold: float = 0.95
+    max_steps: int = option(20000, check.whole())
+    eval_every: int = option(100, check.whole())
+    threshold: float = option(0.95, check.interval(0, 1))
     stop_at_generalization: bool = True
     device: str = "auto"
     vectorize: bool | None = None
 
     def __post_init__(self):
-        check_alphas_and_seeds(self.alphas, self.seeds)
-        for name in ("d_model", "n_heads", "d_mlp", "max_steps", "eval_every"):
-            check.positive_integer(name, getattr(self, name))
+        super().__post_init__()
         require(
             self.d_model % self.n_heads == 0,
             f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})",
@@ -95,14 +93,8 @@ class Config:
             f"max_steps ({self.max_steps}) must be a multiple of eval_every ({self.eval_every})",
         )
         modular_arithmetic(self.p, fraction=self.fraction, operation=self.operation)  # checks
-        require(
-            self.optimizer in OPTIMIZERS,
-            f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
-        )
         Optimizer(self.optimizer, self.lr, momentum=self.momentum,
                   weight_decay=self.weight_decay, betas=self.betas)  # fmt: skip
-        threshold = check.real_number("threshold", self.threshold)
-        require(0 < threshold < 1, f"threshold must be in (0, 1), got {threshold}")
         device_of(self.device)
 
     def build_optimizer(self) -> Optimizer:

@@ -8,30 +8,22 @@ import numpy as np
 
 from richlazy import _validate as check
 from richlazy import single_neuron as sn
-from richlazy._validate import require
+from richlazy._validate import Checked, option
 
 
 @dataclass(frozen=True)
-class DeltaSweep:
+class DeltaSweep(Checked):
     """Settings of a figure that follows one initialization β0 for several δ on whitened data
     (docs/theory.md §2.1; defaults: the paper's β* = (0, 1), β0 = (−1, 0), a0 > 0)."""
 
-    deltas: tuple[float, ...] = (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0)
+    # finite, each once: the figures select trajectories by δ
+    deltas: tuple[float, ...] = option((-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0), check.tuple_of())
     beta_star: tuple[float, float] = (0.0, 1.0)
     beta0: tuple[float, float] = (-1.0, 0.0)
-    t_max: float = 20.0
-    time_points: int = 401
-    rtol: float = 1e-12  # reference integrator: well below the 1e-8 agreement we check
-
-    def __post_init__(self):
-        require(
-            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
-            "deltas must be a non-empty tuple of finite numbers",
-        )
-        check.distinct("deltas", self.deltas)  # the figures select trajectories by δ
-        require(self.t_max > 0, f"t_max must be > 0, got {self.t_max}")
-        require(self.time_points >= 2, f"time_points must be >= 2, got {self.time_points}")
-        require(0 < self.rtol < 1e-3, f"rtol must be in (0, 1e-3), got {self.rtol}")
+    t_max: float = option(20.0, check.positive_float)
+    time_points: int = option(401, check.whole(2))
+    # reference integrator: well below the 1e-8 agreement we check
+    rtol: float = option(1e-12, check.interval(0, 1e-3))
 
     def trajectories(self) -> tuple[np.ndarray, sn.Trajectory, sn.Trajectory]:
         """The times (T,) and, for every δ, the closed form and the simulation over them."""

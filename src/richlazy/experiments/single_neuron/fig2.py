@@ -13,7 +13,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.colors import LogNorm
 
-from richlazy._validate import require
+from richlazy import _validate as check
+from richlazy._validate import option
 from richlazy.experiments._style import delta_label, figure
 from richlazy.experiments.claims import Claim, agrees
 from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, trajectory_variables
@@ -27,11 +28,7 @@ class Config(DeltaSweep):
 
     deltas: tuple[float, ...] = (-2.0, 0.0, 2.0)
     time_points: int = 1001
-    box: float = 2.0  # half-width of the plotted cube
-
-    def __post_init__(self):
-        super().__post_init__()
-        require(self.box > 0, f"box must be > 0, got {self.box}")
+    box: float = option(2.0, check.positive_float)  # half-width of the plotted cube
 
 
 PRESETS = {"quick": Config(time_points=301), "paper": Config()}

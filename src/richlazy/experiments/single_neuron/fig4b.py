@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from richlazy import _validate as check
 from richlazy import single_neuron as sn
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.experiments._style import delta_colors, delta_label, figure
 from richlazy.experiments.claims import Claim, agrees, decided, not_measured, number
 from richlazy.experiments.spec import Experiment
@@ -22,23 +23,20 @@ from richlazy.sweeps import RunContext
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """Settings of Figure 4b (the paper's notebook)."""
 
-    deltas: tuple[float, ...] = (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0)
+    # finite: the limits δ = ±∞ are always added
+    deltas: tuple[float, ...] = option((-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0), check.tuple_of())
     x: tuple[float, float] = (0.5, 1.0)
     y: float = 1.1
     beta0: tuple[float, float] = (0.5 * (0.6 * 1.0 + 0.4 * 0.5), 0.5 * (0.6 * -0.5 + 0.4 * 1.0))
-    t_max: float = 200.0
-    time_points: int = 2001
+    t_max: float = option(200.0, check.positive_float)
+    time_points: int = option(2001, check.whole(2))
     rtol: float = 1e-11
 
     def __post_init__(self):
-        require(
-            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
-            "deltas must be finite (the ±∞ limits are always added)",
-        )
-        require(self.t_max > 0 and self.time_points >= 2, "t_max must be > 0, time_points >= 2")
+        super().__post_init__()
         require(np.any(self.x), "x must be non-zero")
 
 

@@ -15,8 +15,9 @@ import xarray as xr
 from matplotlib import colormaps
 from matplotlib.colors import LogNorm
 
+from richlazy import _validate as check
 from richlazy import single_neuron as sn
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.experiments._style import delta_label, figure
 from richlazy.experiments.claims import Claim, agrees, decided
 from richlazy.experiments.single_neuron._single_neuron import relative_error
@@ -25,26 +26,24 @@ from richlazy.sweeps import RunContext
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """Settings of Figure 7 (the paper's notebook)."""
 
-    deltas: tuple[float, ...] = (0.0, -2.0, -10.0)
+    # finite and <= 0: the separating surface exists only there
+    deltas: tuple[float, ...] = option(
+        (0.0, -2.0, -10.0), check.tuple_of(check.interval(-np.inf, 0, "(]"))
+    )
     beta_star: tuple[float, float] = (1.0, 0.25)
     a_on_surface: float = -4.0
-    epsilon: float = 1e-3
-    t_max: float = 200.0
-    time_points: int = 2001
+    epsilon: float = option(1e-3, check.positive_float)
+    t_max: float = option(200.0, check.positive_float)
+    time_points: int = option(2001, check.whole(2))
     rtol: float = 1e-12
     box: float = 5.0
 
     def __post_init__(self):
-        require(
-            all(np.isfinite(d) and d <= 0 for d in self.deltas) and self.deltas,
-            "deltas must be finite and <= 0: the separating surface exists only there",
-        )
-        require(self.epsilon > 0, f"epsilon must be > 0, got {self.epsilon}")
+        super().__post_init__()
         require(self.a_on_surface != 0, "a_on_surface must be non-zero")
-        require(self.t_max > 0 and self.time_points >= 2, "t_max must be > 0, time_points >= 2")
 
 
 PRESETS = {"quick": Config(time_points=601), "paper": Config()}

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from richlazy._validate import require
+from richlazy import _validate as check
+from richlazy._validate import Checked, option, require
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
 from richlazy.experiments.claims import Claim, agrees, decided, not_measured
 from richlazy.experiments.single_neuron._single_neuron import paired_trajectories, relative_error
@@ -20,23 +21,19 @@ from richlazy.sweeps import RunContext
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """Settings of Figure 8 (the paper's)."""
 
-    deltas: tuple[float, ...] = (-2.0, -1.0, -0.2, 0.02, 0.2, 1.0, 2.0)
+    deltas: tuple[float, ...] = option((-2.0, -1.0, -0.2, 0.02, 0.2, 1.0, 2.0), check.tuple_of())
     beta_star: tuple[float, float] = (0.5, 0.5)
     directions: tuple[tuple[float, float], ...] = ((0.0, -1.0), (1.0, -1.0), (1.0, 1.0))
-    t_max: float = 10.0
-    time_points: int = 1001
+    t_max: float = option(10.0, check.positive_float)
+    time_points: int = option(1001, check.whole(2))
     rtol: float = 1e-12
 
     def __post_init__(self):
-        require(
-            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
-            "deltas must be a non-empty tuple of finite numbers",
-        )
+        super().__post_init__()
         require(all(np.any(d) for d in self.directions), "directions must be non-zero")
-        require(self.t_max > 0 and self.time_points >= 2, "t_max must be > 0, time_points >= 2")
 
 
 PRESETS = {"quick": Config(time_points=301), "paper": Config()}

@@ -29,7 +29,7 @@ import xarray as xr
 from torch import nn
 
 from richlazy import _validate as check
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.data.tasks import student_directions, teacher_student
 from richlazy.experiments.claims import number
 from richlazy.experiments.spec import Experiment
@@ -53,7 +53,7 @@ VARIABLES = (
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """The drift experiment's settings.
 
     Attributes:
@@ -73,39 +73,24 @@ class Config:
         flow_refine: its smallest step is the smallest SGD step divided by this.
     """
 
-    tau: float = 0.1
-    deltas: tuple[float, ...] = (-1.0, 0.0, 1.0)
-    lr_multiples: tuple[float, ...] = (0.25, 1.0, 2.0)
-    batch_sizes: tuple[int, ...] = (100, 25, 5)
-    seeds: tuple[int, ...] = (0, 1)
-    d: int = 10
-    n: int = 100
-    n_test: int = 1000
-    width: int = 50
-    steps: int = 500
-    checkpoints_per_decade: int = 3
-    lr_per_tau2: float = 5e-3
-    flow_rtol: float = 1e-9
-    flow_refine: int = 2
+    tau: float = option(0.1, check.positive_float)
+    deltas: tuple[float, ...] = option((-1.0, 0.0, 1.0), check.tuple_of())
+    lr_multiples: tuple[float, ...] = option((0.25, 1.0, 2.0), check.tuple_of(check.positive_float))
+    batch_sizes: tuple[int, ...] = option((100, 25, 5), check.tuple_of(check.whole()))
+    seeds: tuple[int, ...] = option((0, 1), check.seeds)
+    d: int = option(10, check.whole())
+    n: int = option(100, check.whole())
+    n_test: int = option(1000, check.whole())
+    width: int = option(50, check.whole(2, even=True))  # neurons in pairs
+    steps: int = option(500, check.whole())
+    checkpoints_per_decade: int = option(3, check.whole())
+    lr_per_tau2: float = option(5e-3, check.positive_float)
+    flow_rtol: float = option(1e-9, check.interval(0, 1))
+    flow_refine: int = option(2, check.whole())
 
     def __post_init__(self):
-        check.positive_float("tau", self.tau)
-        check.positive_float("lr_per_tau2", self.lr_per_tau2)
-        for name in ("deltas", "lr_multiples", "batch_sizes", "seeds"):
-            require(
-                isinstance(getattr(self, name), tuple) and len(getattr(self, name)) >= 1,
-                f"{name} must be a non-empty tuple, got {getattr(self, name)!r}",
-            )
-        for delta in self.deltas:
-            check.real_number("deltas", delta)
-        for r in self.lr_multiples:
-            check.positive_float("lr_multiples", r)
-        check.seeds("seeds", self.seeds)
-        for name in ("d", "n", "n_test", "width", "steps", "checkpoints_per_decade", "flow_refine"):
-            check.positive_integer(name, getattr(self, name))
-        require(self.width % 2 == 0, f"width must be even (neurons in pairs), got {self.width}")
+        super().__post_init__()
         for size in self.batch_sizes:
-            check.positive_integer("batch_sizes", size)
             require(
                 self.n % size == 0,
                 f"batch_sizes must divide n = {self.n} (a whole number of minibatches per "
@@ -123,9 +108,6 @@ class Config:
                 f"lr_multiples must each divide the largest ({number(top)}) a whole number of "
                 f"times (e.g. powers of 2), got {number(r)}",
             )
-        require(
-            0 < self.flow_rtol < 1, f"flow_rtol must be a number in (0, 1), got {self.flow_rtol}"
-        )
         quantum = self.quantum
         require(
             self.steps % quantum == 0 and self.steps >= quantum,

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from richlazy import _validate as check
-from richlazy._validate import require
+from richlazy._validate import option, require
 from richlazy.experiments._style import delta_label
 from richlazy.experiments.claims import Claim, decided, much_larger, not_measured, number
 from richlazy.experiments.spec import Experiment
@@ -35,11 +35,10 @@ class Config(TeacherStudentConfig):
 
     HORIZON: ClassVar[tuple[str, ...]] = ("steps", "panels")
 
-    panels: int = 4  # checkpoints drawn: the last ``panels`` ones
+    panels: int = option(4, check.whole())  # checkpoints drawn: the last ``panels`` ones
 
     def __post_init__(self):
         super().__post_init__()
-        check.positive_integer("panels", self.panels)
         for name in ("taus", "deltas"):  # the phase diagram is a map over both
             require(
                 len(getattr(self, name)) >= 2,

@@ -24,8 +24,9 @@ import torch
 import xarray as xr
 from matplotlib.colors import Normalize, TwoSlopeNorm
 
+from richlazy import _validate as check
 from richlazy import metrics
-from richlazy._validate import require
+from richlazy._validate import option, require
 from richlazy.data.tasks import xor
 from richlazy.experiments._style import DELTA_CMAP, delta_label, figure
 from richlazy.experiments.claims import Claim, decided, not_measured, number
@@ -61,10 +62,11 @@ class Config(GridConfig):
     lr_per_tau2: bool = False  # one clock for all cells: "faster" means at an earlier time
     steps: int = 20_000  # t = 200: the balanced τ = 0.01 cells fit by t ≈ 5
     checkpoints_per_decade: int = 4
-    grid_points: int = 61  # surface resolution per axis
-    extent: float = 1.5  # surfaces on [−extent, extent]²
-    fit_loss: float = 1e-3  # "fitted" when the train MSE (1 at init) falls below this
-    panels: int = 5  # checkpoints drawn as surfaces and heatmaps
+    grid_points: int = option(61, check.whole(2))  # surface resolution per axis
+    extent: float = option(1.5, check.positive_float)  # surfaces on [−extent, extent]²
+    # "fitted" when the train MSE (1 at init) falls below this
+    fit_loss: float = option(1e-3, check.interval(0, 1))
+    panels: int = option(5, check.whole())  # checkpoints drawn as surfaces and heatmaps
 
     def __post_init__(self):
         super().__post_init__()
@@ -76,12 +78,6 @@ class Config(GridConfig):
             "deltas must hold 0 (balanced), a negative (downstream) and a positive (upstream) "
             f"value, e.g. (-1, 0, 1); got {self.deltas}",
         )
-        require(self.grid_points >= 2, f"grid_points must be >= 2, got {self.grid_points}")
-        require(
-            np.isfinite(self.extent) and self.extent > 0, f"extent must be > 0, got {self.extent}"
-        )
-        require(0 < self.fit_loss < 1, f"fit_loss must be in (0, 1), got {self.fit_loss}")
-        require(self.panels >= 1, f"panels must be >= 1, got {self.panels}")
 
 
 PRESETS = {
