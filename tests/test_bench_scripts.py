@@ -69,3 +69,21 @@ def test_fit_benchmark_times_both_paths_on_the_same_runs():
     assert [(r["model"], r["runs"]) for r in records] == [("mlp", 2)]
     assert records[0]["max_parameter_difference"] < 1e-5  # the two paths trained the same runs
     assert records[0]["batched_s"] > 0 and records[0]["sequential_s"] > 0
+
+
+def test_section5_recipes_benchmark_times_every_case_against_its_baseline():
+    records = run_script(
+        "section5_recipes.py", "--p", "256", "--runs", "2", "--epochs", "1", "--steps", "1",
+        "--runs-6d", "2", "--d-model", "16", "--repeats", "1", "--one-thread-only",
+    )  # fmt: skip
+    cases = [(r["recipe"], r.get("case", r.get("estimate"))) for r in records]
+    assert cases[0] == ("fig6c", "one run, 1 thread") and records[0]["ratio"] == 1.0
+    assert ("fig6c", "fit(vectorize=True), 1 thread") in cases
+    assert ("fig6d", "vmapped 2 α, 1 thread") in cases
+    assert not any("two" in case for _, case in cases)  # --one-thread-only
+    six_c = next(r for r in records if r.get("estimate", "").startswith("paper grid"))
+    assert six_c["sizes"][0] == 128 and six_c["sizes"][-1] == 92_681 and len(six_c["sizes"]) == 20
+    assert six_c["steps_per_run_over_sizes"] == sum(250 * -(-p // 128) for p in six_c["sizes"])
+    for record in records:
+        if "case" in record and "ratio" in record:
+            assert record["ratio"] > 0 and record["cpu_ratio"] > 0

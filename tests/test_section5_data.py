@@ -104,7 +104,65 @@ def test_modular_arithmetic_splits_the_whole_table():
         (dict(p=7, fraction=0.0), r"fraction must be in \(0, 1\)"),
         (dict(p=7, fraction=1.0), r"fraction must be in \(0, 1\)"),
         (dict(p=7, fraction=0.001), r"leaves the training or the test set empty"),
-        (dict(p=7, operation="divide"), r"operation must be one of add"),
+        (dict(p=7, operation="power"), r"operation must be one of add"),
+        (dict(p=8, operation="divide"), r"p must be prime for operation .divide."),
+        (dict(p=7, sequence="a+b="), r"sequence must be one of .a b =."),
     ):
         with pytest.raises(ValueError, match=message):
             modular_arithmetic(**bad)
+
+
+def test_the_4_token_sequence_and_the_reference_operations():
+    p = 11
+    split = modular_arithmetic(p, fraction=0.5, seed=0, operation="subtract", sequence="a op b =")
+    assert split.x.shape == (60, 4) and split.x_test.shape == (61, 4)
+    both = np.concatenate([split.x, split.x_test])
+    assert (both[:, 1] == p + 1).all() and (both[:, 3] == p).all()
+    assert len({(a, b) for a, _, b, _ in both}) == p * p
+    np.testing.assert_array_equal(split.y, (split.x[:, 0] - split.x[:, 2]) % p)
+    # division: the p(p − 1) pairs with b ≠ 0, and y·b ≡ a, the reference's "x/y" table
+    divide = modular_arithmetic(p, fraction=0.5, seed=0, operation="divide", sequence="a op b =")
+    x = np.concatenate([divide.x, divide.x_test])
+    y = np.concatenate([divide.y, divide.y_test])
+    assert len(x) == p * (p - 1) and (x[:, 2] != 0).all()
+    assert len({(a, b) for a, _, b, _ in x}) == p * (p - 1)
+    np.testing.assert_array_equal((y * x[:, 2]) % p, x[:, 0])
+    assert sorted(y[x[:, 2] == 3]) == list(range(p))  # a ↦ a/3 is a bijection
+    # the 3-token sequence holds the same pairs and answers as the 4-token one
+    three = modular_arithmetic(p, fraction=0.5, seed=0, operation="divide")
+    np.testing.assert_array_equal(three.x[:, :2], divide.x[:, [0, 2]])
+    np.testing.assert_array_equal(three.y, divide.y)
+
+
+@pytest.mark.parametrize(("operation", "size"), [("add", 97 * 97), ("divide", 97 * 96)])
+def test_the_papers_grokking_split_sizes(operation, size):
+    split = modular_arithmetic(97, fraction=0.5, seed=0, operation=operation, sequence="a op b =")
+    assert len(split.y) == int(0.5 * size)  # the reference's int(fraction · size): 4704, 4656
+    assert len(split.y) + len(split.y_test) == size
+
+
+def test_the_papers_rhm_instance():
+    """L = 3, n_c = 8, m = 4, s = 2, v = 8: P_max = 8·4⁷; the largest training size 2^−0.5 of
+    P_max leaves room for the 20,000 disjoint test points; one-hot flattens to v·s^L = 64."""
+    rhm = random_hierarchy(8, 8, 4, 3, 2, seed=5)
+    assert rhm.p_max == 8 * 4**7 == 131_072
+    n_train = int(2**-0.5 * rhm.p_max)  # 92,681
+    split = rhm.sample(n_train, 20_000, seed=5, encoding="symbols")
+    codes = lambda s: s @ 8 ** np.arange(8)  # noqa: E731  # an input's code in base v
+    train, test = codes(split.x), codes(split.x_test)
+    assert np.unique(train).size == n_train and np.unique(test).size == 20_000
+    assert np.intersect1d(train, test).size == 0
+    np.testing.assert_array_equal(rhm.parse(split.x_test), split.y_test)
+    small = rhm.sample(int(2**-10 * rhm.p_max), 20_000, seed=5)
+    assert small.x.shape == (128, 8, 8) and small.x.reshape(128, -1).sum(1).tolist() == [8] * 128
+    # nested draws: one permutation per seed, so training sets grow by inclusion and the test
+    # set is the same at every size (independent draws are not nested)
+    big = rhm.sample(4096, 20_000, seed=5, encoding="symbols", nested=True)
+    little = rhm.sample(128, 20_000, seed=5, encoding="symbols", nested=True)
+    np.testing.assert_array_equal(little.x, big.x[:128])
+    np.testing.assert_array_equal(little.x_test, big.x_test)
+    assert np.intersect1d(codes(big.x), codes(big.x_test)).size == 0
+    np.testing.assert_array_equal(rhm.parse(big.x), big.y)
+    assert not np.array_equal(small.x.argmax(1), split.x[:128])
+    with pytest.raises(ValueError, match=r"nested=True permutes all P_max"):
+        random_hierarchy(32, 32, 8, 4, 2, seed=0).sample(10, 10, seed=0, nested=True)

@@ -26,7 +26,7 @@ PACKAGE = "richlazy"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the package's version and commit", ("richlazy._version", "richlazy._source")),
     ("input checks", ("richlazy._validate", "richlazy._exports")),
-    ("bounded integration", ("richlazy._ode",)),
+    ("bounded integration, runtime", ("richlazy._ode", "richlazy.runtime")),
     (
         "numerical helpers of the theory",
         (

@@ -30,6 +30,8 @@ __all__ = ["HierarchySplit", "RandomHierarchy", "one_hot", "random_hierarchy"]
 
 #: The longest input accepted (s^L symbols): beyond it inputs would not fit any model here.
 MAX_INPUT_LENGTH = 4096
+#: The largest P_max ``sample(..., nested=True)`` permutes whole.
+MAX_NESTED = 2**27
 _INT64 = 2**63 - 1
 
 
@@ -113,16 +115,23 @@ class RandomHierarchy:
         return symbols[:, 0]  # (N,)
 
     def sample(
-        self, n_train: int, n_test: int, *, seed: int, encoding: str = "onehot"
-    ) -> HierarchySplit:
+        self, n_train: int, n_test: int, *, seed: int, encoding: str = "onehot",
+        nested: bool = False,
+    ) -> HierarchySplit:  # fmt: skip
         """``n_train + n_test`` distinct inputs drawn uniformly without replacement, the first
         ``n_train`` for training: the sets are disjoint.
 
         Args:
             encoding: "onehot" (float32 (N, v, s^L)) or "symbols" (int64 (N, s^L)).
+            nested: draw from one seeded permutation of all P_max inputs, the training set its
+                first ``n_train`` and the test set its last ``n_test``: for one seed, a smaller
+                training set is part of every larger one and the test set is the same for every
+                ``n_train`` (the reference code's training sets are nested too). Needs P_max ≤
+                2^27 (the permutation is held in memory).
 
         Raises:
-            ValueError: more samples than P_max, a count below 0 (n_train ≥ 1), a bad encoding.
+            ValueError: more samples than P_max, a count below 0 (n_train ≥ 1), a bad encoding,
+                ``nested`` with P_max above 2^27.
         """
         n_train = check.positive_integer("n_train", n_train)
         n_test = check.integer("n_test", n_test)
@@ -133,7 +142,15 @@ class RandomHierarchy:
                 f"n_train + n_test = {n_train + n_test} exceeds the {self.p_max} distinct inputs "
                 f"(P_max) of this RHM"
             )
-        indices = sample_indices(self.p_max, n_train + n_test, seed=seed)
+        if nested:
+            if self.p_max > MAX_NESTED:
+                raise ValueError(f"nested=True permutes all P_max = {self.p_max} inputs; it "
+                                 f"needs P_max ≤ {MAX_NESTED}")  # fmt: skip
+            seed = check.integer("seed", seed, maximum=check.MAX_SEED)
+            order = np.random.default_rng(seed).permutation(self.p_max)  # (P_max,)
+            indices = np.concatenate([order[:n_train], order[self.p_max - n_test :]])
+        else:
+            indices = sample_indices(self.p_max, n_train + n_test, seed=seed)
         x, y = self.decode(indices)
         if encoding == "onehot":
             x = one_hot(x, self.v)

@@ -10,7 +10,7 @@ the interpolant of the hyperbolic-entropy mirror flow passes from the minimum-�
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -87,10 +87,9 @@ class Config(Checked):
         )
 
 
-PRESETS = {
-    "quick": Config(time_points=121, mode_time_points=151, bias_points=11),
-    "paper": Config(),
-}
+QUICK = Config(time_points=121, mode_time_points=151, bias_points=11)
+SMOKE = replace(QUICK, time_points=41, mode_time_points=41, bias_points=5)  # the tests' run
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": SMOKE}
 
 
 def hidden_width(config: Config, delta: float) -> int:
@@ -253,27 +252,18 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
     ):
         variables.update(part["variables"])
         coords.update(part["coords"])
-    return xr.Dataset(
-        variables,
-        coords=coords,
-        attrs={
-            "sigma0": config.sigma0,
-            "sigma_star": config.sigma_star,
-            "d": config.d,
-            "c": config.c,
-        },
-    )
+    return xr.Dataset(variables, coords=coords)
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Two figures: the dynamics (panels a, b) and the implicit bias (panel c)."""
     return {
-        "wide_linear_dynamics": _plot_dynamics(results),
+        "wide_linear_dynamics": _plot_dynamics(results, config),
         "wide_linear_bias": _plot_bias(results),
     }
 
 
-def _plot_dynamics(results: xr.Dataset):
+def _plot_dynamics(results: xr.Dataset, config: Config):
     fig = figure(15, 4.2)
     ax_flow, ax_error, ax_mode = fig.subplots(1, 3)
     deltas = results.delta.values
@@ -299,7 +289,7 @@ def _plot_dynamics(results: xr.Dataset):
         ylim=(1e-16, 1e-6),
     )
     mode_deltas = results.mode_delta.values
-    star = float(results.attrs["sigma_star"])
+    star = float(config.sigma_star)
     for color, delta in zip(magnitude_colors(mode_deltas), mode_deltas, strict=True):
         ax_mode.plot(
             results.rescaled_time,
@@ -308,7 +298,7 @@ def _plot_dynamics(results: xr.Dataset):
             linewidth=2.5,
             label=f"|δ| = {delta:g}",
         )
-    sigma0 = float(results.attrs["sigma0"])
+    sigma0 = float(config.sigma0)
     x = results.rescaled_time.values
     ax_mode.plot(x, 1 - (1 - sigma0 / star) * np.exp(-x), **THEORY_STYLE, label="lazy: 1 − e^(−Rt)")
     ax_mode.set(
@@ -375,7 +365,7 @@ def magnitude_colors(magnitudes) -> list:
     return [MAGNITUDE_CMAP(p) for p in positions]
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     small, large = results.bias_delta.values[[0, -1]]
     nonzero = (np.abs(results.interpolant) > 1e-3 * np.abs(results.interpolant).max()).sum("mode")
     return {
@@ -391,64 +381,65 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+_MODE = "max over t of |σ(t)/σ* − (1 − (1 − σ0/σ*)e^(−Rt))|, R = √(δ² + 4η_aη_wσ*²)"
+THEOREM = agrees(
+    "with Δ = δI (h = d for δ < 0, h = c for δ > 0), β = WᵀA follows β̇ = −PG − GQ",
+    "Theorem 4.2, §4",
+    "max over δ and t of ‖β_function − β_parameter‖ / ‖β_parameter‖",
+)
+LAZY_MODE = at_most(
+    "lazy (large |δ|): each singular value is learned exponentially, like linear regression",
+    "§4, singular-value dynamics",
+    f"{_MODE}, at the largest |δ|",
+    0.01,
+    expected="0 as |δ| → ∞",
+)
+RICH_MODE = at_least(
+    "rich (small |δ|): a singular value is learned as a sigmoid, after a plateau",
+    "§4, singular-value dynamics",
+    f"{_MODE}, at the smallest |δ|",
+    0.5,
+    expected="far from the exponential",
+)
+SPARSE = at_most(
+    "δ → 0 (rich): the interpolant from σ0 = 0 is the minimum-ℓ1 one (sparse)",
+    "§4, hyperbolic entropy",
+    "‖σ∞ − σ_ℓ1‖ / ‖σ_ℓ1‖ at the smallest |δ|",
+    0.01,
+    expected="→ 0 as δ → 0, slowly (like 1/ln(1/|δ|))",
+)
+MINIMUM_NORM = at_most(
+    "|δ| → ∞ (lazy): the interpolant is the minimum-ℓ2 one",
+    "§4, hyperbolic entropy",
+    "‖σ∞ − σ_ℓ2‖ / ‖σ_ℓ2‖ at the largest |δ|",
+    0.01,
+    expected="→ 0 as |δ| → ∞",
+)
+
+
+RULES = (THEOREM, LAZY_MODE, RICH_MODE, SPARSE, MINIMUM_NORM)
+
+
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """The wide-linear claims: Theorem 4.2, the mode flow and the implicit bias (§3)."""
-    star, sigma0 = float(results.attrs["sigma_star"]), float(results.attrs["sigma0"])
+    star, sigma0 = float(config.sigma_star), float(config.sigma0)
     modes = results.mode_sigma  # (mode_delta, rescaled_time); only |δ| enters
     lazy_curve = 1 - (1 - sigma0 / star) * np.exp(-modes.rescaled_time)
     off = np.abs(modes / star - lazy_curve).max("rescaled_time")  # (mode_delta,)
     magnitude = np.abs(modes.mode_delta.values)
     small, large = modes.mode_delta.values[[np.argmin(magnitude), np.argmax(magnitude)]]
     bias = results.bias_delta.values
-    mode_text = "max over t of |σ(t)/σ* − (1 − (1 − σ0/σ*)e^(−Rt))|, R = √(δ² + 4η_aη_wσ*²)"
+
+    def at(delta):
+        return f"|δ| = {number(abs(delta))}"
+
     return [
-        agrees(
-            "with Δ = δI (h = d for δ < 0, h = c for δ > 0), β = WᵀA follows β̇ = −PG − GQ",
-            "Theorem 4.2, §4",
-            "max over δ and t of ‖β_function − β_parameter‖ / ‖β_parameter‖",
-            float(results.relative_error.max()),
-        ),
-        at_most(
-            "lazy (large |δ|): each singular value is learned exponentially, like linear "
-            "regression",
-            "§4, singular-value dynamics",
-            f"{mode_text}, at |δ| = {number(abs(large))}",
-            float(off.sel(mode_delta=large)),
-            0.01,
-            expected="0 as |δ| → ∞",
-        ),
-        at_least(
-            "rich (small |δ|): a singular value is learned as a sigmoid, after a plateau",
-            "§4, singular-value dynamics",
-            f"{mode_text}, at |δ| = {number(abs(small))}",
-            float(off.sel(mode_delta=small)),
-            0.5,
-            expected="far from the exponential",
-        ),
-        at_most(
-            "δ → 0 (rich): the interpolant from σ0 = 0 is the minimum-ℓ1 one (sparse)",
-            "§4, hyperbolic entropy",
-            f"‖σ∞ − σ_ℓ1‖ / ‖σ_ℓ1‖ at |δ| = {number(bias[0])}",
-            float(results.distance_to_l1.isel(bias_delta=0)),
-            0.01,
-            expected="→ 0 as δ → 0, slowly (like 1/ln(1/|δ|))",
-        ),
-        at_most(
-            "|δ| → ∞ (lazy): the interpolant is the minimum-ℓ2 one",
-            "§4, hyperbolic entropy",
-            f"‖σ∞ − σ_ℓ2‖ / ‖σ_ℓ2‖ at |δ| = {number(bias[-1])}",
-            float(results.distance_to_l2.isel(bias_delta=-1)),
-            0.01,
-            expected="→ 0 as |δ| → ∞",
-        ),
+        THEOREM.of(float(results.relative_error.max())),
+        LAZY_MODE.of(float(off.sel(mode_delta=large)), note=at(large)),
+        RICH_MODE.of(float(off.sel(mode_delta=small)), note=at(small)),
+        SPARSE.of(float(results.distance_to_l1.isel(bias_delta=0)), note=at(bias[0])),
+        MINIMUM_NORM.of(float(results.distance_to_l2.isel(bias_delta=-1)), note=at(bias[-1])),
     ]
 
 
-EXPERIMENT = Experiment(
-    name="wide-linear",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-)
+EXPERIMENT = Experiment("wide-linear", PRESETS, run, plot, headline, claims=claims, rules=RULES)

@@ -18,7 +18,8 @@ these defaults, and what each gave: docs/section5-structure.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -28,12 +29,14 @@ from richlazy import _validate as check
 from richlazy._validate import Checked, option, require
 from richlazy.data.modular import modular_arithmetic
 from richlazy.experiments.section5._crossing import first_step_above
-from richlazy.experiments.section5._fig6d_report import claims, headline, plot
-from richlazy.experiments.section5._section5 import check_alphas, device_of, one_thread
+from richlazy.experiments.section5._fig6d_report import RULES, claims, headline, plot
+from richlazy.experiments.section5._section5 import check_alphas
 from richlazy.experiments.spec import Experiment
 from richlazy.nn import unbalance
 from richlazy.nn.models import ModularTransformer
-from richlazy.nn.training import OPTIMIZERS, Optimizer, fit
+from richlazy.nn.optimizers import OPTIMIZERS, SGD, AdamW, optimizer_named
+from richlazy.nn.training import fit
+from richlazy.runtime import device_of, torch_threads
 from richlazy.sweeps import RunContext
 
 __all__ = ["EXPERIMENT", "PRESETS", "Config", "run", "seed_results"]
@@ -93,22 +96,24 @@ class Config(Checked):
             f"max_steps ({self.max_steps}) must be a multiple of eval_every ({self.eval_every})",
         )
         modular_arithmetic(self.p, fraction=self.fraction, operation=self.operation)  # checks
-        Optimizer(self.optimizer, self.lr, momentum=self.momentum,
-                  weight_decay=self.weight_decay, betas=self.betas)  # fmt: skip
+        self.build_optimizer()  # checks the options of the optimizer named
         device_of(self.device)
 
-    def build_optimizer(self) -> Optimizer:
-        return Optimizer(self.optimizer, self.lr, momentum=self.momentum,
-                         weight_decay=self.weight_decay, betas=self.betas)  # fmt: skip
+    def build_optimizer(self) -> SGD | AdamW:
+        """``SGD(lr, momentum=, weight_decay=)`` or ``AdamW(lr, betas=, weight_decay=)``."""
+        own = {"momentum": self.momentum} if self.optimizer == "sgd" else {"betas": self.betas}
+        return optimizer_named(self.optimizer, lr=self.lr, weight_decay=self.weight_decay, **own)
 
 
+QUICK = Config(p=43, fraction=0.5, d_model=64, d_mlp=256, lr=3e-3, max_steps=3000, eval_every=50)
+# seconds: the tests' run of every experiment
+SMOKE = replace(QUICK, alphas=(1.0, 2.0), seeds=(0, 1), p=7, fraction=0.5, d_model=8,
+                n_heads=2, d_mlp=16, max_steps=40, eval_every=20)  # fmt: skip
 PRESETS = {
     # about 90 s on a quiet 2-core machine: a smaller table and model, and lr 3e-3 instead of
     # 1e-3 (grokking comes ~3x sooner), so that every run groks within the cap
     # (docs/section5-structure.md: what was tried before fixing it)
-    "quick": Config(
-        p=43, fraction=0.5, d_model=64, d_mlp=256, lr=3e-3, max_steps=3000, eval_every=50
-    ),
+    "quick": QUICK,
     # Nanda et al.'s setup on one GPU: p = 113, 30% of the pairs for training, 5 seeds
     "paper": Config(alphas=(0.5, 1.0, 2.0, 4.0, 8.0, 16.0), seeds=(0, 1, 2, 3, 4), max_steps=40000),
     # the quick table and model under full-batch SGD (coupled L2 1e-3: lr·λ per step 3e-4,
@@ -126,6 +131,7 @@ PRESETS = {
         max_steps=6000,
         eval_every=100,
     ),
+    "smoke": SMOKE,
 }
 
 
@@ -141,7 +147,7 @@ def _model(config: Config, alpha: float, seed: int, device: torch.device) -> Mod
 def seed_results(config: Config, seed: int, progress=None) -> xr.Dataset:
     """Every α of one seed: dims (alpha, seed) and (alpha, seed, step); ``progress`` counts
     its training steps."""
-    with one_thread():
+    with torch_threads(1):  # small models: one thread (richlazy.experiments.section5._section5)
         return _seed_results(config, seed, progress)
 
 
@@ -189,26 +195,8 @@ def _seed_results(config: Config, seed: int, progress) -> xr.Dataset:
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """One resumable shard per seed (every α)."""
-    tasks = {
-        f"seed-{seed}": (lambda progress, seed=seed: seed_results(config, seed, progress))
-        for seed in config.seeds
-    }
-    results = xr.concat(list(context.shards(tasks, "fig6d").values()), dim="seed")
-    return results.assign_attrs(
-        p=config.p,
-        fraction=config.fraction,
-        operation=config.operation,
-        d_model=config.d_model,
-        optimizer=config.optimizer,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        scale_positions=int(config.scale_positions),
-        rescale_unembedding=int(config.rescale_unembedding),
-        max_steps=config.max_steps,
-        threshold=config.threshold,
-    )
+    results = context.map(partial(seed_results, config), {"seed": config.seeds}, "fig6d")
+    return results
 
 
-EXPERIMENT = Experiment(
-    name="fig6d", presets=PRESETS, run=run, plot=plot, headline=headline, claims=claims
-)
+EXPERIMENT = Experiment("fig6d", PRESETS, run, plot, headline, claims=claims, rules=RULES)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import xarray as xr
 
 from richlazy import _validate as check
 from richlazy import single_neuron as sn
 from richlazy._validate import Checked, option
+from richlazy.experiments.claims import Threshold, agrees
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,26 @@ class DeltaSweep(Checked):
         """Dataset coordinates delta, t and component."""
         return {"delta": list(self.deltas), "t": t, "component": components}
 
-    def attrs(self) -> dict:
-        """Dataset attributes: the target and the initialization."""
-        return {"beta_star": list(self.beta_star), "beta0": list(self.beta0)}
+    def results(self) -> xr.Dataset:
+        """Closed form and simulation of (a, w) for every δ, with their relative error."""
+        t, closed, simulated = self.trajectories()
+        return xr.Dataset(
+            trajectory_variables(closed, simulated, ("delta",)),
+            coords=self.coords(t, ["w1", "w2"]),
+        )
+
+
+def cube_axes(ax, box: float, title: str) -> None:
+    """A 3-d axes of (w1, w2, a) over the cube [−box, box]³ (Figures 2 and 7)."""
+    limits = (-box, box)
+    ax.set(xlim=limits, ylim=limits, zlim=limits, xlabel="w1", ylabel="w2", zlabel="a", title=title)
+
+
+def exact_rule(claim: str, where: str, *, over: str = "") -> Threshold:
+    """The rule "the closed form agrees with the DOP853 simulation" of a single-neuron figure
+    (``over``: what the maximum runs over, when more than δ)."""
+    quantity = "max relative error of (a, w), closed form against DOP853"
+    return agrees(claim, where, f"{quantity}, {over}" if over else quantity)
 
 
 def paired_trajectories(

@@ -21,7 +21,8 @@ adaptive and error-controlled), at the same times: the ``flow_*`` variables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -36,11 +37,12 @@ from richlazy.experiments.spec import Experiment
 from richlazy.experiments.two_layer._drift_report import (
     FLOW_BOUND as FLOW_BOUND,  # its claims bound
 )
-from richlazy.experiments.two_layer._drift_report import claims, headline, plot
+from richlazy.experiments.two_layer._drift_report import RULES, claims, headline, plot
 from richlazy.metrics import hamming_distance, kernel_distances, mean_squared_error
 from richlazy.nets.two_layer import TwoLayerNets, per_neuron_delta, symmetric_pairs
+from richlazy.runtime import log_schedule, torch_threads
 from richlazy.sweeps import RunContext
-from richlazy.train import GradientFlow, log_schedule, train
+from richlazy.train import GradientFlow, train
 
 VARIABLES = (
     "conservation_drift",
@@ -132,11 +134,15 @@ class Config(Checked):
         return units * q
 
 
+QUICK = Config()
+# seconds: the tests' run of every experiment
+SMOKE = replace(QUICK, deltas=(-1.0, 1.0), lr_multiples=(0.5, 1.0), batch_sizes=(16, 4),
+                seeds=(0,), d=4, n=16, n_test=64, width=8, steps=20)  # fmt: skip
 PRESETS = {
     # about 35 s on two cores with one torch thread (docs/theory.md §7); the rates stop at 2×
     # the reference: at n = 100 the reference rate is near the edge of stability at small τ
     # (Figure 1b's quick preset halves it), and 4× diverges for δ = ±1.
-    "quick": Config(),
+    "quick": QUICK,
     "paper": Config(
         deltas=(-1.0, -0.5, 0.0, 0.5, 1.0),
         lr_multiples=(0.125, 0.25, 0.5, 1.0, 2.0, 4.0),
@@ -147,6 +153,7 @@ PRESETS = {
         n_test=10_000,
         steps=10_000,
     ),
+    "smoke": SMOKE,
 }
 
 
@@ -224,14 +231,11 @@ def _measure(initial: TwoLayerNets, W, a, X, y, X_test, y_test) -> dict[str, np.
     }
 
 
-def seed_results(config: Config, seed: int) -> xr.Dataset:
-    """One seed: every (δ, r, batch size) SGD run and the gradient-flow reference."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny problems: one thread is fastest
-    try:
+def seed_results(config: Config, seed: int, progress=None) -> xr.Dataset:
+    """One seed: every (δ, r, batch size) SGD run and the gradient-flow reference (``progress``
+    is not used: the runs are short)."""
+    with torch_threads(1):  # tiny problems: one thread is fastest
         return _seed_results(config, seed)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _seed_results(config: Config, seed: int) -> xr.Dataset:
@@ -293,12 +297,7 @@ def _seed_results(config: Config, seed: int) -> xr.Dataset:
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """One resumable shard per seed (every δ, rate and batch size, and the flow reference)."""
-    tasks = {
-        f"seed-{seed}": (lambda progress, seed=seed: seed_results(config, seed))
-        for seed in config.seeds
-    }
-    shards = context.shards(tasks, "drift")
-    results = xr.concat(list(shards.values()), dim="seed")
+    results = context.map(partial(seed_results, config), {"seed": config.seeds}, "drift")
     lr_ref = config.lr_reference
     steps = results.step.values
     return results.assign_coords(
@@ -308,25 +307,9 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
             np.rint(steps[None] / results.lr_multiple.values[:, None]).astype(np.int64),
         ),
     ).assign_attrs(
-        tau=config.tau,
-        lr_reference=lr_ref,
-        d=config.d,
-        n=config.n,
-        n_test=config.n_test,
-        width=config.width,
-        flow_rtol=config.flow_rtol,
-        flow_refine=config.flow_refine,
-        flow_time=float(steps[-1] * lr_ref),
         time_convention="step = steps at the reference rate; a run at multiple r takes step/r "
         "SGD steps (lr·steps constant); time = step × lr_reference",
     )
 
 
-EXPERIMENT = Experiment(
-    name="drift",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-)
+EXPERIMENT = Experiment("drift", PRESETS, run, plot, headline, claims=claims, rules=RULES)
