@@ -94,7 +94,7 @@ def test_importing_the_theory_loads_neither_torch_nor_xarray():
     assert loaded_after("import richlazy; richlazy.run_experiment") == {"xarray"}  # on use
 
 
-@pytest.mark.parametrize("arguments", [["list"], ["--help"], ["run", "--help"]])
+@pytest.mark.parametrize("arguments", [["list"], ["--help"], ["--version"], ["run", "--help"]])
 def test_listing_and_help_do_not_import_torch(arguments):
     code = (
         "import sys, contextlib, io\n"
