@@ -30,7 +30,7 @@ import time
 import torch
 
 from richlazy.data import modular_arithmetic, random_hierarchy
-from richlazy.nn import Optimizer, fit, unbalance
+from richlazy.nn import SGD, AdamW, fit, unbalance
 from richlazy.nn.models import MLP, HierarchicalCNN, ModularTransformer, SmallCNN
 
 
@@ -50,12 +50,12 @@ def _random_images(shape, device):
 
 def _mlp(runs, device, batch):
     models = _seeded(lambda seed: MLP(64, 128, 4, 10), runs)  # d_in, width, depth, classes
-    return models, *_random_images((64,), device), Optimizer("sgd", lr=0.05, momentum=0.9), batch
+    return models, *_random_images((64,), device), SGD(0.05, momentum=0.9), batch
 
 
 def _cnn(runs, device, batch):
     models = _seeded(lambda seed: SmallCNN(8, width=16), runs)
-    optimizer = Optimizer("sgd", lr=0.05, momentum=0.9)
+    optimizer = SGD(0.05, momentum=0.9)
     return models, *_random_images((1, 8, 8), device), optimizer, batch
 
 
@@ -67,7 +67,7 @@ def _transformer(runs, device, batch):
 
     split = modular_arithmetic(43, fraction=0.5, seed=0)
     x, y = (torch.as_tensor(a, device=device) for a in (split.x, split.y))
-    optimizer = Optimizer("adamw", lr=3e-3, weight_decay=1.0, betas=(0.9, 0.98))
+    optimizer = AdamW(3e-3, weight_decay=1.0, betas=(0.9, 0.98))
     return _seeded(build, runs), x, y, optimizer, None
 
 
@@ -79,7 +79,7 @@ def _rhm(runs, device, batch):
 
     split = random_hierarchy(8, 8, 3, 3, 2, seed=0).sample(512, 0, seed=0)
     x, y = (torch.as_tensor(a, device=device) for a in (split.x, split.y))
-    return _seeded(build, runs), x, y, Optimizer("sgd", lr=1.0), None
+    return _seeded(build, runs), x, y, SGD(1.0), None
 
 
 SETUPS = {"mlp": _mlp, "cnn": _cnn, "transformer": _transformer, "rhm": _rhm}

@@ -159,9 +159,7 @@ CASES = [
     (train.GD, (), {"fuse": "yes"}, ValueError, "fuse"),
     (train.step_size, (-1.0, 10), {}, ValueError, "lr"),
     (train.check_device, ("tpu",), {}, ValueError, "device"),
-    (train.engine_threads, ("nets", X), {}, TypeError, "nets"),
-    (train.fuses, (NETS, "X"), {}, TypeError, "X"),
-    (train.threads_for, (NETS, X[0]), {}, ValueError, "X"),
+    (train.GD().fuses, (NETS, "X"), {}, TypeError, "X"),
     # metrics
     (metrics.ntk, (NETS, X[0]), {}, ValueError, "X"),
     (metrics.ntk, (NETS, X), {"X2": X.float()}, ValueError, "X2"),
@@ -237,10 +235,7 @@ def case_id(case) -> str:
 def test_bad_input_is_refused_naming_the_argument(case, within):
     function, args, kwargs, kind, name = case
     with within(BOUND), pytest.raises(kind) as error:
-        result = function(*(a() if a is int_nets else a for a in args), **kwargs)
-        if hasattr(result, "__enter__"):  # threads_for is a context manager
-            with result:
-                pass
+        function(*(a() if a is int_nets else a for a in args), **kwargs)
     message = str(error.value)
     assert re.search(rf"(^|\W){re.escape(name)}(\W|$)", message), message
 

@@ -11,21 +11,12 @@ from richlazy.experiments.two_layer import drift
 from richlazy.store import RunDirectory
 from richlazy.sweeps import RunContext
 
-TINY = {
-    "deltas": (-1.0, 1.0),
-    "lr_multiples": (0.25, 0.5, 1.0),
-    "batch_sizes": (16, 4),
-    "seeds": (0,),
-    "d": 4,
-    "n": 16,
-    "n_test": 64,
-    "width": 8,
-    "steps": 40,
-}
+# the smoke preset with three rates and twice its steps
+LONGER = {"lr_multiples": (0.25, 0.5, 1.0), "steps": 40}
 
 
 def tiny(**changes):
-    return drift.EXPERIMENT.configure("quick", {**TINY, **changes})
+    return drift.EXPERIMENT.configure("smoke", {**LONGER, **changes})
 
 
 def test_a_tiny_config_runs_end_to_end():
@@ -43,14 +34,15 @@ def test_a_tiny_config_runs_end_to_end():
     assert results.sgd_steps.isel(step=-1).values.tolist() == [160, 80, 40]
     assert np.allclose(results.time[-1], 40 * config.lr_reference)
     assert float(results.conservation_drift.isel(step=0).max()) == 0.0
-    figures = drift.plot(results)
+    figures = drift.plot(results, config)
     assert set(figures) == {"drift", "drift_regime"}
-    assert all(isinstance(v, str) for v in drift.headline(results).values())
-    assert len(drift.claims(results)) == 3
+    assert all(isinstance(v, str) for v in drift.headline(results, config).values())
+    assert len(drift.claims(results, config)) == 3
 
 
 def test_flow_conserves_and_drift_grows_with_the_rate():
-    results = drift.run(tiny(batch_sizes=(16,), flow_refine=8), RunContext())
+    config = tiny(batch_sizes=(16,), flow_refine=8)
+    results = drift.run(config, RunContext())
     scale = np.sqrt(results.delta**2 + 4 * 0.1**4)
     flow = float((results.flow_conservation_drift / scale).max())
     assert flow <= drift.FLOW_BOUND
@@ -58,7 +50,7 @@ def test_flow_conserves_and_drift_grows_with_the_rate():
     assert not results.diverged.any()
     assert np.all(np.diff(final.transpose("delta", "lr_multiple").values, axis=-1) > 0)
     assert float(final.min()) > 10 * flow * float(scale.max())  # SGD drift well above the flow
-    verdicts = {c.statement: c.verdict for c in drift.claims(results)}
+    verdicts = {c.statement: c.verdict for c in drift.claims(results, config)}
     assert verdicts[next(s for s in verdicts if "learning rate" in s)] is Verdict.HOLDS
 
 
@@ -91,9 +83,9 @@ def test_a_rerun_reuses_the_finished_shard(tmp_path, monkeypatch):
 )
 def test_bad_config_is_refused_naming_the_option(overrides, option):
     with pytest.raises(ValueError, match=option):
-        drift.EXPERIMENT.configure("quick", {**TINY, **overrides})
+        drift.EXPERIMENT.configure("smoke", {**LONGER, **overrides})
 
 
 def test_registered_last_with_its_presets():
     assert experiments.names()[-1] == "drift"
-    assert experiments.describe("drift").presets == tuple(drift.PRESETS)
+    assert experiments.preset_names("drift") == tuple(drift.PRESETS)

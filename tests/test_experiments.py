@@ -1,83 +1,100 @@
-"""Every registered experiment: a tiny-config smoke run, its figures and its measured claims."""
+"""Every registered experiment: a run of its smoke preset, its figures and its measured claims.
+
+A new experiment is tested here by being registered (with its "smoke" preset)."""
+
+import dataclasses
+import json
 
 import numpy as np
 import pytest
+import xarray as xr
 from matplotlib.figure import Figure
 
 from richlazy import experiments
 from richlazy.experiments import runner
 from richlazy.experiments.claims import Verdict
-
-# Small but faithful overrides for a fast run of each experiment.
-TINY: dict[str, dict] = {
-    "fig1a": {"steps": 1000},
-    "fig1b": {
-        "taus": (0.1, 1.0),
-        "deltas": (0.0, 1.0),
-        "seeds": (0,),
-        "d": 3,
-        "n": 10,
-        "n_test": 50,
-        "width": 6,
-        "steps": 100,
-    },
-    "fig2": {"time_points": 41},
-    "fig3": {"time_points": 41},
-    "fig4a": {"time_points": 61},
-    "fig4b": {"time_points": 81},
-    "fig5": {
-        "taus": (0.01, 1.0),
-        "deltas": (-1.0, 0.0, 1.0),
-        "seeds": (0,),
-        "steps": 1000,
-        "grid_points": 11,
-        "panels": 2,
-    },
-    "fig7": {"time_points": 121},
-    "fig8": {"time_points": 41},
-    "wide-linear": {"time_points": 41, "mode_time_points": 41, "bias_points": 5},
-    "deep-linear": {"t_max": 30.0, "time_points": 41, "mode_time_points": 31},
-    "drift": {
-        "deltas": (-1.0, 1.0),
-        "lr_multiples": (0.5, 1.0),
-        "batch_sizes": (16, 4),
-        "seeds": (0,),
-        "d": 4,
-        "n": 16,
-        "n_test": 64,
-        "width": 8,
-        "steps": 20,
-    },
-}
-TINY["fig10"] = {**TINY["fig1b"], "steps": 1000}  # Figure 1b's grid, ten times longer
-_VISION = {"seeds": (0,), "alphas": (1.0, 10.0), "steps": 3, "cnn_width": 4, "mlp_width": 16,
-           "mlp_depth": 2, "probe_points": 4, "evals_per_decade": 1}  # fmt: skip
-TINY["fig6a"] = TINY["fig6b"] = _VISION
-TINY["fig6c"] = {"alphas": (1.0, 4.0), "train_sizes": (32, 64), "seeds": (0, 1), "width": 8,
-                 "n_test": 100, "max_steps": 20}  # fmt: skip
-TINY["fig6d"] = {"alphas": (1.0, 2.0), "seeds": (0, 1), "p": 7, "fraction": 0.5, "d_model": 8,
-                 "n_heads": 2, "d_mlp": 16, "max_steps": 40, "eval_every": 20}  # fmt: skip
+from richlazy.store import RunDirectory
+from test_claims import assert_claims_follow_rules
 
 
 @pytest.mark.parametrize("name", experiments.names())
 def test_every_experiment_runs_plots_and_summarizes(name, tmp_path):
-    outcome = runner.run(name, preset="quick", out=tmp_path, overrides=TINY.get(name, {}))
+    outcome = runner.run(name, preset="smoke", out=tmp_path)
     assert outcome.results.attrs["experiment"] == name
     assert outcome.figures and all(path.exists() for path in outcome.figures)
     assert all(isinstance(value, str) for value in outcome.headline.values())
-    claims = experiments.get(name).claims(outcome.results)  # decided, or saying why not
+    experiment = experiments.get(name)
+    config = experiment.config_of(outcome.results)
+    assert config == experiment.presets["smoke"]  # the stored config, typed again
+    claims = experiment.claims(outcome.results, config)  # decided, or saying why not
     assert claims and all(c.verdict is not Verdict.NOT_MEASURED or c.note for c in claims)
-    assert len({c.statement for c in claims}) == len(claims)
+    assert_claims_follow_rules(experiment, claims)  # each from one declared rule
     if name in ("fig2", "fig3", "fig4a", "fig4b", "fig7", "fig8", "deep-linear"):
         assert {c.verdict for c in claims} == {Verdict.HOLDS}  # closed forms: any size
     redrawn = runner.redraw(name, tmp_path, tmp_path / "again")
     assert all(path.exists() for path in redrawn.figures)
-    assert runner.run(name, preset="quick", out=tmp_path, overrides=TINY.get(name, {})).reused
+    assert runner.run(name, preset="smoke", out=tmp_path).reused
 
 
-def test_every_experiment_has_quick_and_paper_presets():
+def test_every_experiment_has_quick_paper_and_smoke_presets_listed_unimported():
     for name in experiments.names():
-        assert {"quick", "paper"} <= set(experiments.get(name).presets)
+        presets = experiments.get(name).presets
+        assert {"quick", "paper", "smoke"} <= set(presets)
+        assert experiments.preset_names(name) == tuple(presets)  # read from the source
+
+
+def test_a_module_without_literal_presets_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "computed_presets.py").write_text("PRESETS = dict(quick=1)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(
+        experiments._REGISTRY, "computed", experiments.Listing("computed_presets", "F", "s")
+    )
+    with pytest.raises(ValueError, match="declares no PRESETS"):
+        experiments.preset_names("computed")
+
+
+@pytest.mark.parametrize("name", experiments.names())
+def test_every_preset_config_survives_its_round_trip_through_json(name):
+    """What the runner stores (config.json, the results' attribute) gives the same typed config
+    back: tuples stay tuples, ints ints."""
+    experiment = experiments.get(name)
+    for preset, config in experiment.presets.items():
+        stored = xr.Dataset(attrs={"preset": preset})
+        again = experiment.config_of(experiment.labeled(stored, config))
+        assert again == config and type(again) is type(config)
+        for field in dataclasses.fields(config):
+            value, back = getattr(config, field.name), getattr(again, field.name)
+            assert type(back) is type(value) or isinstance(value, float | np.floating), field.name
+        record = {
+            "preset": preset,
+            **json.loads(experiment.labeled(stored, config).attrs["config"]),
+        }
+        assert experiment.config_from(record) == config  # config.json's form
+
+
+def test_results_without_a_config_attribute_need_the_record():
+    experiment = experiments.get("fig3")
+    with pytest.raises(ValueError, match="no config attribute"):
+        experiment.config_of(xr.Dataset())
+    record = {"preset": "quick", "time_points": 7, "beta_star": [0.0, 2.0]}
+    config = experiment.config_of(xr.Dataset(), record)
+    assert config.time_points == 7 and config.beta_star == (0.0, 2.0)
+    assert experiment.config_from({"t_max": "inf"}).t_max == np.inf  # as to_json wrote it
+    with pytest.raises(ValueError, match="does not have: x"):
+        experiment.config_from({**record, "x": [1.0, 0.0]})  # another experiment's record
+    with pytest.raises(ValueError, match="results of fig4b, not of fig3"):
+        experiment.config_of(xr.Dataset(attrs={"experiment": "fig4b"}), record)
+
+
+def test_results_stored_without_their_config_are_redrawn_from_config_json(tmp_path):
+    runner.run("fig3", preset="smoke", out=tmp_path)
+    store = RunDirectory(tmp_path, "fig3")
+    results = store.load_results()
+    del results.attrs["config"]  # as stored before the results kept their config
+    store.save_results(results, seconds=0.0)
+    redrawn = runner.redraw("fig3", tmp_path, tmp_path / "again")
+    assert redrawn.figures and all(path.exists() for path in redrawn.figures)
+    assert redrawn.headline == runner.summarize("fig3", tmp_path).headline
 
 
 def test_unknown_names_presets_and_options_are_refused():
@@ -130,11 +147,11 @@ def test_settings_are_read_with_the_type_of_the_preset_value():
 def test_single_neuron_figures_confirm_the_theory():
     """Closed form vs simulation ≤ 1e-8; theory endpoints; basins split (docs/theory.md §2)."""
     for name in ("fig2", "fig3", "fig8"):
-        results = runner.run(name, overrides=TINY[name]).results
+        results = runner.run(name, preset="smoke").results
         assert float(results.relative_error.max()) <= 1e-8
     fig4b = runner.run("fig4b").results
     assert float(fig4b.interpolant_error.max()) <= 1e-8
-    fig7 = runner.run("fig7", overrides=TINY["fig7"]).results
+    fig7 = runner.run("fig7", preset="smoke").results
     final = np.sign(fig7.a_simulated.isel(t=-1))
     assert bool((final.sel(side=1.0) != final.sel(side=-1.0)).all())
 
@@ -142,12 +159,12 @@ def test_single_neuron_figures_confirm_the_theory():
 def test_linear_network_figures_confirm_the_theory():
     """Theorem 4.2 (function = parameter space), ℓ1 → ℓ2 bias, and who moves first
     (docs/theory.md §3–4)."""
-    wide = runner.run("wide-linear", overrides=TINY["wide-linear"]).results
+    wide = runner.run("wide-linear", preset="smoke").results
     assert float(wide.relative_error.max()) <= 1e-8
     assert set(wide.hidden_width.values) == {4, 6, 2}  # h = d, any h, h = c
     assert float(wide.distance_to_l1[0]) <= 1e-3  # δ → 0: the minimum-ℓ1 interpolant
     assert float(wide.distance_to_l2[-1]) <= 1e-9  # |δ| → ∞: the minimum-ℓ2 interpolant
-    deep = runner.run("deep-linear", overrides=TINY["deep-linear"]).results
+    deep = runner.run("deep-linear", preset="smoke").results
     assert float(deep.balanced_relative_error.max()) <= 1e-8
     for depth in deep.depth.values:
         for name in ("first_layer", "fastest_layer"):
@@ -164,6 +181,8 @@ def test_linear_network_figures_confirm_the_theory():
 
 
 def test_plot_returns_matplotlib_figures():
-    results = runner.run("fig3", overrides=TINY["fig3"]).results
-    figures = experiments.get("fig3").plot(results)
+    outcome = runner.run("fig3", preset="smoke")
+    figures = experiments.get("fig3").plot(
+        outcome.results, experiments.get("fig3").presets["smoke"]
+    )
     assert all(isinstance(figure, Figure) for figure in figures.values())

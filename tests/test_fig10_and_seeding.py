@@ -33,7 +33,7 @@ def test_paper_presets_are_the_published_figures():
     assert published.steps == 100_000 and published.seeds == tuple(range(100, 116))
     assert published.n_test == 10_000 and published.seeding == "reference"
     np.testing.assert_array_equal(published.checkpoints, [0, 10, 100, 1e3, 1e4, 1e5])
-    drawn = fig1b._drawn_steps(xr.Dataset(coords={"step": published.checkpoints}))
+    drawn = fig1b._drawn_steps(xr.Dataset(coords={"step": published.checkpoints}), 4)
     np.testing.assert_array_equal(drawn, [100, 1e3, 1e4, 1e5])  # the published panels
     np.testing.assert_array_equal(published.taus, np.logspace(-1, 0.3, 17))  # unrounded
     longer = get("fig10").configure("paper")
@@ -61,7 +61,8 @@ def test_reference_seeding_trains_the_reference_networks():
     )[0]
     assert not torch.equal(numpy_seeded.W, nets.W)  # the two seedings are different streams
     results = runner.run("fig1b", overrides={**SMALL, "seeding": "reference"}).results
-    assert results.attrs["seeding"] == "reference" and not results.diverged.any()
+    config = get("fig1b").config_of(results)
+    assert config.seeding == "reference" and not results.diverged.any()
     with pytest.raises(ValueError, match=r"^seeding"):
         get("fig1b").configure("quick", {"seeding": "torch"})
 
@@ -100,7 +101,7 @@ def test_paper_style_draws_shared_linear_levels_and_masks_diverged_cells(tmp_pat
     broken["diverged"][0, 0, 0] = True
     broken["test_loss"][0, 0, 0] = np.nan
     for style in ("richlazy", "paper"):
-        figures = fig1b.plot(broken.assign_attrs(style=style))
+        figures = fig1b.plot(broken.assign_attrs(style=style), get("fig1b").config_of(results))
         assert set(figures) == {"fig1b", "fig1b_supporting"}
     done = subprocess.run(
         [

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch._dynamo.exc import BackendCompilerFailed
 
-from richlazy.train import GD, fused, fuses, train
+from richlazy.train import GD, fused, train
 from richlazy.train.descent import FUSE_FROM_ACTIVATION_STEPS
 from richlazy.train.fused import PRODUCTS_FROM_D
 from richlazy.train.replay import StepReplay
@@ -34,6 +34,7 @@ def test_fused_steps_equal_eager_steps(leak, bias, d, device):
     options = {"lr": lr, "checkpoints": [0, 3, 40, 150], "eta_a": 1.5, "eta_w": 0.7}
     eager = train(nets.clone(), X, y, solver=GD(fuse=False), **options)
     fused = train(nets.clone(), X, y, solver=GD(fuse=True), **options)
+    assert fused.fused and not eager.fused  # each run says how it ran
 
     expected = np.zeros((S, K), dtype=bool)
     expected[1, 1] = True
@@ -50,8 +51,10 @@ def test_fused_steps_equal_eager_steps(leak, bias, d, device):
 def test_fusing_by_default_only_for_large_batches_on_a_gpu(device):
     small = random_batch(0, S=1, K=2, m=4, d=3, n=8, leak=0.0, bias=False, device=device)
     large = random_batch(0, S=1, K=64, m=128, d=2, n=256, leak=0.0, bias=False, device=device)
+    fuses = GD().fuses  # the engine's rule (fuse=None)
     assert not fuses(*small[:2])
     assert not fuses(*small[:2], steps=1000)
+    assert GD(fuse=True).fuses(*small[:2]) and not GD(fuse=False).fuses(*large[:2])
     # on the CPU the eager step was measured faster at large sizes, and small runs are short
     on_gpu = device == "cuda"
     assert fuses(*large[:2]) == on_gpu

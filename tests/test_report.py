@@ -23,18 +23,17 @@ from richlazy import experiments, report
 from richlazy.experiments import runner
 from richlazy.experiments.claims import Claim, Verdict
 from richlazy.store import RunDirectory
-from test_experiments import TINY
 
-STORED = ("fig3", "fig4b", "fig7", "fig1b")  # run tiny into the shared directory
+STORED = ("fig3", "fig4b", "fig7", "fig1b")  # smoke runs into the shared directory
 
 
 @pytest.fixture(scope="module")
 def results_dir(tmp_path_factory):
-    """Tiny runs of four experiments; fig8 holds fig4b's results (its claims cannot be
-    evaluated), fig2 a copy of fig3's store with a damaged chunk; the rest were not run."""
+    """Smoke runs of four experiments; fig8 holds fig4b's results (its config and claims cannot
+    be read from them), fig2 a copy of fig3's store with a damaged chunk; the rest were not run."""
     root = tmp_path_factory.mktemp("report")
     for name in STORED:
-        runner.run(name, preset="quick", out=root, overrides=TINY[name])
+        runner.run(name, preset="smoke", out=root)
     shutil.copytree(root / "fig4b", root / "fig8")
     shutil.copytree(root / "fig3", root / "fig2")
     chunk = sorted(glob.glob(str(root / "fig2" / "results.zarr" / "a" / "*")))[0]
@@ -48,7 +47,8 @@ def stored_claims(root) -> dict[str, list[Claim]]:
     found = {}
     for name in STORED:
         results = xr.open_zarr(root / name / "results.zarr").load()
-        found[name] = experiments.get(name).claims(results)
+        experiment = experiments.get(name)
+        found[name] = experiment.claims(results, experiment.config_of(results))
     return found
 
 
@@ -59,7 +59,7 @@ def test_a_directory_is_reported_experiment_by_experiment(results_dir):
     for name in STORED:
         assert sections[name].status == report.REPORTED and sections[name].claims
         assert sections[name].figures and sections[name].headline
-        assert sections[name].record["config"]["preset"] == "quick"
+        assert sections[name].record["config"]["preset"] == "smoke"
     assert {s.name for s in result.with_status(report.NOT_RUN)} == set(experiments.names()) - {
         *STORED,
         "fig2",
@@ -68,7 +68,7 @@ def test_a_directory_is_reported_experiment_by_experiment(results_dir):
     broken = {s.name: s.problems for s in result.with_status(report.BROKEN)}
     assert set(broken) == {"fig2", "fig8"}
     assert "fig2/results.zarr" in broken["fig2"][0]  # the message names the damaged store
-    assert "claims cannot be evaluated" in broken["fig8"][0]
+    assert "results of fig4b, not of fig8" in broken["fig8"][0]  # its config cannot be read
     expected = Counter(c.verdict for claims in stored_claims(results_dir).values() for c in claims)
     assert result.counts() == {verdict: expected[verdict] for verdict in Verdict}
     assert result.counts()[Verdict.NOT_MEASURED] >= 1  # fig1b's one seed cannot decide

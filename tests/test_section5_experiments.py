@@ -14,12 +14,10 @@ from richlazy.store import RunDirectory
 from richlazy.sweeps import RunContext
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-TINY_6C = dict(alphas=(1.0, 4.0), train_sizes=(32, 64), seeds=(0,), width=8, n_test=100,
-               max_steps=20)  # fmt: skip
 
 
 def test_fig6c_reruns_reuse_every_finished_shard(tmp_path, monkeypatch):
-    config = experiments.get("fig6c").configure("quick", TINY_6C)
+    config = experiments.get("fig6c").configure("smoke", {"seeds": (0,)})
     directory = RunDirectory(tmp_path, "fig6c")
     directory.prepare(dataclasses.asdict(config))
     first = fig6c.run(config, RunContext(directory=directory))
@@ -65,12 +63,12 @@ def _grokking(steps: np.ndarray) -> xr.Dataset:
             "censored": (("alpha", "seed"), np.isnan(steps)),
         },
         coords={"alpha": [1.0, 4.0], "seed": [0, 1, 2]},
-        attrs={"threshold": 0.95, "max_steps": 1000},
     )
 
 
 def test_fig6d_claims_count_censored_runs_as_later_than_any():
-    verdicts = lambda steps: [c.verdict for c in fig6d.EXPERIMENT.claims(_grokking(steps))]  # noqa: E731
+    config = fig6d.EXPERIMENT.configure("quick", {"threshold": 0.95, "max_steps": 1000})
+    verdicts = lambda steps: [c.verdict for c in fig6d.claims(_grokking(steps), config)]  # noqa: E731
     sooner = np.array([[500.0, np.nan, 800.0], [300.0, 900.0, 700.0]])
     assert verdicts(sooner) == [Verdict.HOLDS, Verdict.HOLDS]
     later = np.array([[500.0, 600.0, 800.0], [300.0, np.nan, np.nan]])

@@ -2,6 +2,8 @@
 gradient flow against its conservation laws and scipy's DOP853, divergence isolation, the time
 convention, checkpoint schedules, bad input; the paired initialization and the data tasks."""
 
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,7 @@ from richlazy.nets import (
     symmetric_pairs,
 )
 from richlazy.nets.two_layer import loss
+from richlazy.runtime import torch_threads
 from richlazy.train import (
     GD,
     GradientFlow,
@@ -336,6 +339,31 @@ def test_progress_counts_all_units(method):
     )
     expected = 2500 if method == "gd" else 2 * 3 * len(checkpoints)
     assert sum(counts) == expected
+    tasks = []  # a richlazy.runtime.Progress: one task of the same units
+
+    class Bars:
+        @contextmanager
+        def task(self, description, total):
+            tasks.append((description, total, []))
+            yield tasks[-1][2].append
+
+    train(nets, X, y, lr=1e-3, checkpoints=checkpoints, solver=solver_named(method),
+          progress=Bars())  # fmt: skip
+    [(description, total, advanced)] = tasks
+    assert total == expected and sum(advanced) == expected
+    units = "GD steps" if method == "gd" else "checkpoints"
+    assert description == f"training 2×3 networks: {units}"
+
+
+def test_a_run_reports_the_threads_and_the_step_it_used():
+    small = random_batch(3, S=1, K=2, m=3, d=2, n=6, leak=0.0, bias=False)
+    result = train(small[0], *small[1:], lr=1e-3, checkpoints=[0, 3])
+    assert result.threads == 1 and result.fused is False  # small batches: one thread, eager
+    assert GD(fuse=True).fuses(*small[:2]) and not GD().fuses(*small[:2])
+    large = random_batch(3, S=1, K=64, m=128, d=2, n=256, leak=0.0, bias=False)
+    with torch_threads(2):
+        result = train(large[0], *large[1:], lr=1e-3, checkpoints=[0, 1])
+    assert result.threads == 2  # from 2^20 activations per step: torch's count
 
 
 # --------------------------------------------------------------------------------------------

@@ -55,8 +55,9 @@ def test_the_paper_path_runs_on_fake_local_files(tmp_path, name):
     tiny = {"data_dir": str(data), "seeds": (0,), "alphas": alphas, "steps": 1,
             "resnet_width": 2, "cnn_width": 2, "probe_points": 2, "device": "cpu"}  # fmt: skip
     outcome = runner.run(name, preset="paper", overrides=tiny)  # in memory (tiny: drawn)
-    assert outcome.results.attrs["dataset"] == ("cifar10" if name == "fig6a" else "mnist")
-    claims = experiments.get(name).claims(outcome.results)
+    config = experiments.get(name).config_of(outcome.results)
+    assert config.dataset == ("cifar10" if name == "fig6a" else "mnist")
+    claims = experiments.get(name).claims(outcome.results, config)
     assert claims and all(c.verdict.value in ("holds", "fails", "not measured") for c in claims)
     with pytest.raises(ValueError, match=r"data_dir .* is not a directory"):
         runner.run(name, preset="paper", overrides={**tiny, "data_dir": str(tmp_path / "missing")})

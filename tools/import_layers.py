@@ -25,7 +25,7 @@ PACKAGE = "richlazy"
 # Bottom to top. A module belongs to the first layer one of whose prefixes it starts with.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("input checks", ("richlazy._validate", "richlazy._exports")),
-    ("bounded integration", ("richlazy._ode",)),
+    ("bounded integration, runtime", ("richlazy._ode", "richlazy.runtime")),
     (
         "numerical helpers of the theory",
         (

@@ -5,12 +5,19 @@ that names the argument and says what is accepted, as docs/architecture.md asks.
 refused (a TypeError naming the argument) rather than silently losing its imaginary part; step
 counts are bounded by :data:`MAX_STEPS`; work that an argument asks for beyond a bound (an
 integration horizon, say) is refused with :class:`WorkLimitError`.
+
+Configs declare the checks of their options on the fields (:func:`option`, :class:`Checked`,
+built from the checks here and the check makers :func:`whole`, :func:`interval`,
+:func:`one_of`, :func:`tuple_of`); docs/architecture.md shows how.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable, Collection
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 
@@ -249,3 +256,103 @@ def require(condition: bool, message: str) -> None:
     """Raise ValueError(message) unless ``condition`` (for checks no helper above covers)."""
     if not condition:
         raise ValueError(message)
+
+
+# The checks a config declares on its fields.
+
+#: The check of one option: ``check(name, value)`` raises a ValueError or TypeError naming
+#: ``name`` unless ``value`` is accepted (what it returns is ignored). Every check above with
+#: the signature ``(name, value)`` is one: ``positive_float``, ``real_number``, ``seeds``.
+Check = Callable[[str, Any], object]
+
+
+def option(default: Any, check: Check) -> Any:
+    """A dataclass field with ``default`` whose value ``check`` accepts (:class:`Checked`)."""
+    return dataclasses.field(default=default, metadata={"check": check})
+
+
+class Checked:
+    """A base of frozen config dataclasses: building one checks every field declared with
+    :func:`option`, in field order. A subclass that gives such a field only a new default
+    keeps its base's check; checks that relate several fields go in the subclass's
+    ``__post_init__``, after ``super().__post_init__()``."""
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            check = declared_check(type(self), field.name)
+            if check is not None:
+                check(field.name, getattr(self, field.name))
+
+
+def declared_check(config: type, name: str) -> Check | None:
+    """The check that dataclass ``config`` or the nearest of its bases declares for ``name``."""
+    for klass in config.__mro__:
+        field = vars(klass).get("__dataclass_fields__", {}).get(name)
+        if field is not None and "check" in field.metadata:
+            return field.metadata["check"]
+    return None
+
+
+def whole(minimum: int = 1, maximum: int | None = None, *, even: bool = False) -> Check:
+    """The check of an integer option in [minimum, maximum] (even if ``even``). A bool or a
+    float is refused: a config keeps the value it is given, and 1e3 is not an int."""
+
+    def check_whole(name: str, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+        number = integer(name, value, minimum=minimum, maximum=maximum)
+        if even and number % 2:
+            raise ValueError(f"{name} must be an even integer >= {minimum}, got {number}")
+
+    return check_whole
+
+
+def interval(low: float, high: float, brackets: str = "()") -> Check:
+    """The check of a finite real option between ``low`` and ``high``; ``brackets`` says
+    which ends are open ("(", ")") or closed ("[", "]"), e.g. "[)" for 0 <= x < 1."""
+    if len(brackets) != 2 or brackets[0] not in "([" or brackets[1] not in ")]":
+        raise ValueError(f"brackets must be two of ( [ and ) ], got {brackets!r}")
+
+    def check_interval(name: str, value: object) -> None:
+        number = real_number(name, value)
+        above = number >= low if brackets[0] == "[" else number > low
+        below = number <= high if brackets[1] == "]" else number < high
+        if not (above and below):
+            bounds = f"{brackets[0]}{low:g}, {high:g}{brackets[1]}"
+            raise ValueError(f"{name} must be in {bounds}, got {number:g}")
+
+    return check_interval
+
+
+def one_of(choices: Collection[str]) -> Check:
+    """The check of an option that names one of ``choices``."""
+    choices = tuple(choices)
+
+    def check_choice(name: str, value: object) -> None:
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+    return check_choice
+
+
+def tuple_of(
+    item: Check = real_number, *, once: bool = True, increasing: bool = False, at_least: int = 1
+) -> Check:
+    """The check of a tuple option: at least ``at_least`` items, each accepted by ``item``
+    (named ``name[i]``), each once where ``once`` (values that label results: :func:`distinct`)
+    and strictly increasing where ``increasing``."""
+
+    def check_tuple(name: str, value: object) -> None:
+        if not isinstance(value, tuple | list):
+            raise TypeError(f"{name} must be a tuple, got {type(value).__name__} {value!r}")
+        if len(value) < at_least:
+            plural = "s" if at_least > 1 else ""
+            raise ValueError(f"{name} needs at least {at_least} value{plural}, got {value!r}")
+        for index, entry in enumerate(value):
+            item(f"{name}[{index}]", entry)
+        if increasing:
+            strictly_increasing(name, value, at_least=at_least)
+        elif once:
+            distinct(name, value)
+
+    return check_tuple

@@ -31,24 +31,9 @@ from richlazy import _validate as check
 from richlazy import metrics
 from richlazy.data.tasks import student_directions, teacher_student
 from richlazy.nets.two_layer import symmetric_pairs
-from richlazy.sweeps import (
-    GridConfig,
-    Progress,
-    SilentProgress,
-    grid_metrics,
-    initial_cells,
-    train_cells,
-)
-from richlazy.train import (
-    DTYPES,
-    METHODS,
-    check_device,
-    engine_threads,
-    fuses,
-    solver_named,
-    threads_for,
-    train,
-)
+from richlazy.runtime import Progress, SilentProgress, torch_threads
+from richlazy.sweeps import GridConfig, grid_metrics, initial_cells, train_cells
+from richlazy.train import DTYPES, GD, METHODS, check_device, solver_named, train
 from richlazy.train.reference import gradient_descent
 
 _SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -130,7 +115,7 @@ def two_layer(
     time covered, for both methods. For GD, ``matmul_fraction`` is the GD step's matrix-product
     rate (4·n·d·m FLOP per network step: the forward product and the first-layer gradient) over
     the machine's measured ``matmul_flops_per_s``. ``fuse`` chooses the torch.compile-fused GD
-    step (None: the engine's default, :func:`richlazy.train.fuses`); the compilation happens in
+    step (None: the engine's default, :meth:`richlazy.train.GD.fuses`); the compilation happens in
     the warm-up.
 
     Returns:
@@ -152,21 +137,20 @@ def two_layer(
     check_device(device)
     _, batch, X, y, lr = two_layer_problem(width, samples, dim, nets, seed, DTYPES[dtype], device)
     if method == "gd" and fuse is None:
-        fuse = fuses(batch, X, steps)  # decided once, so that the warm-up compiles what is timed
+        fuse = GD().fuses(batch, X, steps)  # decided once: the warm-up compiles what is timed
     solver = solver_named(method, **({"fuse": fuse} if fuse is not None else {}))
 
-    def run(count: int) -> tuple[float, float]:
-        """Seconds and gradient evaluations per network of ``count`` steps' time."""
+    def run(count: int) -> tuple[float, float, int]:
+        """Seconds, gradient evaluations per network and threads of ``count`` steps' time."""
         trained = batch.clone()
         _synchronize(device)
         start = time.perf_counter()
         result = train(trained, X, y, lr=lr, checkpoints=[0, count], solver=solver)
         _synchronize(device)
-        return time.perf_counter() - start, result.gradient_evaluations
+        return time.perf_counter() - start, result.gradient_evaluations, result.threads
 
     run(min(steps, 50))  # warm-up: allocations, thread pools, compilation
-    seconds, evaluations = min(run(steps) for _ in range(repeats))  # best of, like matmul_rate
-    threads = engine_threads(batch, X)
+    seconds, evaluations, threads = min(run(steps) for _ in range(repeats))  # best of
     record = {
         "method": method,
         "width": width,
@@ -184,7 +168,7 @@ def two_layer(
     }
     if method == "gd":
         flops = 4 * samples * dim * width * nets * steps
-        with threads_for(batch, X):  # the matmul rate on the threads the engine used
+        with torch_threads(threads):  # the matmul rate on the threads the engine used
             rate = matmul_rate(dtype=dtype, device=device)
         record.update(
             matmul_flops_per_s=round(rate, -6),

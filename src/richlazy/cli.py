@@ -33,13 +33,12 @@ from rich.text import Text
 from richlazy import experiments, store
 from richlazy import report as reporting
 from richlazy.experiments import runner
+from richlazy.runtime import DEVICES, DTYPES
 from richlazy.sweeps.cluster import cluster_client
+from richlazy.train.solvers import METHODS  # the solver registry's names (no torch)
 
-# The engine's choices (richlazy.train.DEVICES, DTYPES, METHODS), spelled out so that the CLI
-# starts without importing torch.
-DEVICES = ("cpu", "cuda")
-DTYPES = ("float64", "float32")
-METHODS = ("gd", "gf")
+_DEVICE_HELP = " or ".join(DEVICES)
+_DTYPE_HELP = " or ".join(DTYPES)
 
 INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
 LONG_RUN_SECONDS = 600  # runs estimated longer than this say so before they start
@@ -195,7 +194,10 @@ def list_experiments() -> None:
         table.add_column(column)
     for name in experiments.names():
         listing = experiments.describe(name)
-        table.add_row(name, listing.paper, ", ".join(listing.presets), listing.summary)
+        presets = experiments.preset_names(name)
+        shown = [p for p in presets if p != experiments.SMOKE]
+        shown += [f"{experiments.SMOKE} (tests)"] if experiments.SMOKE in presets else []
+        table.add_row(name, listing.paper, ", ".join(shown), listing.summary)
     console.print(table)
 
 
@@ -204,8 +206,8 @@ def run(
     names: Annotated[list[str], typer.Argument(help="experiment names, or 'all'")],
     preset: Annotated[str, typer.Option(help="quick (minutes on a laptop) or paper")] = "quick",
     out: Annotated[Path, typer.Option(help="output directory")] = Path("out"),
-    device: Annotated[str | None, typer.Option(help="cpu or cuda (simulations only)")] = None,
-    dtype: Annotated[str | None, typer.Option(help="float64 or float32")] = None,
+    device: Annotated[str | None, typer.Option(help=f"{_DEVICE_HELP} (simulations only)")] = None,
+    dtype: Annotated[str | None, typer.Option(help=_DTYPE_HELP)] = None,
     overwrite: Annotated[bool, typer.Option(help="replace results of another config")] = False,
     style: Annotated[
         str | None, typer.Option(help="figure style: richlazy (default) or paper, where offered")
@@ -348,9 +350,9 @@ def bench_two_layer(
     dim: Annotated[int, typer.Option(help="input dimension d")] = 2,
     nets: Annotated[int, typer.Option(help="networks G trained together")] = 256,
     steps: Annotated[int, typer.Option(help="GD steps (or their time, for gf)")] = 2000,
-    method: Annotated[str, typer.Option(help="gd or gf")] = "gd",
-    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
-    dtype: Annotated[str, typer.Option(help="float64 or float32")] = "float64",
+    method: Annotated[str, typer.Option(help=" or ".join(METHODS))] = "gd",
+    device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "cpu",
+    dtype: Annotated[str, typer.Option(help=_DTYPE_HELP)] = "float64",
     fuse: Annotated[
         bool | None,
         typer.Option(help="GD: torch.compile-fused steps (default: large batches on a GPU)"),
@@ -387,7 +389,7 @@ def bench_gf_vs_gd(
         int, typer.Option(help="GD steps whose time both methods cover (full size: 1000000)")
     ] = 100_000,
     rtol: Annotated[float, typer.Option(help="gradient-flow tolerance")] = 1e-3,
-    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "cpu",
 ) -> None:
     """Gradient flow vs GD on Figure-1b cells: evaluations and differences at every checkpoint."""
     from richlazy import benchmarks
@@ -416,7 +418,7 @@ def bench_ntk(
         list[int] | None, typer.Option("--n", help="probe points N (repeatable; 64 and 128)")
     ] = None,
     width: Annotated[int, typer.Option(help="the ResNet-18's first-stage width (64: full)")] = 64,
-    dtype: Annotated[str, typer.Option(help="the model's dtype: float64 or float32")] = "float64",
+    dtype: Annotated[str, typer.Option(help=f"the model's dtype: {_DTYPE_HELP}")] = "float64",
     threads: Annotated[int | None, typer.Option(help="torch threads per subprocess")] = None,
     repeats: Annotated[int, typer.Option(help="alternating runs per method; fastest kept")] = 1,
 ) -> None:

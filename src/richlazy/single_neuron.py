@@ -154,7 +154,12 @@ def preconditioner(
     eta_a, eta_w = check.positive_array("eta_a", eta_a), check.positive_array("eta_w", eta_w)
     norm2 = np.einsum("...d,...d->...", beta, beta)
     four_c2_r2 = 4.0 * eta_a * eta_w * norm2
-    s = np.hypot(delta, np.sqrt(four_c2_r2))  # √(δ² + 4η_aη_w‖β‖²) without overflow of δ²
+    with np.errstate(over="ignore"):  # δ² overflows past |δ| ≈ 1.3e154: hypot there
+        s = np.where(
+            np.abs(delta) < 1e150,
+            np.sqrt(delta**2 + four_c2_r2),
+            np.hypot(delta, np.sqrt(four_c2_r2)),
+        )  # √(δ² + 4η_aη_w‖β‖²)
     with np.errstate(divide="ignore", invalid="ignore"):
         # s ± δ without cancellation: (s + δ)(s − δ) = 4η_aη_w‖β‖².
         s_plus = np.where(delta >= 0, s + delta, four_c2_r2 / (s - delta))

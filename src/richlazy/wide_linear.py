@@ -125,6 +125,13 @@ def preconditioners(
     return _preconditioners(beta, delta, rate)
 
 
+def _root(delta: float, four_x: np.ndarray) -> np.ndarray:
+    """√(δ² + 4x); past |δ| = 1e150, where δ² would overflow, as hypot(δ, √(4x))."""
+    if abs(delta) < 1e150:
+        return np.sqrt(delta**2 + four_x)
+    return np.hypot(delta, np.sqrt(four_x))
+
+
 def _preconditioners(beta: np.ndarray, delta: float, rate: float):
     d, c = beta.shape
     U, s, Vt = np.linalg.svd(beta)  # (d, d), (k,), (c, c)
@@ -132,8 +139,7 @@ def _preconditioners(beta: np.ndarray, delta: float, rate: float):
     four_x_d[: s.size] = 4 * rate * s**2  # eigenvalues of 4η_aη_w ββᵀ
     four_x_c = np.zeros(c)
     four_x_c[: s.size] = 4 * rate * s**2  # eigenvalues of 4η_aη_w βᵀβ
-    # √(δ² + 4x) as hypot(δ, √(4x)): no overflow of δ² for |δ| up to the largest float
-    root_d, root_c = np.hypot(delta, np.sqrt(four_x_d)), np.hypot(delta, np.sqrt(four_x_c))
+    root_d, root_c = _root(delta, four_x_d), _root(delta, four_x_c)
     p = four_x_d / (2 * (root_d + delta)) if delta > 0 else (root_d - delta) / 2
     q = four_x_c / (2 * (root_c - delta)) if delta < 0 else (root_c + delta) / 2
     return (U * p) @ U.T, (Vt.T * q) @ Vt  # (d, d), (c, c)

@@ -1,18 +1,22 @@
 """The registry of reproducible experiments, one module each (docs/architecture.md).
 
-The registry itself knows what each experiment reproduces and which presets it has, so listing
-(``richlazy list``) imports no experiment module and no torch; a module is imported only by
-:func:`get`, when its experiment is configured, run or redrawn.
+The registry knows what each experiment reproduces; its presets are declared once, in its
+module's ``PRESETS``. Listing (``richlazy list``) reads their names from the module's source
+(:func:`preset_names`), so it imports no experiment module and no torch; a module is imported
+only by :func:`get`, when its experiment is configured, run or redrawn.
 """
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from importlib import import_module
+from importlib.util import find_spec
+from pathlib import Path
 
 from richlazy.experiments.spec import Experiment
 
-__all__ = ["Experiment", "Listing", "describe", "get", "names"]
+__all__ = ["SMOKE", "Experiment", "Listing", "describe", "get", "names", "preset_names"]
 
 
 @dataclass(frozen=True)
@@ -23,13 +27,11 @@ class Listing:
         module: the module defining ``EXPERIMENT``.
         paper: what it reproduces, e.g. "Figure 3".
         summary: one line on what it shows.
-        presets: its preset names (the module's ``EXPERIMENT.presets``; a test keeps them equal).
     """
 
     module: str
     paper: str
     summary: str
-    presets: tuple[str, ...] = ("quick", "paper")
 
 
 _PACKAGE = "richlazy.experiments"
@@ -113,7 +115,6 @@ _REGISTRY: dict[str, Listing] = {
         f"{_PACKAGE}.section5.fig6d",
         "Figure 6d (§5)",
         "one-layer transformer on (a + b) mod p: steps to grokking vs the embedding's α",
-        ("quick", "paper", "sgd"),
     ),
     "drift": Listing(
         f"{_PACKAGE}.two_layer.drift",
@@ -146,3 +147,30 @@ def get(name: str) -> Experiment:
         ValueError: no experiment has that name (the message lists the names).
     """
     return import_module(describe(name).module).EXPERIMENT
+
+
+#: The preset every experiment has for the tests: seconds, listed last.
+SMOKE = "smoke"
+
+
+def preset_names(name: str) -> tuple[str, ...]:
+    """The preset names of experiment ``name``, without importing its module.
+
+    They are the keys of the dict literal assigned to ``PRESETS`` in the module's source (the
+    one place presets are declared), read with :mod:`ast`; a test keeps them equal to
+    ``get(name).presets``.
+
+    Raises:
+        ValueError: no experiment has that name, or its module declares no ``PRESETS`` dict
+            with literal keys.
+    """
+    module = describe(name).module
+    source = Path(find_spec(module).origin).read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        named = any(isinstance(t, ast.Name) and t.id == "PRESETS" for t in targets)
+        if named and isinstance(node.value, ast.Dict):
+            keys = node.value.keys
+            if all(isinstance(key, ast.Constant) and isinstance(key.value, str) for key in keys):
+                return tuple(key.value for key in keys)
+    raise ValueError(f"{module} declares no PRESETS = {{name: config, ...}} with literal names")

@@ -11,6 +11,8 @@ import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 
+from richlazy.experiments.claims import number
+
 DELTA_CMAP = LinearSegmentedColormap.from_list(
     "richlazy_delta", ["#964b00", "#a47e1d", "#acaf4d", "#b0df89", "#71c28b", "#39a189", "#008080"]
 )
@@ -45,6 +47,14 @@ def delta_label(delta: float) -> str:
     if np.isinf(delta):
         return "δ = +∞" if delta > 0 else "δ = −∞"
     return f"δ = {delta:g}".replace("-", "−")
+
+
+def by_delta(deltas: Sequence[float], values: Sequence[float]) -> str:
+    """``values`` formatted for a claim's measured text, each with its δ: "0.12 (δ = −1), …"."""
+    return ", ".join(
+        f"{number(value)} ({delta_label(delta)})"
+        for delta, value in zip(deltas, values, strict=True)
+    )
 
 
 def figure(width: float, height: float) -> Figure:

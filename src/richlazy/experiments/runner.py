@@ -1,4 +1,9 @@
-"""Run an experiment into DIR/NAME/ (results.zarr, config.json, PNGs), or redraw its figures."""
+"""Run an experiment into DIR/NAME/ (results.zarr, config.json, PNGs), or redraw its figures.
+
+The resolved config is stored twice: in config.json, and as the results' attribute ``config``
+(so that results.zarr alone says how it was made); redrawing and reporting rebuild the typed
+config from it (``Experiment.config_of``) and hand it to ``plot``, ``headline`` and ``claims``.
+"""
 
 from __future__ import annotations
 
@@ -76,7 +81,7 @@ def run(
     context = RunContext(progress=progress or SilentProgress(), client=client)
     if out is None:
         start = time.perf_counter()
-        results = _labeled(experiment.run(config, context), name, preset)
+        results = _labeled(experiment.run(config, context), name, preset, config)
         return Outcome(
             name,
             results,
@@ -84,7 +89,7 @@ def run(
             (),
             time.perf_counter() - start,
             False,
-            experiment.headline(results),
+            experiment.headline(results, config),
         )
     directory = RunDirectory(out, name)
     record = {"preset": preset, **dataclasses.asdict(config)}
@@ -96,12 +101,18 @@ def run(
         else:
             context.directory = directory
             start = time.perf_counter()
-            results = _labeled(experiment.run(config, context), name, preset)
+            results = _labeled(experiment.run(config, context), name, preset, config)
             seconds = time.perf_counter() - start
             directory.save_results(results, seconds=seconds)
-        figures = draw(name, results, directory, style)
+        figures = draw(name, results, directory, style, config)
     return Outcome(
-        name, results, directory.path, figures, seconds, reused, experiment.headline(results)
+        name,
+        results,
+        directory.path,
+        figures,
+        seconds,
+        reused,
+        experiment.headline(results, config),
     )
 
 
@@ -135,14 +146,18 @@ def redraw(
     """
     experiment = get(name)
     check_style(experiment, style)
-    results = RunDirectory(source, name).load_results()
+    stored = RunDirectory(source, name)
+    results = stored.load_results()
+    config = experiment.config_of(results, (stored.stored_config() or {}).get("config"))
     target = RunDirectory(out if out is not None else source, name)
     if not target.writable():
         hint = "pass --out DIR to write them elsewhere" if out is None else "choose another --out"
         raise StoreError(f"cannot write the figures into {target.path} (not writable); {hint}")
     with target.lock():
-        figures = draw(name, results, target, style)
-    return Outcome(name, results, target.path, figures, 0.0, True, experiment.headline(results))
+        figures = draw(name, results, target, style, config)
+    return Outcome(
+        name, results, target.path, figures, 0.0, True, experiment.headline(results, config)
+    )
 
 
 def check_style(experiment: Experiment, style: str | None) -> None:
@@ -155,21 +170,31 @@ def check_style(experiment: Experiment, style: str | None) -> None:
 
 
 def draw(
-    name: str, results: xr.Dataset, directory: RunDirectory, style: str | None = None
+    name: str,
+    results: xr.Dataset,
+    directory: RunDirectory,
+    style: str | None = None,
+    config: Any = None,
 ) -> tuple[Path, ...]:
-    """Draw the experiment's figures from ``results`` (in ``style``, if given) and save them
-    as PNGs in ``directory``."""
+    """Draw the experiment's figures from ``results`` and their ``config`` (None: the config
+    stored with them) in ``style``, if given, and save them as PNGs in ``directory``."""
     paths = []
+    experiment = get(name)
+    config = experiment.config_of(results) if config is None else config
     drawn = results if style is None else results.assign_attrs(style=style)
-    for stem, figure in get(name).plot(drawn).items():
+    for stem, figure in experiment.plot(drawn, config).items():
         paths.append(directory.save_figure(stem, figure))
     return tuple(paths)
 
 
-def _labeled(results: xr.Dataset, name: str, preset: str) -> xr.Dataset:
+def _labeled(results: xr.Dataset, name: str, preset: str, config: Any) -> xr.Dataset:
     listing = describe(name)
-    return results.assign_attrs(
-        experiment=name, preset=preset, reproduces=listing.paper, summary=listing.summary
+    return (
+        get(name)
+        .labeled(results, config)
+        .assign_attrs(
+            experiment=name, preset=preset, reproduces=listing.paper, summary=listing.summary
+        )
     )
 
 
@@ -186,5 +211,9 @@ def summarize(name: str, source: Path | str) -> Outcome:
     experiment = get(name)
     directory = RunDirectory(source, name)
     results = directory.load_results()
-    seconds = float((directory.stored_config() or {}).get("seconds", 0.0))
-    return Outcome(name, results, directory.path, (), seconds, False, experiment.headline(results))
+    record = directory.stored_config() or {}
+    config = experiment.config_of(results, record.get("config"))
+    seconds = float(record.get("seconds", 0.0))
+    return Outcome(
+        name, results, directory.path, (), seconds, False, experiment.headline(results, config)
+    )

@@ -1,15 +1,18 @@
-"""What an experiment is: a typed config with presets, run(config) -> Dataset, plot(ds).
+"""What an experiment is: a typed config with presets, run(config) -> Dataset, plot(ds, config).
 
 Each module in ``richlazy.experiments`` defines a frozen config dataclass that validates itself,
-its presets ("quick": minutes on a laptop; "paper": the reference settings), ``run``, ``plot`` and
-``headline`` (the few numbers printed in a run's summary), and exposes them as ``EXPERIMENT``,
-with ``claims``: what the paper claims about it, decided from the stored results
-(``richlazy.experiments.claims``).
+its presets ("quick": minutes on a laptop; "paper": the reference settings; "smoke": seconds, for
+the tests), ``run``, ``plot`` and ``headline`` (the few numbers printed in a run's summary), and
+exposes them as ``EXPERIMENT``, with ``claims``: what the paper claims about it, decided from the
+stored results (``richlazy.experiments.claims``). The runner stores the resolved config with the
+results (their attribute ``config``, JSON) and hands it, typed again, to ``plot``, ``headline``
+and ``claims``: results need not copy config values into their attributes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,7 +23,8 @@ import numpy as np
 import xarray as xr
 
 from richlazy import _validate as check
-from richlazy.experiments.claims import Claim
+from richlazy.experiments.claims import Claim, Rule
+from richlazy.store import to_json
 from richlazy.sweeps.context import RunContext
 
 #: Options whose values label the results (dimension coordinates such as δ): each value must
@@ -28,7 +32,11 @@ from richlazy.sweeps.context import RunContext
 COORDINATE_OPTIONS = ("taus", "deltas", "seeds", "depths", "mode_deltas")
 
 
-def no_claims(results: xr.Dataset) -> list[Claim]:
+#: The results' attribute holding the resolved config as JSON (as in config.json).
+CONFIG_ATTR = "config"
+
+
+def no_claims(results: xr.Dataset, config: Any) -> list[Claim]:
     """The claims of an experiment that declares none."""
     return []
 
@@ -40,24 +48,28 @@ class Experiment:
     Attributes:
         name: registry name used on the command line, e.g. "fig3" (what it reproduces is in
             the registry, ``richlazy.experiments.describe``).
-        presets: preset name -> config instance ("quick" and "paper" at least).
+        presets: preset name -> config instance ("quick", "paper" and "smoke" at least), the
+            module's ``PRESETS`` (a dict literal: ``richlazy list`` reads its names unimported).
         run: config, context -> results as a labeled xarray Dataset.
-        plot: results -> {figure stem: matplotlib Figure}.
-        headline: results -> {label: formatted number} for the run summary.
+        plot: results, config -> {figure stem: matplotlib Figure}.
+        headline: results, config -> {label: formatted number} for the run summary.
         styles: the figure styles ``plot`` can draw, the default first; a style other than the
             default reaches ``plot`` as the results' attribute ``style``.
-        claims: results -> the paper's claims about this experiment, each with its verdict
-            (``richlazy.experiments.claims.Claim``); from the results only, so that stored
-            results are re-evaluated without recomputing.
+        claims: results, config -> the paper's claims about this experiment, each with its
+            verdict (``richlazy.experiments.claims.Claim``); from the stored results and config
+            only, so that stored results are re-evaluated without recomputing.
+        rules: the rules ``claims`` decides (``richlazy.experiments.claims.Rule``), each declared
+            once: every claim prints the words of one of them.
     """
 
     name: str
     presets: Mapping[str, Any]
     run: Callable[[Any, RunContext], xr.Dataset]
-    plot: Callable[[xr.Dataset], dict[str, Any]]
-    headline: Callable[[xr.Dataset], dict[str, str]]
+    plot: Callable[[xr.Dataset, Any], dict[str, Any]]
+    headline: Callable[[xr.Dataset, Any], dict[str, str]]
     styles: tuple[str, ...] = ("richlazy",)
-    claims: Callable[[xr.Dataset], list[Claim]] = no_claims
+    claims: Callable[[xr.Dataset, Any], list[Claim]] = no_claims
+    rules: tuple[Rule, ...] = ()
 
     def configure(self, preset: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The config of ``preset`` with ``overrides`` applied (and validated).
@@ -103,6 +115,56 @@ class Experiment:
             check.distinct(key, typed[key])
         return configured
 
+    def labeled(self, results: xr.Dataset, config: Any) -> xr.Dataset:
+        """``results`` with ``config`` stored as their attribute ``config`` (JSON)."""
+        return results.assign_attrs({CONFIG_ATTR: json.dumps(to_json(dataclasses.asdict(config)))})
+
+    def config_from(self, record: Mapping[str, Any]) -> Any:
+        """The typed config of a stored record (config.json, or the results' ``config``): its
+        preset (the first one if the record names none known) with every stored field applied
+        and validated as an override; lists become tuples again.
+
+        Raises:
+            ValueError: a stored field the config does not have (another experiment's record),
+                or a stored value the config refuses (naming the option).
+        """
+        preset = record.get("preset")
+        preset = preset if preset in self.presets else next(iter(self.presets))
+        defaults = self.presets[preset]
+        fields = {f.name for f in dataclasses.fields(defaults)}
+        unknown = sorted(set(record) - fields - {"preset"})
+        if unknown:
+            raise ValueError(
+                f"the stored config has options {self.name} does not have: {', '.join(unknown)}"
+            )
+        values = {
+            name: _from_json(value, getattr(defaults, name))
+            for name, value in record.items()
+            if name in fields
+        }
+        return self.configure(preset, values)
+
+    def config_of(self, results: xr.Dataset, record: Mapping[str, Any] | None = None) -> Any:
+        """The typed config of stored ``results``: from their attribute ``config``, else (results
+        stored before it was kept there) from ``record``, the ``config`` of the run's
+        config.json.
+
+        Raises:
+            ValueError: the results are another experiment's, neither holds a config, or a
+                stored value the config refuses.
+        """
+        made_by = results.attrs.get("experiment", self.name)
+        if made_by != self.name:
+            raise ValueError(f"these are results of {made_by}, not of {self.name}")
+        if CONFIG_ATTR in results.attrs:
+            stored = json.loads(results.attrs[CONFIG_ATTR])
+            return self.config_from({"preset": results.attrs.get("preset"), **stored})
+        if record is None:
+            raise ValueError(
+                f"the results of {self.name} hold no config attribute and no config.json was given"
+            )
+        return self.config_from(record)
+
     def parse_settings(self, preset: str, settings: list[str]) -> dict[str, Any]:
         """Overrides from ``NAME=VALUE`` texts, each VALUE read as the preset's field reads.
 
@@ -139,6 +201,17 @@ class Experiment:
     def accepts(self, option: str) -> bool:
         """Whether the configs of this experiment have the field ``option``."""
         return any(option == f.name for f in dataclasses.fields(next(iter(self.presets.values()))))
+
+
+def _from_json(value: Any, current: Any) -> Any:
+    """A stored JSON value as the config holds it: lists as tuples, "inf" as a float where
+    the preset's value ``current`` is one (``richlazy.store.to_json`` reversed)."""
+    if isinstance(value, list):
+        item = current[0] if isinstance(current, tuple) and current else None
+        return tuple(_from_json(entry, item) for entry in value)
+    if isinstance(value, str) and isinstance(current, float):
+        return float(value)
+    return value
 
 
 def _parsed(name: str, text: str, current: Any) -> Any:

@@ -7,8 +7,11 @@ feature-learning monitor for any ``torch.nn.Module`` (docs/theory.md §6; guide:
 - ``empirical_ntk(model, x1, x2)`` the kernel, layer by layer, exact in float64 (§6.2), and
   ``kernel_distance(K0, Kt)``;
 - ``FeatureMonitor(model, probe_x, optimizer=...)`` records them in the user's own loop;
-- ``fit(models, x, y, optimizer=Optimizer(...))`` a small seeded training loop (SGD or AdamW)
-  for one model or a vmapped batch of them (``richlazy.nn.training``);
+- ``fit(models, x, y, optimizer=SGD(lr, ...), schedule=...)`` a small seeded training loop for
+  one model or a vmapped batch of them (``richlazy.nn.training``), with optimizer objects
+  (``SGD``, ``AdamW``, ``optimizer_named``: ``richlazy.nn.optimizers``) and learning-rate
+  schedules (``Constant``, ``CosineAnnealing``, ``LinearWarmUp``, ``PiecewiseLinear``:
+  ``richlazy.nn.schedules``);
 - ``richlazy.nn.models``: MLP, SmallCNN (digits/MNIST), LeNet5 and DawnResNet (the paper's
   Figure 6 networks), ResNet18 (CIFAR), and the Section 5 models (HierarchicalCNN,
   MeanFieldMLP, ModularTransformer, GrokkingTransformer; §6.4);
@@ -22,12 +25,20 @@ from richlazy.nn.conserved import conserved_quantities
 from richlazy.nn.geometry import InitGeometry, unbalance
 from richlazy.nn.monitor import FeatureMonitor, log_schedule
 from richlazy.nn.ntk import empirical_ntk, kernel_distance, ntk_routes
-from richlazy.nn.training import Optimizer, fit
+from richlazy.nn.optimizers import SGD, AdamW, Optimizer, optimizer_named
+from richlazy.nn.schedules import Constant, CosineAnnealing, LinearWarmUp, PiecewiseLinear
+from richlazy.nn.training import fit
 
 __all__ = [
+    "SGD",
+    "AdamW",
+    "Constant",
+    "CosineAnnealing",
     "FeatureMonitor",
     "InitGeometry",
+    "LinearWarmUp",
     "Optimizer",
+    "PiecewiseLinear",
     "conserved_quantities",
     "empirical_ntk",
     "fit",
@@ -35,5 +46,6 @@ __all__ = [
     "log_schedule",
     "models",
     "ntk_routes",
+    "optimizer_named",
     "unbalance",
 ]

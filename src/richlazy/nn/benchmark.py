@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from richlazy.runtime import torch_threads
+
 __all__ = ["ntk_benchmark"]
 
 
@@ -51,18 +53,17 @@ def _jacobian_contraction(model: torch.nn.Module, x: torch.Tensor) -> torch.Tens
 
 
 def _worker(options: argparse.Namespace) -> None:
-    if options.threads:
-        torch.set_num_threads(options.threads)
-    model, x = _setup(options.n, options.width, options.outputs, options.dtype, options.seed)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
-    if options.method == "layerwise":
-        from richlazy.nn import empirical_ntk
+    with torch_threads(options.threads or None):  # 0: torch's own count
+        model, x = _setup(options.n, options.width, options.outputs, options.dtype, options.seed)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        start = time.perf_counter()
+        if options.method == "layerwise":
+            from richlazy.nn import empirical_ntk
 
-        kernel = empirical_ntk(model, x, kernel="trace")
-    else:
-        kernel = _jacobian_contraction(model, x)
-    wall = time.perf_counter() - start
+            kernel = empirical_ntk(model, x, kernel="trace")
+        else:
+            kernel = _jacobian_contraction(model, x)
+        wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     torch.save(kernel.detach().to(torch.float64), options.out)
     print(json.dumps({"wall_s": wall, "peak_rss_gib": peak / 2**20,

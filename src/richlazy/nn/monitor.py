@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from functools import partial
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ import xarray as xr
 from torch import nn
 
 from richlazy.nn import _checks, _names, conserved, ntk
+from richlazy.runtime import log_schedule as _any_log_schedule
 
 __all__ = ["RELU_FAMILY", "FeatureMonitor", "log_schedule"]
 
@@ -29,16 +31,10 @@ __all__ = ["RELU_FAMILY", "FeatureMonitor", "log_schedule"]
 RELU_FAMILY: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ReLU6)
 
 
-def log_schedule(per_decade: int = 10) -> Iterable[int]:
-    """0, 1, 2, …: the integers nearest 10^(k/per_decade), each once, forever."""
-    yield 0
-    last, k = 0, 0
-    while True:
-        step = round(10 ** (k / per_decade))
-        k += 1
-        if step > last:
-            last = step
-            yield step
+#: The monitor's default schedule, endless: 0 and the integers nearest 10^(k/10), each once
+#: (``richlazy.runtime.log_schedule(None, per_decade=10, first=1)``; ``per_decade=`` changes the
+#: density).
+log_schedule = partial(_any_log_schedule, None, per_decade=10, first=1)
 
 
 class FeatureMonitor:

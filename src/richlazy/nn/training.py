@@ -1,10 +1,11 @@
 """A small seeded training loop for ``torch.nn.Module``s, shared by the Section 5 experiments
 (docs/theory.md §6.3, docs/nn.md "Training loop").
 
-``fit`` trains R models of one architecture (R seeds, or R values of α) with SGD (momentum) or
-AdamW, on minibatches in a seeded order reshuffled every epoch, and measures them on a schedule:
-losses and accuracies on the training and test sets plus whatever the caller's ``evaluate``
-returns. Two paths give the same result up to float rounding:
+``fit`` trains R models of one architecture (R seeds, or R values of α) with an optimizer object
+(``SGD``, ``AdamW``: ``richlazy.nn.optimizers``) and optionally a learning-rate schedule
+(``richlazy.nn.schedules``), on minibatches in a seeded order reshuffled every epoch, and measures
+them on a schedule: losses and accuracies on the training and test sets plus whatever the
+caller's ``evaluate`` returns. Two paths give the same result up to float rounding:
 
 - vectorized: the R models' parameters stacked into (R, ...) tensors
   (``torch.func.stack_module_state``) and one ``vmap``-ed forward for all of them; the loss is the
@@ -21,8 +22,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,11 +32,13 @@ from torch.nn import functional
 
 import richlazy._validate as check
 from richlazy._validate import require
-from richlazy.nn.monitor import log_schedule
+from richlazy.nn.optimizers import OPTIMIZERS, SGD, AdamW, Optimizer
+from richlazy.nn.schedules import Schedule
+from richlazy.runtime import Progress, log_schedule, progress_task
 
+# OPTIMIZERS and Optimizer live in richlazy.nn.optimizers; they are kept here under their old path.
 __all__ = ["LOSSES", "OPTIMIZERS", "Optimizer", "fit"]
 
-OPTIMIZERS = ("sgd", "adamw")
 LOSSES = ("cross_entropy", "mse")
 # Points evaluated per forward pass when measuring a whole split (bounds the memory of evaluation).
 EVAL_CHUNK = 4096
@@ -46,64 +47,13 @@ Tensors = torch.Tensor | Sequence[torch.Tensor]
 Evaluate = Callable[[int, int, nn.Module], Mapping[str, Any]]
 
 
-@dataclass(frozen=True)
-class Optimizer:
-    """Which optimizer trains the models, with its hyper-parameters.
-
-    Attributes:
-        kind: "sgd" (with optional heavy-ball ``momentum``) or "adamw" (decoupled weight decay).
-        lr: the base learning rate (per-parameter factors come from ``fit(lr_scales=...)``).
-        momentum: SGD's momentum (ignored by AdamW).
-        weight_decay: SGD's L2 penalty, or AdamW's decoupled decay.
-        betas, eps: AdamW's moment decay rates and denominator floor.
-    """
-
-    kind: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-
-    def __post_init__(self):
-        require(
-            self.kind in OPTIMIZERS,
-            f"kind must be one of {', '.join(OPTIMIZERS)}, got {self.kind!r}",
-        )
-        check.positive_float("lr", self.lr)
-        for name in ("momentum", "weight_decay"):
-            value = check.real_number(name, getattr(self, name))
-            require(value >= 0, f"{name} must be ≥ 0, got {value}")
-        require(self.momentum < 1, f"momentum must be below 1, got {self.momentum}")
-        require(
-            isinstance(self.betas, tuple | list)
-            and len(self.betas) == 2
-            and all(0 <= check.real_number("betas", b) < 1 for b in self.betas),
-            f"betas must be two numbers in [0, 1), got {self.betas!r}",
-        )
-        check.positive_float("eps", self.eps)
-
-    def build(self, param_groups: list[dict]) -> torch.optim.Optimizer:
-        """The torch optimizer over ``param_groups`` (dicts with "params" and optionally "lr")."""
-        if self.kind == "sgd":
-            return torch.optim.SGD(
-                param_groups, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
-            )
-        return torch.optim.AdamW(
-            param_groups,
-            lr=self.lr,
-            betas=tuple(self.betas),
-            eps=self.eps,
-            weight_decay=self.weight_decay,
-        )
-
-
 def fit(
     models: nn.Module | Sequence[nn.Module],
     x_train: Tensors,
     y_train: Tensors,
     *,
-    optimizer: Optimizer,
+    optimizer: SGD | AdamW,
+    schedule: Schedule | None = None,
     steps: int | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
@@ -117,7 +67,7 @@ def fit(
     until: Callable[[xr.Dataset], Any] | None = None,
     lr_scales: Mapping[str, float] | None = None,
     vectorize: bool | None = None,
-    progress: Any = None,
+    progress: Progress | Callable[[int], None] | None = None,
 ) -> xr.Dataset:
     """Train ``models`` in place and return what was measured on the way.
 
@@ -125,7 +75,10 @@ def fit(
         models: one module, or R modules with the same parameter names and shapes.
         x_train, y_train: the training set, one tensor each shared by every run, or sequences of
             R tensors (one dataset per run, all of the same size).
-        optimizer: the optimizer and its hyper-parameters.
+        optimizer: ``SGD(lr, ...)`` or ``AdamW(lr, ...)`` (``richlazy.nn.optimizers``).
+        schedule: the learning rate in time, a factor of every base rate applied before each
+            update (``Constant``, ``CosineAnnealing``, ``LinearWarmUp``, ``PiecewiseLinear``:
+            ``richlazy.nn.schedules``, per update or per epoch); None keeps the base rates.
         steps, epochs: the length of training, exactly one of them (an epoch is
             ⌈n / batch_size⌉ steps).
         batch_size: minibatch size; None trains on the full batch.
@@ -147,14 +100,16 @@ def fit(
             ``InitGeometry.lr_scales`` from ``richlazy.nn.unbalance``); others get 1.
         vectorize: train all runs as one vmapped batch (True), one after the other (False), or
             vectorized when the models allow it (None).
-        progress: anything with ``task(description, total)`` yielding ``advance(n)`` (the CLI's
-            progress bars, ``richlazy.sweeps.Progress``), or None.
+        progress: a ``richlazy.runtime.Progress`` (the CLI's progress bars; one task counting
+            steps is opened), a callable ``advance(n)`` given the steps as they finish, or None.
 
     Returns:
         Dataset with dims (run, step): ``train_loss``, ``test_loss`` (with a test set),
         ``train_accuracy``/``test_accuracy`` (see ``accuracy``), the ``evaluate`` variables, and
         the coordinate ``epoch`` (steps over steps per epoch), and with ``until``,
         ``stopped_step`` (run,): the step at which each run stopped, −1 if it trained to the end.
+        Its attrs hold the optimizer's settings (``SGD.attrs``, ``AdamW.attrs``), the schedule
+        (``lr_schedule``, its repr, when one is given), the batch size and steps per epoch.
 
     Raises:
         ValueError, TypeError: bad models, data, schedule, seeds or options (naming them).
@@ -179,13 +134,21 @@ def fit(
     batch = n if batch_size is None else batch_size
     per_epoch = math.ceil(n / batch)
     total = _total_steps(steps, epochs, per_epoch)
-    schedule = _schedule(eval_steps, total)
+    measured_at = _eval_steps(eval_steps, total)
     seeds = _seeds(seed, R)
     loss_fn = _loss(loss)
     classify = loss == "cross_entropy" if accuracy is None else bool(accuracy)
     scales = _lr_scales(lr_scales, models[0])
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a richlazy.nn.training.Optimizer, got {optimizer!r}")
+    if not isinstance(optimizer, SGD | AdamW):
+        raise TypeError(
+            f"optimizer must be richlazy.nn.SGD(lr, ...) or richlazy.nn.AdamW(lr, ...), "
+            f"got {optimizer!r}"
+        )
+    if schedule is not None and not isinstance(schedule, Schedule):
+        raise TypeError(
+            "schedule must be None or one of richlazy.nn.schedules' Constant, CosineAnnealing, "
+            f"LinearWarmUp, PiecewiseLinear, got {schedule!r}"
+        )
     movable = _vectorizable(models[0])
     if vectorize is None:
         vectorize = R > 1 and movable
@@ -199,12 +162,11 @@ def fit(
 
     record = _Record(R)
     measure = _Measure(trainer, x_train, y_train, test, loss_fn, classify, evaluate)
-    reporter = progress.task(f"training {R} run(s)", total=total) if progress else nullcontext()
-    with reporter as advance:
+    with progress_task(progress, f"training {R} run(s)", total) as advance:
         record.add(0, measure(0))
         done = 0
         stopped = np.full(R, -1, dtype=np.int64)  # the step each run stopped at; -1: running
-        for target in schedule[1:]:
+        for target in measured_at[1:]:
             if until is not None:
                 flags = _stop_flags(until(record.dataset(per_epoch)), R)
                 stopped[flags & (stopped < 0)] = record.steps[-1]
@@ -212,6 +174,9 @@ def fit(
                     break
                 trainer.freeze(stopped >= 0)
             while done < target:
+                if schedule is not None:
+                    time = done if schedule.unit == "step" else done // per_epoch
+                    trainer.scale_rates(schedule.factor(time))
                 index = [order.next() for order in orders]  # R × (B,)
                 trainer.step(_batch(x_train, index), _batch(y_train, index))
                 done += 1
@@ -223,10 +188,8 @@ def fit(
     if until is not None:
         history["stopped_step"] = ("run", stopped)
     return history.assign_attrs(
-        optimizer=optimizer.kind,
-        lr=optimizer.lr,
-        momentum=optimizer.momentum,
-        weight_decay=optimizer.weight_decay,
+        **optimizer.attrs(),
+        **({"lr_schedule": repr(schedule)} if schedule is not None else {}),
         batch_size=batch,
         steps_per_epoch=per_epoch,
         vectorized=int(bool(vectorize)),
@@ -282,14 +245,9 @@ def _total_steps(steps, epochs, per_epoch: int) -> int:
     return check.step_count("epochs", epochs) * per_epoch
 
 
-def _schedule(eval_steps, total: int) -> list[int]:
+def _eval_steps(eval_steps, total: int) -> list[int]:
     if eval_steps is None:
-        points = []
-        for step in log_schedule(10):
-            if step >= total:
-                break
-            points.append(step)
-        return [*points, total]
+        return log_schedule(total, per_decade=10).tolist()
     values = check.strictly_increasing("eval_steps", eval_steps)
     require(
         values[0] >= 0 and values[-1] <= total and np.all(values == np.round(values)),
@@ -378,16 +336,28 @@ def _groups(named: Mapping[str, torch.Tensor], scales: Mapping[str, float], lr: 
     return [{"params": [p], "lr": lr * scales[name]} for name, p in named.items()]
 
 
+def _scale(optimizer: torch.optim.Optimizer, bases: list[float], factor: float) -> None:
+    """Set each parameter group's rate to its base rate times ``factor``."""
+    for group, base in zip(optimizer.param_groups, bases, strict=True):
+        group["lr"] = base * factor
+
+
 class _Sequential:
     """R models, each with its own optimizer, stepped one after the other."""
 
-    def __init__(self, models, optimizer: Optimizer, scales, loss_fn):
+    def __init__(self, models, optimizer: SGD | AdamW, scales, loss_fn):
         self.models, self.loss_fn = models, loss_fn
         self.optimizers = [
             optimizer.build(_groups(dict(m.named_parameters()), scales, optimizer.lr))
             for m in models
         ]
+        self.bases = [g["lr"] for g in self.optimizers[0].param_groups]  # the same for every run
         self.frozen = np.zeros(len(models), dtype=bool)
+
+    def scale_rates(self, factor: float) -> None:
+        """The schedule's factor for the next step: rates = base rates × ``factor``."""
+        for opt in self.optimizers:
+            _scale(opt, self.bases, factor)
 
     def freeze(self, frozen: np.ndarray) -> None:
         """Stop training the runs flagged in ``frozen`` (R,)."""
@@ -420,12 +390,13 @@ class _Sequential:
 class _Vectorized:
     """R models as stacked (R, ...) parameters, one vmapped forward, one optimizer."""
 
-    def __init__(self, models, optimizer: Optimizer, scales, loss_fn):
+    def __init__(self, models, optimizer: SGD | AdamW, scales, loss_fn):
         self.models, self.loss_fn = models, loss_fn
         params, buffers = torch.func.stack_module_state(models)  # name -> (R, ...)
         self.params, self.buffers = params, buffers
         self.base = copy.deepcopy(models[0]).to("meta")
         self.optimizer = optimizer.build(_groups(params, scales, optimizer.lr))
+        self.bases = [g["lr"] for g in self.optimizer.param_groups]
         self.stale = False  # whether the models lag behind the stacked parameters
         self.frozen = np.zeros(len(models), dtype=bool)  # stopped runs (R,)
         self.mask, self.kept = None, {}  # the same on the device, and their parameters
@@ -437,6 +408,10 @@ class _Vectorized:
             self.frozen = frozen.copy()
             self.mask = torch.as_tensor(frozen, device=next(iter(self.params.values())).device)
             self.kept = {name: p.detach().clone() for name, p in self.params.items()}
+
+    def scale_rates(self, factor: float) -> None:
+        """The schedule's factor for the next step: rates = base rates × ``factor``."""
+        _scale(self.optimizer, self.bases, factor)
 
     def _forward(self, params, buffers, x):
         return torch.func.functional_call(self.base, (params, buffers), (x,))

@@ -171,7 +171,9 @@ def evaluate(source: Path | str, names: list[str] | None = None, *, draw: bool =
         stored = tuple(
             Figure(path.stem, path.read_bytes()) for path in sorted(directory.path.glob("*.png"))
         )
-        section = evaluate_results(name, results, figures=stored or None, draw=draw)
+        section = evaluate_results(
+            name, results, figures=stored or None, draw=draw, record=record.get("config")
+        )
         problems = section.problems + ((record_problem,) if record_problem else ())
         status = BROKEN if problems else REPORTED
         sections.append(
@@ -196,11 +198,14 @@ def evaluate_results(
     *,
     figures: tuple[Figure, ...] | None = None,
     draw: bool = True,
+    record: dict[str, Any] | None = None,
 ) -> Section:
     """The section of experiment ``name`` from results in memory (claims, headline, figures).
 
     Args:
         figures: figures to show; None draws them from ``results`` (if ``draw``).
+        record: the ``config`` of the run's config.json, for results stored without their
+            config attribute.
 
     Raises:
         ValueError: an unknown experiment name.
@@ -211,18 +216,25 @@ def evaluate_results(
     claims: tuple[Claim, ...] = ()
     headline: dict[str, str] = {}
     try:
-        claims = tuple(experiment.claims(results))
+        config = experiment.config_of(results, record)
+    except Exception as error:  # shown in the report, with its message
+        problems.append(f"its config cannot be read from the results: {_described(error)}")
+        return Section(
+            name, listing.paper, listing.summary, BROKEN, tuple(problems), figures=figures or ()
+        )
+    try:
+        claims = tuple(experiment.claims(results, config))
     except Exception as error:  # shown in the report, with its message
         problems.append(f"its claims cannot be evaluated from the results: {_described(error)}")
     try:
-        headline = dict(experiment.headline(results))
+        headline = dict(experiment.headline(results, config))
     except Exception as error:
         problems.append(f"its headline cannot be computed from the results: {_described(error)}")
     if figures is None:
         figures = ()
         if draw:
             try:
-                figures = _drawn(experiment, results)
+                figures = _drawn(experiment, results, config)
             except Exception as error:
                 problems.append(
                     f"its figures cannot be drawn from the results: {_described(error)}"
@@ -233,9 +245,11 @@ def evaluate_results(
     )
 
 
-def _drawn(experiment: experiments.Experiment, results: xr.Dataset) -> tuple[Figure, ...]:
+def _drawn(
+    experiment: experiments.Experiment, results: xr.Dataset, config: Any
+) -> tuple[Figure, ...]:
     drawn = []
-    for stem, figure in experiment.plot(results).items():
+    for stem, figure in experiment.plot(results, config).items():
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=130, bbox_inches="tight")
         drawn.append(Figure(stem, buffer.getvalue()))

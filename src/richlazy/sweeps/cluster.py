@@ -16,20 +16,14 @@ from typing import Any
 import xarray as xr
 
 from richlazy._validate import positive_integer
-from richlazy.sweeps.progress import SilentProgress
+from richlazy.runtime import SilentProgress, torch_threads
 
 
 def _on_worker(task, threads: int) -> xr.Dataset:
     """Run a shard's task on a worker with the client's torch thread count, so that a sweep
     computes the same numbers on the cluster as in the client's process."""
-    import torch
-
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return task(SilentProgress())
-    finally:
-        torch.set_num_threads(saved)
 
 
 def computed_on(client: Any, tasks: Mapping[str, Any]) -> Iterator[tuple[str, xr.Dataset]]:

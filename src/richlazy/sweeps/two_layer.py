@@ -22,7 +22,7 @@ import xarray as xr
 
 from richlazy import _validate as check
 from richlazy import metrics
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.data.reference_draws import reference_dataset
 from richlazy.data.tasks import Dataset, student_directions, teacher_student
 from richlazy.nets.geometry import weight_scales
@@ -52,7 +52,7 @@ METRICS = (
 
 
 @dataclass(frozen=True)
-class GridConfig:
+class GridConfig(Checked):
     """How a (τ, δ, seed) grid of two-layer networks is trained.
 
     The learning rate of a cell is ``lr / τ²`` when ``lr_per_tau2`` (the reference's
@@ -65,47 +65,29 @@ class GridConfig:
     # Fields that change how long a run goes or how it is drawn, not its trajectories.
     HORIZON: ClassVar[tuple[str, ...]] = ("steps",)
 
-    taus: tuple[float, ...] = tuple(np.logspace(-1, 0.3, 17).round(6))
-    deltas: tuple[float, ...] = tuple(np.linspace(-1, 1, 17).round(6))
-    seeds: tuple[int, ...] = tuple(range(16))
-    width: int = 50
-    lr: float = 5e-3
+    taus: tuple[float, ...] = option(
+        tuple(np.logspace(-1, 0.3, 17).round(6)),
+        check.tuple_of(check.positive_float, increasing=True),
+    )
+    deltas: tuple[float, ...] = option(
+        tuple(np.linspace(-1, 1, 17).round(6)), check.tuple_of(increasing=True)
+    )
+    seeds: tuple[int, ...] = option(tuple(range(16)), check.seeds)
+    width: int = option(50, check.whole(2, even=True))  # neurons come in pairs
+    lr: float = option(5e-3, check.positive_float)
     lr_per_tau2: bool = True
-    steps: int = 1_000_000
-    checkpoints_per_decade: int = 1
-    method: str = "gd"
-    rtol: float = 1e-3
-    leak: float = 0.0
+    # at most MAX_STEPS = 1e9 steps: nothing overflows
+    steps: int = option(1_000_000, check.whole(maximum=check.MAX_STEPS))
+    checkpoints_per_decade: int = option(1, check.whole(maximum=1000))
+    method: str = option("gd", check.one_of(METHODS))
+    rtol: float = option(1e-3, check.interval(0, 1))
+    leak: float = option(0.0, check.interval(0, 1, "[]"))
     device: str = "cpu"
-    dtype: str = "float64"
+    dtype: str = option("float64", check.one_of(DTYPES))
 
     def __post_init__(self):
-        taus = check.strictly_increasing("taus", self.taus)
-        require(np.all(taus > 0), f"taus must be > 0, got {self.taus}")
-        check.strictly_increasing("deltas", self.deltas)
-        check.seeds("seeds", self.seeds)
-        for name in ("width", "steps", "checkpoints_per_decade"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer):
-                raise TypeError(f"{name} must be an integer, got {value!r}")
-        require(
-            self.width >= 2 and self.width % 2 == 0,
-            f"width must be an even number >= 2 (neurons come in pairs), got {self.width}",
-        )
-        check.positive_float("lr", self.lr)
-        check.step_count("steps", self.steps)  # at most MAX_STEPS = 1e9: nothing overflows
-        check.positive_integer("checkpoints_per_decade", self.checkpoints_per_decade, maximum=1000)
-        require(self.method in METHODS, f"method must be one of {METHODS}, got {self.method!r}")
-        require(
-            isinstance(self.rtol, int | float) and 0 < self.rtol < 1,
-            f"rtol must be in (0, 1), got {self.rtol}",
-        )
-        require(
-            isinstance(self.leak, int | float) and 0 <= self.leak <= 1,
-            f"leak must be in [0, 1], got {self.leak}",
-        )
+        super().__post_init__()
         check_device(self.device)
-        require(self.dtype in DTYPES, f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
         # What the run will build, checked before anything is computed: every cell's learning
         # rate and initial weights finite and > 0 in the chosen dtype.
         with np.errstate(over="ignore", divide="ignore"):
@@ -170,18 +152,13 @@ class TeacherStudentConfig(GridConfig):
     (``richlazy.data.reference_dataset``: the networks the paper trained, for its seeds).
     """
 
-    d: int = 100
-    n: int = 1000
-    n_test: int = 10_000
-    seeding: str = "numpy"
+    d: int = option(100, check.whole())
+    n: int = option(1000, check.whole())
+    n_test: int = option(10_000, check.whole())
+    seeding: str = option("numpy", check.one_of(SEEDINGS))
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("d", "n", "n_test"):
-            require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
-        require(
-            self.seeding in SEEDINGS, f"seeding must be one of {SEEDINGS}, got {self.seeding!r}"
-        )
         require(
             self.seeding == "numpy" or self.leak == 0,
             f"seeding 'reference' draws the reference's ReLU students; leak must be 0, got "

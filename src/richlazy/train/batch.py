@@ -7,17 +7,17 @@ Learning rates follow the reference's convention (docs/theory.md §0, §5.3).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import numpy as np
 import torch
 
 from richlazy import _validate as check
+from richlazy import runtime
 from richlazy.nets.two_layer import TwoLayerNets, check_data, loss
 
-DEVICES = ("cpu", "cuda")
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
+DEVICES = runtime.DEVICES
+DTYPES = {name: runtime.dtype_of(name) for name in runtime.DTYPES}
 
 # Below this many activations per step (S·n·K·m), one CPU thread is faster than several: the
 # work per operation is too small to split, and spinning threads of an oversubscribed machine
@@ -61,22 +61,16 @@ def activations(nets: TwoLayerNets, X: torch.Tensor) -> int:
     return S * X.shape[1] * K * m
 
 
-def engine_threads(nets: TwoLayerNets, X: torch.Tensor) -> int:
+def _engine_threads(nets: TwoLayerNets, X: torch.Tensor) -> int:
     """How many CPU threads training uses for this batch (1 below SINGLE_THREAD_BELOW)."""
     if activations(nets, X) < SINGLE_THREAD_BELOW and nets.W.device.type == "cpu":
         return 1
     return torch.get_num_threads()
 
 
-@contextmanager
-def threads_for(nets: TwoLayerNets, X: torch.Tensor) -> Iterator[None]:
-    """Run the batch on :func:`engine_threads` threads; restore torch's count afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(engine_threads(nets, X))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+def _threads_for(nets: TwoLayerNets, X: torch.Tensor) -> AbstractContextManager[None]:
+    """Run the batch on :func:`_engine_threads` threads; restore torch's count afterwards."""
+    return runtime.torch_threads(_engine_threads(nets, X))
 
 
 def check_device(device: str) -> None:

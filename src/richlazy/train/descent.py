@@ -28,7 +28,7 @@ FUSE_FROM_ACTIVATION_STEPS = 1 << 35
 REPORT_EVERY = 1000
 
 
-def fuses(nets: TwoLayerNets, X: torch.Tensor, steps: int = 0) -> bool:
+def _fuses(nets: TwoLayerNets, X: torch.Tensor, steps: int = 0) -> bool:
     """Whether ``steps`` GD steps fuse by default: on a GPU, for large batches or long runs.
 
     Large batches (from SINGLE_THREAD_BELOW activations per step) are bound by memory traffic,

@@ -17,8 +17,15 @@ import numpy as np
 import torch
 
 from richlazy.nets.two_layer import TwoLayerNets, check_data
-from richlazy.train.batch import per_network_values, rate_tensors, step_size, threads_for
-from richlazy.train.descent import descend, fuses
+from richlazy.runtime import Progress, progress_task
+from richlazy.train.batch import (
+    _engine_threads,
+    _threads_for,
+    per_network_values,
+    rate_tensors,
+    step_size,
+)
+from richlazy.train.descent import descend
 from richlazy.train.flow import FlowSteps, integrate
 from richlazy.train.schedule import checked_schedule
 from richlazy.train.solvers import GD, Solver, checked_solver
@@ -39,6 +46,9 @@ class TrainResult:
         gradient_evaluations: gradient evaluations per network, on average (GD: the steps).
         flow_steps: gradient flow only: the stepper's accepted steps per network and how many
             were at the GD step (:class:`richlazy.train.flow.FlowSteps`); None for GD.
+        threads: the torch CPU threads the run used (one for batches under 2^20 activations
+            per step on the CPU, docs/performance.md; torch's count otherwise).
+        fused: whether the GD steps ran as one torch.compile-fused function (``GD.fuses``).
     """
 
     snapshots: tuple[TwoLayerNets, ...]
@@ -47,6 +57,8 @@ class TrainResult:
     diverged: np.ndarray
     gradient_evaluations: float
     flow_steps: FlowSteps | None = None
+    threads: int = 1
+    fused: bool = False
 
 
 def train(
@@ -59,7 +71,7 @@ def train(
     eta_a=1.0,
     eta_w=1.0,
     solver: Solver | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train ``nets`` in place and return their parameters at the checkpoints.
 
@@ -72,7 +84,9 @@ def train(
         solver: :class:`~richlazy.train.GD` (the reference's full-batch gradient descent, the
             default) or :class:`~richlazy.train.GradientFlow` (adaptive, error-controlled steps
             per network).
-        progress: called with a count of finished units (GD steps, or checkpoints reached).
+        progress: a ``richlazy.runtime.Progress`` (one task is opened, counting GD steps, or
+            checkpoints reached by each network for gradient flow), or a callable given those
+            counts as they finish.
 
     Raises:
         TypeError: ``solver`` is not a solver object, or the networks or data are not
@@ -83,8 +97,6 @@ def train(
     steps = checked_schedule(checkpoints)
     solver = GD() if solver is None else checked_solver(solver)
     check_data(nets, X, y)  # floating dtypes (integer networks would take steps of size 0)
-    if progress is not None and not callable(progress):
-        raise TypeError(f"progress must be None or callable, got {type(progress).__name__}")
     S, K = nets.a.shape[:2]
     h = np.array(per_network_values("lr", step_size(lr, X.shape[1]), (S, K)))
     rates = rate_tensors(
@@ -93,15 +105,25 @@ def train(
         per_network_values("eta_w", eta_w, (S, K)),
     )
     times = h[..., None] * steps  # (S, K, C)
-    flow_steps = None
-    with threads_for(nets, X):
-        if isinstance(solver, GD):
-            fused = fuses(nets, X, int(steps[-1])) if solver.fuse is None else solver.fuse
-            snapshots, alive, evaluations = descend(nets, X, y, rates, h, steps, progress, fused)
+    flow_steps, fused = None, False
+    descent = isinstance(solver, GD)
+    units, total = ("GD steps", int(steps[-1])) if descent else ("checkpoints", S * K * steps.size)
+    task = progress_task(progress, f"training {S}×{K} networks: {units}", total)
+    with task as advance, _threads_for(nets, X):
+        if descent:
+            fused = solver.fuses(nets, X, int(steps[-1]))
+            snapshots, alive, evaluations = descend(nets, X, y, rates, h, steps, advance, fused)
         else:
             snapshots, alive, evaluations, flow_steps = integrate(
-                nets, X, y, rates, h, times, solver.rtol, progress, solver.vector_field
+                nets, X, y, rates, h, times, solver.rtol, advance, solver.vector_field
             )
     return TrainResult(
-        tuple(snapshots), steps, times, ~alive.cpu().numpy(), evaluations, flow_steps
+        tuple(snapshots),
+        steps,
+        times,
+        ~alive.cpu().numpy(),
+        evaluations,
+        flow_steps,
+        threads=_engine_threads(nets, X),
+        fused=fused,
     )

@@ -1,4 +1,5 @@
-"""Checkpoint schedules, counted in reference gradient-descent steps."""
+"""Checkpoint schedules, counted in reference gradient-descent steps (``log_schedule`` is
+``richlazy.runtime.log_schedule``, imported here under its old path)."""
 
 from __future__ import annotations
 
@@ -7,26 +8,9 @@ from itertools import pairwise
 import numpy as np
 
 from richlazy import _validate as check
+from richlazy.runtime import log_schedule
 
-
-def log_schedule(max_steps: int, *, per_decade: int = 1) -> np.ndarray:
-    """0 and log-spaced step counts up to ``max_steps`` (default: 0, 10, 100, ..., max_steps).
-
-    Args:
-        max_steps: the last checkpoint, in [1, MAX_STEPS].
-        per_decade: checkpoints per factor of 10, at most 1000.
-
-    Returns:
-        Strictly increasing integer steps starting at 0 and ending at ``max_steps``.
-    """
-    max_steps = check.step_count("max_steps", max_steps)
-    per_decade = check.positive_integer("per_decade", per_decade, maximum=1000)
-    # Points 10^(j/per_decade) below max_steps, anchored at powers of ten (1, 10, 100, ...).
-    exponents = np.arange(int(np.floor(np.log10(max_steps) * per_decade + 1e-9)) + 1) / per_decade
-    points = np.unique(np.round(10**exponents).astype(np.int64))
-    if per_decade == 1:
-        points = points[points >= min(10, max_steps)]  # the reference's 0, 10, 100, ...
-    return np.unique(np.concatenate([[0], points[points < max_steps], [max_steps]]))
+__all__ = ["checked_schedule", "log_schedule"]
 
 
 def checked_schedule(steps) -> np.ndarray:

@@ -31,6 +31,19 @@ class GD:
                 f"fuse must be True, False or None (the engine decides), got {self.fuse!r}"
             )
 
+    def fuses(self, nets, X, steps: int = 0) -> bool:
+        """Whether ``steps`` steps of the batch (``nets``, ``X``) run fused: ``fuse``, or when
+        None the engine's rule (on a GPU, for large batches or long runs; docs/performance.md).
+
+        Raises:
+            TypeError, ValueError: networks or data the engine would refuse (naming them).
+        """
+        if self.fuse is not None:
+            return self.fuse
+        from richlazy.train.descent import _fuses  # the rule lives beside the loop it decides
+
+        return _fuses(nets, X, steps)
+
 
 @dataclass(frozen=True)
 class GradientFlow:

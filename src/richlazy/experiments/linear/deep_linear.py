@@ -15,16 +15,17 @@ with Σ = I, where each singular value of E = W_L ⋯ W_1 follows the closed-for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
 from matplotlib import colormaps
 
+from richlazy import _validate as check
 from richlazy import deep_linear as dl
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
-from richlazy.experiments.claims import MUCH, Claim, agrees, decided, number
+from richlazy.experiments.claims import MUCH, Claim, Rule, agrees, number
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
@@ -33,56 +34,48 @@ LAYER_CMAP = colormaps["plasma"]
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """Settings of the deep-linear experiment."""
 
-    depths: tuple[int, ...] = (3, 4)
-    imbalance: float = 1.0  # |δ| of the upstream and downstream inits
-    width: int = 3  # every layer n × n: Δ_l = δI needs square hidden layers
-    samples: int = 20
-    scale: float = 0.3  # singular values of the smallest layer, uniform in [scale/2, 3 scale/2]
+    depths: tuple[int, ...] = option((3, 4), check.tuple_of(check.whole(2)))
+    imbalance: float = option(1.0, check.positive_float)  # |δ| of the upstream and downstream inits
+    # every layer n × n: Δ_l = δI needs square hidden layers
+    width: int = option(3, check.whole())
+    samples: int = option(20, check.whole())
+    # singular values of the smallest layer, uniform in [scale/2, 3 scale/2]
+    scale: float = option(0.3, check.positive_float)
     t_max: float = 10**2.5  # long enough for every init to converge
-    time_points: int = 221  # log-spaced from 1e-3, plus t = 0
-    rtol: float = 1e-8  # who moves first is decided at the percent level, not at 1e-8
+    time_points: int = option(221, check.whole(3))  # log-spaced from 1e-3, plus t = 0
+    # who moves first is decided at the percent level, not at 1e-8
+    rtol: float = option(1e-8, check.interval(0, 1e-3))
     seed: int = 0
-    # balanced closed form vs simulation (Σ = I, aligned singular vectors)
-    sigma0: tuple[float, ...] = (0.05, 0.05, 0.05)  # small: the modes are learned one by one
+    # balanced closed form vs simulation (Σ = I, aligned singular vectors); σ0 > 0 (σ = 0 is a
+    # fixed point) and small: the modes are learned one by one
+    sigma0: tuple[float, ...] = option(
+        (0.05, 0.05, 0.05), check.tuple_of(check.positive_float, once=False)
+    )
     sigma_star: tuple[float, ...] = (2.0, 1.0, 0.5)
-    mode_t_max: float = 10.0
-    mode_time_points: int = 201
-    mode_rtol: float = 1e-12  # well below the 1e-8 agreement we check
+    mode_t_max: float = option(10.0, check.positive_float)
+    mode_time_points: int = option(201, check.whole(2))
+    # well below the 1e-8 agreement we check
+    mode_rtol: float = option(1e-12, check.interval(0, 1e-3))
 
     def __post_init__(self):
-        require(
-            len(self.depths) > 0 and all(int(L) == L and L >= 2 for L in self.depths),
-            f"depths must be integers >= 2, got {self.depths}",
-        )
-        require(self.imbalance > 0, f"imbalance must be > 0, got {self.imbalance}")
-        require(self.width >= 1 and self.samples >= 1, "width and samples must be >= 1")
-        require(self.scale > 0, f"scale must be > 0, got {self.scale}")
+        super().__post_init__()
         require(
             self.t_max > 1e-3, f"t_max must be > 1e-3 (the first sampled time), got {self.t_max}"
         )
-        require(self.time_points >= 3, f"time_points must be >= 3, got {self.time_points}")
-        require(0 < self.rtol < 1e-3, f"rtol must be in (0, 1e-3), got {self.rtol}")
         require(
             len(self.sigma0) == len(self.sigma_star) == self.width,
             f"sigma0 and sigma_star need one entry per mode (width = {self.width})",
         )
-        require(all(s > 0 for s in self.sigma0), "sigma0 must be > 0 (σ = 0 is a fixed point)")
-        require(
-            self.mode_t_max > 0 and self.mode_time_points >= 2,
-            "mode_t_max must be > 0 and mode_time_points >= 2",
-        )
-        require(0 < self.mode_rtol < 1e-3, f"mode_rtol must be in (0, 1e-3), got {self.mode_rtol}")
 
 
-PRESETS = {
-    # t_max = 100: the slowest run (balanced, L = 4) is within 1e-6 of its loss's minimum by
-    # t ≈ 64; the stiff tail after convergence is what costs time in an explicit integrator.
-    "quick": Config(t_max=100.0, time_points=81, mode_time_points=81),
-    "paper": Config(),
-}
+# t_max = 100: the slowest run (balanced, L = 4) is within 1e-6 of its loss's minimum by
+# t ≈ 64; the stiff tail after convergence is what costs time in an explicit integrator.
+QUICK = Config(t_max=100.0, time_points=81, mode_time_points=81)
+SMOKE = replace(QUICK, t_max=30.0, time_points=41, mode_time_points=31)  # the tests' run
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": SMOKE}
 
 
 def _profiles(config: Config, context: RunContext) -> dict:
@@ -176,11 +169,10 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
     return xr.Dataset(
         {**profiles["variables"], **balanced["variables"]},
         coords={**profiles["coords"], **balanced["coords"]},
-        attrs={"sigma0": list(config.sigma0), "sigma_star": list(config.sigma_star)},
     )
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Rows: depths. Columns: relative distance per layer for each init; balanced modes."""
     depths = results.depth.values
     fig = figure(17, 3.6 * depths.size)
@@ -238,7 +230,7 @@ def plot(results: xr.Dataset) -> dict:
     return {"deep_linear": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     summary = {}
     for depth in results.depth.values:
         for name, label in (
@@ -255,14 +247,51 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     return summary
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+_WHERE = "§4, deep linear networks"
+_FIRST = (
+    "the layer first to reach half its final move, and the fastest at t = 0 "
+    "(‖Ẇ_l(0)‖/‖W_l(0)‖), each depth"
+)
+UPSTREAM = Rule(
+    "upstream (later layers larger): the earlier layers learn faster; W_1 moves first",
+    _WHERE,
+    _FIRST,
+    "W_1 by both measures, at every depth",
+)
+DOWNSTREAM = Rule(
+    "downstream (earlier layers larger): the last layer W_L moves first",
+    _WHERE,
+    _FIRST,
+    "W_L by both measures, at every depth",
+)
+BALANCED = Rule(
+    "balanced: all layers learn at similar speeds",
+    _WHERE,
+    "largest over smallest initial relative speed ‖Ẇ_l(0)‖/‖W_l(0)‖ across the layers",
+    f"< {number(MUCH)} at every depth",
+)
+FLOW = agrees(
+    "balanced, aligned: each singular value follows σ̇ = −Lσ^(2−2/L)(σ − σ*) (Arora et al., 2018)",
+    _WHERE,
+    "max relative error of the closed form against the simulated weights",
+)
+
+
+RULES = (UPSTREAM, DOWNSTREAM, BALANCED, FLOW)
+
+
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """The deep-linear claims: which layer moves first, and the balanced closed form (§4)."""
     depths = results.depth.values
 
-    def layers(name, init):
-        return ", ".join(
-            f"L = {depth}: W_{int(results[name].sel(depth=depth, init=init))}" for depth in depths
-        )
+    def layers(init):
+        def which(name):
+            return ", ".join(
+                f"L = {depth}: W_{int(results[name].sel(depth=depth, init=init))}"
+                for depth in depths
+            )
+
+        return f"first: {which('first_layer')}; fastest: {which('fastest_layer')}"
 
     def moves_first(init, layer_of):
         return all(
@@ -271,56 +300,17 @@ def claims(results: xr.Dataset) -> list[Claim]:
             for depth in depths
         )
 
-    quantity = (
-        "the layer first to reach half its final move, and the fastest at t = 0 "
-        "(‖Ẇ_l(0)‖/‖W_l(0)‖), each depth"
-    )
     speed = results.initial_speed.sel(init="balanced")  # (depth, layer), NaN beyond the depth
     spread = (speed.max("layer") / speed.min("layer")).values  # (depth,)
     return [
-        decided(
-            "upstream (later layers larger): the earlier layers learn faster; W_1 moves first",
-            "§4, deep linear networks",
-            quantity,
-            "W_1 by both measures, at every depth",
-            moves_first("upstream", lambda depth: 1),
-            f"first: {layers('first_layer', 'upstream')}; fastest: "
-            f"{layers('fastest_layer', 'upstream')}",
-        ),
-        decided(
-            "downstream (earlier layers larger): the last layer W_L moves first",
-            "§4, deep linear networks",
-            quantity,
-            "W_L by both measures, at every depth",
-            moves_first("downstream", lambda depth: depth),
-            f"first: {layers('first_layer', 'downstream')}; fastest: "
-            f"{layers('fastest_layer', 'downstream')}",
-        ),
-        decided(
-            "balanced: all layers learn at similar speeds",
-            "§4, deep linear networks",
-            "largest over smallest initial relative speed ‖Ẇ_l(0)‖/‖W_l(0)‖ across the layers",
-            f"< {number(MUCH)} at every depth",
+        UPSTREAM.decide(moves_first("upstream", lambda depth: 1), layers("upstream")),
+        DOWNSTREAM.decide(moves_first("downstream", lambda depth: depth), layers("downstream")),
+        BALANCED.decide(
             bool(np.all(spread < MUCH)),
-            ", ".join(
-                f"L = {depth}: {number(value)}" for depth, value in zip(depths, spread, strict=True)
-            ),
+            ", ".join(f"L = {d}: {number(v)}" for d, v in zip(depths, spread, strict=True)),
         ),
-        agrees(
-            "balanced, aligned: each singular value follows σ̇ = −Lσ^(2−2/L)(σ − σ*) "
-            "(Arora et al., 2018)",
-            "§4, deep linear networks",
-            "max relative error of the closed form against the simulated weights",
-            float(results.balanced_relative_error.max()),
-        ),
+        FLOW.of(float(results.balanced_relative_error.max())),
     ]
 
 
-EXPERIMENT = Experiment(
-    name="deep-linear",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-)
+EXPERIMENT = Experiment("deep-linear", PRESETS, run, plot, headline, claims=claims, rules=RULES)

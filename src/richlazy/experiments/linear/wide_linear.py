@@ -10,16 +10,17 @@ the interpolant of the hyperbolic-entropy mirror flow passes from the minimum-�
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
 from matplotlib import colormaps
 from scipy.optimize import linprog
 
+from richlazy import _validate as check
 from richlazy import deep_linear as dl
 from richlazy import wide_linear as wl
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
 from richlazy.experiments.claims import Claim, agrees, at_least, at_most, number
 from richlazy.experiments.spec import Experiment
@@ -29,64 +30,45 @@ MAGNITUDE_CMAP = colormaps["viridis"]
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """Settings of the wide-linear experiment (sizes chosen so every δ meets Theorem 4.2)."""
 
     # (a) function space vs parameter space
-    deltas: tuple[float, ...] = (-2.0, -0.5, 0.0, 0.5, 2.0)
-    d: int = 4  # input dimension = hidden width when δ < 0
-    c: int = 2  # output dimension = hidden width when δ > 0
-    balanced_width: int = 6  # hidden width at δ = 0, where any h is allowed: wider than d, c
-    samples: int = 8  # n > d: one least-squares solution for every δ
-    scale: float = 0.3  # small enough that δ = 0 shows a plateau, large enough to leave it fast
-    eta_a: float = 1.0
-    eta_w: float = 1.0
-    t_max: float = 12.0
-    time_points: int = 241
-    rtol: float = 1e-12  # both integrators: well below the 1e-8 agreement we check
+    deltas: tuple[float, ...] = option((-2.0, -0.5, 0.0, 0.5, 2.0), check.tuple_of())
+    d: int = option(4, check.whole())  # input dimension = hidden width when δ < 0
+    c: int = option(2, check.whole())  # output dimension = hidden width when δ > 0
+    # hidden width at δ = 0, where any h is allowed: wider than d, c
+    balanced_width: int = option(6, check.whole())
+    samples: int = option(8, check.whole())  # n > d: one least-squares solution for every δ
+    # small enough that δ = 0 shows a plateau, large enough to leave it fast
+    scale: float = option(0.3, check.positive_float)
+    eta_a: float = option(1.0, check.positive_float)
+    eta_w: float = option(1.0, check.positive_float)
+    t_max: float = option(12.0, check.positive_float)
+    time_points: int = option(241, check.whole(2))
+    # both integrators: well below the 1e-8 agreement we check
+    rtol: float = option(1e-12, check.interval(0, 1e-3))
     seed: int = 0
     # (b) singular-value (mode) flow; only |δ| enters it
-    mode_deltas: tuple[float, ...] = (0.0, 0.1, 0.5, 2.0, 10.0, 50.0)
+    mode_deltas: tuple[float, ...] = option((0.0, 0.1, 0.5, 2.0, 10.0, 50.0), check.tuple_of())
     sigma0: float = 1e-3
     sigma_star: float = 1.0
-    mode_time_max: float = 15.0  # in units of the final rate R = √(δ² + 4η_aη_wσ*²)
-    mode_time_points: int = 301
+    # in units of the final rate R = √(δ² + 4η_aη_wσ*²)
+    mode_time_max: float = option(15.0, check.positive_float)
+    mode_time_points: int = option(301, check.whole(2))
     # (c) implicit bias on underdetermined aligned regression, from σ0 = 0
     measurements: int = 6
     modes: int = 10
     sparse_values: tuple[float, ...] = (1.5, -0.8)  # the planted σ (on the first modes)
     bias_delta_range: tuple[float, float] = (1e-12, 1e8)  # |δ|, log-spaced
-    bias_points: int = 21
+    bias_points: int = option(21, check.whole(2))
 
     def __post_init__(self):
-        require(
-            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
-            "deltas must be a non-empty tuple of finite numbers",
-        )
-        require(
-            min(self.d, self.c, self.balanced_width) >= 1,
-            f"d, c and balanced_width must be >= 1, got {self.d}, {self.c}, {self.balanced_width}",
-        )
-        require(self.samples >= 1, f"samples must be >= 1, got {self.samples}")
-        require(
-            self.scale > 0 and self.eta_a > 0 and self.eta_w > 0,
-            "scale, eta_a and eta_w must be > 0",
-        )
-        require(self.t_max > 0, f"t_max must be > 0, got {self.t_max}")
-        require(self.time_points >= 2, f"time_points must be >= 2, got {self.time_points}")
-        require(0 < self.rtol < 1e-3, f"rtol must be in (0, 1e-3), got {self.rtol}")
-        require(
-            len(self.mode_deltas) > 0 and all(np.isfinite(self.mode_deltas)),
-            "mode_deltas must be a non-empty tuple of finite numbers",
-        )
+        super().__post_init__()
         require(
             0 < self.sigma0 < self.sigma_star,
             f"need 0 < sigma0 < sigma_star (a mode that grows), got {self.sigma0}, "
             f"{self.sigma_star}",
-        )
-        require(
-            self.mode_time_max > 0 and self.mode_time_points >= 2,
-            "mode_time_max must be > 0 and mode_time_points >= 2",
         )
         require(
             1 <= self.measurements < self.modes,
@@ -103,13 +85,11 @@ class Config:
             "bias_delta_range must be (low, high) with 0 < low < high, got "
             f"{self.bias_delta_range}",
         )
-        require(self.bias_points >= 2, f"bias_points must be >= 2, got {self.bias_points}")
 
 
-PRESETS = {
-    "quick": Config(time_points=121, mode_time_points=151, bias_points=11),
-    "paper": Config(),
-}
+QUICK = Config(time_points=121, mode_time_points=151, bias_points=11)
+SMOKE = replace(QUICK, time_points=41, mode_time_points=41, bias_points=5)  # the tests' run
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": SMOKE}
 
 
 def hidden_width(config: Config, delta: float) -> int:
@@ -272,27 +252,18 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
     ):
         variables.update(part["variables"])
         coords.update(part["coords"])
-    return xr.Dataset(
-        variables,
-        coords=coords,
-        attrs={
-            "sigma0": config.sigma0,
-            "sigma_star": config.sigma_star,
-            "d": config.d,
-            "c": config.c,
-        },
-    )
+    return xr.Dataset(variables, coords=coords)
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Two figures: the dynamics (panels a, b) and the implicit bias (panel c)."""
     return {
-        "wide_linear_dynamics": _plot_dynamics(results),
+        "wide_linear_dynamics": _plot_dynamics(results, config),
         "wide_linear_bias": _plot_bias(results),
     }
 
 
-def _plot_dynamics(results: xr.Dataset):
+def _plot_dynamics(results: xr.Dataset, config: Config):
     fig = figure(15, 4.2)
     ax_flow, ax_error, ax_mode = fig.subplots(1, 3)
     deltas = results.delta.values
@@ -318,7 +289,7 @@ def _plot_dynamics(results: xr.Dataset):
         ylim=(1e-16, 1e-6),
     )
     mode_deltas = results.mode_delta.values
-    star = float(results.attrs["sigma_star"])
+    star = float(config.sigma_star)
     for color, delta in zip(magnitude_colors(mode_deltas), mode_deltas, strict=True):
         ax_mode.plot(
             results.rescaled_time,
@@ -327,7 +298,7 @@ def _plot_dynamics(results: xr.Dataset):
             linewidth=2.5,
             label=f"|δ| = {delta:g}",
         )
-    sigma0 = float(results.attrs["sigma0"])
+    sigma0 = float(config.sigma0)
     x = results.rescaled_time.values
     ax_mode.plot(x, 1 - (1 - sigma0 / star) * np.exp(-x), **THEORY_STYLE, label="lazy: 1 − e^(−Rt)")
     ax_mode.set(
@@ -394,7 +365,7 @@ def magnitude_colors(magnitudes) -> list:
     return [MAGNITUDE_CMAP(p) for p in positions]
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     small, large = results.bias_delta.values[[0, -1]]
     nonzero = (np.abs(results.interpolant) > 1e-3 * np.abs(results.interpolant).max()).sum("mode")
     return {
@@ -410,64 +381,65 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+_MODE = "max over t of |σ(t)/σ* − (1 − (1 − σ0/σ*)e^(−Rt))|, R = √(δ² + 4η_aη_wσ*²)"
+THEOREM = agrees(
+    "with Δ = δI (h = d for δ < 0, h = c for δ > 0), β = WᵀA follows β̇ = −PG − GQ",
+    "Theorem 4.2, §4",
+    "max over δ and t of ‖β_function − β_parameter‖ / ‖β_parameter‖",
+)
+LAZY_MODE = at_most(
+    "lazy (large |δ|): each singular value is learned exponentially, like linear regression",
+    "§4, singular-value dynamics",
+    f"{_MODE}, at the largest |δ|",
+    0.01,
+    expected="0 as |δ| → ∞",
+)
+RICH_MODE = at_least(
+    "rich (small |δ|): a singular value is learned as a sigmoid, after a plateau",
+    "§4, singular-value dynamics",
+    f"{_MODE}, at the smallest |δ|",
+    0.5,
+    expected="far from the exponential",
+)
+SPARSE = at_most(
+    "δ → 0 (rich): the interpolant from σ0 = 0 is the minimum-ℓ1 one (sparse)",
+    "§4, hyperbolic entropy",
+    "‖σ∞ − σ_ℓ1‖ / ‖σ_ℓ1‖ at the smallest |δ|",
+    0.01,
+    expected="→ 0 as δ → 0, slowly (like 1/ln(1/|δ|))",
+)
+MINIMUM_NORM = at_most(
+    "|δ| → ∞ (lazy): the interpolant is the minimum-ℓ2 one",
+    "§4, hyperbolic entropy",
+    "‖σ∞ − σ_ℓ2‖ / ‖σ_ℓ2‖ at the largest |δ|",
+    0.01,
+    expected="→ 0 as |δ| → ∞",
+)
+
+
+RULES = (THEOREM, LAZY_MODE, RICH_MODE, SPARSE, MINIMUM_NORM)
+
+
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """The wide-linear claims: Theorem 4.2, the mode flow and the implicit bias (§3)."""
-    star, sigma0 = float(results.attrs["sigma_star"]), float(results.attrs["sigma0"])
+    star, sigma0 = float(config.sigma_star), float(config.sigma0)
     modes = results.mode_sigma  # (mode_delta, rescaled_time); only |δ| enters
     lazy_curve = 1 - (1 - sigma0 / star) * np.exp(-modes.rescaled_time)
     off = np.abs(modes / star - lazy_curve).max("rescaled_time")  # (mode_delta,)
     magnitude = np.abs(modes.mode_delta.values)
     small, large = modes.mode_delta.values[[np.argmin(magnitude), np.argmax(magnitude)]]
     bias = results.bias_delta.values
-    mode_text = "max over t of |σ(t)/σ* − (1 − (1 − σ0/σ*)e^(−Rt))|, R = √(δ² + 4η_aη_wσ*²)"
+
+    def at(delta):
+        return f"|δ| = {number(abs(delta))}"
+
     return [
-        agrees(
-            "with Δ = δI (h = d for δ < 0, h = c for δ > 0), β = WᵀA follows β̇ = −PG − GQ",
-            "Theorem 4.2, §4",
-            "max over δ and t of ‖β_function − β_parameter‖ / ‖β_parameter‖",
-            float(results.relative_error.max()),
-        ),
-        at_most(
-            "lazy (large |δ|): each singular value is learned exponentially, like linear "
-            "regression",
-            "§4, singular-value dynamics",
-            f"{mode_text}, at |δ| = {number(abs(large))}",
-            float(off.sel(mode_delta=large)),
-            0.01,
-            expected="0 as |δ| → ∞",
-        ),
-        at_least(
-            "rich (small |δ|): a singular value is learned as a sigmoid, after a plateau",
-            "§4, singular-value dynamics",
-            f"{mode_text}, at |δ| = {number(abs(small))}",
-            float(off.sel(mode_delta=small)),
-            0.5,
-            expected="far from the exponential",
-        ),
-        at_most(
-            "δ → 0 (rich): the interpolant from σ0 = 0 is the minimum-ℓ1 one (sparse)",
-            "§4, hyperbolic entropy",
-            f"‖σ∞ − σ_ℓ1‖ / ‖σ_ℓ1‖ at |δ| = {number(bias[0])}",
-            float(results.distance_to_l1.isel(bias_delta=0)),
-            0.01,
-            expected="→ 0 as δ → 0, slowly (like 1/ln(1/|δ|))",
-        ),
-        at_most(
-            "|δ| → ∞ (lazy): the interpolant is the minimum-ℓ2 one",
-            "§4, hyperbolic entropy",
-            f"‖σ∞ − σ_ℓ2‖ / ‖σ_ℓ2‖ at |δ| = {number(bias[-1])}",
-            float(results.distance_to_l2.isel(bias_delta=-1)),
-            0.01,
-            expected="→ 0 as |δ| → ∞",
-        ),
+        THEOREM.of(float(results.relative_error.max())),
+        LAZY_MODE.of(float(off.sel(mode_delta=large)), note=at(large)),
+        RICH_MODE.of(float(off.sel(mode_delta=small)), note=at(small)),
+        SPARSE.of(float(results.distance_to_l1.isel(bias_delta=0)), note=at(bias[0])),
+        MINIMUM_NORM.of(float(results.distance_to_l2.isel(bias_delta=-1)), note=at(bias[-1])),
     ]
 
 
-EXPERIMENT = Experiment(
-    name="wide-linear",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-)
+EXPERIMENT = Experiment("wide-linear", PRESETS, run, plot, headline, claims=claims, rules=RULES)

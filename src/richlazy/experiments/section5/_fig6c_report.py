@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
 from richlazy.experiments._style import alpha_colors, alpha_label, figure
-from richlazy.experiments.claims import Claim, decided, not_measured, number
+from richlazy.experiments.claims import Claim, Rule, number
 from richlazy.experiments.section5._crossing import CENSORED_ABOVE, CENSORED_BELOW
 from richlazy.experiments.section5._section5 import per_seed_panel, spread
 
@@ -24,7 +26,7 @@ def ordinal_p_star(results: xr.Dataset) -> xr.DataArray:
     )
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Any) -> dict:
     """Test error vs P per α (seed mean ± std), and P*(α) per seed with its median."""
     alphas = results.alpha.values
     colors = alpha_colors(alphas)
@@ -37,9 +39,9 @@ def plot(results: xr.Dataset) -> dict:
         std = error.isel(alpha=i).std("seed").values
         curves.plot(sizes, mean, "o-", color=colors[i], label=alpha_label(alpha), ms=3)
         curves.fill_between(sizes, mean - std, mean + std, color=colors[i], alpha=0.2, lw=0)
-    threshold = float(results.attrs["error_threshold"])
+    threshold = config.error_fraction * config.chance_error
     curves.axhline(threshold, color="black", ls=":", lw=0.8)
-    curves.axhline(float(results.attrs["chance_error"]), color="grey", ls="--", lw=0.8)
+    curves.axhline(config.chance_error, color="grey", ls="--", lw=0.8)
     curves.set_xscale("log")
     curves.set_xticks(sizes, [str(int(size)) for size in sizes], minor=False)
     curves.set_xticks([], minor=True)
@@ -60,15 +62,15 @@ def plot(results: xr.Dataset) -> dict:
     stars.set_title("sample complexity (triangles: censored at the P range)", fontsize=9)
     stars.legend(fontsize=7)
     fig.suptitle(
-        f"RHM v = {results.attrs['v']}, n_c = {results.attrs['n_c']}, m = {results.attrs['m']}, "
-        f"L = {results.attrs['L']}, s = {results.attrs['s']}; CNN width "
-        f"{results.attrs['width']}; {results.seed.size} seeds",
+        f"RHM v = {config.v}, n_c = {config.n_c}, m = {config.m}, "
+        f"L = {config.L}, s = {config.s}; CNN width "
+        f"{config.width}; {results.seed.size} seeds",
         fontsize=10,
     )
     return {"fig6c": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Any) -> dict[str, str]:
     ordinal = ordinal_p_star(results)
     lines = {
         f"P* {alpha_label(a)} (median [min, max] over seeds)": spread(ordinal.sel(alpha=a))
@@ -97,28 +99,44 @@ def _transition_size(results: xr.Dataset) -> int:
     return int(sizes[np.argmin(np.abs(np.log(sizes) - np.log(reference)))])
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+_P_STAR = (
+    "P* = smallest P with test error < error_fraction × chance error (interpolated in log P; "
+    "censored at the P range as ±∞)"
+)
+LOWERS = Rule(
+    "an upstream initialization lowers the sample complexity of hierarchical data",
+    WHERE,
+    _P_STAR,
+    "P*(largest α) < P*(α = 1) in every seed",
+    expected="lower P* for α > 1",
+)
+FALLS = Rule(
+    "P* falls from downstream to upstream initializations",
+    WHERE,
+    "median over seeds of P*",
+    "median P*: smallest α > α = 1 > largest α",
+    expected="decreasing in α",
+)
+AHEAD = Rule(
+    "upstream ahead in the transition region (preview: 0.66 → 0.78 at P = 512)",
+    WHERE,
+    "test accuracy at the P nearest median P*(α = 1)",
+    "seed mean of acc(largest α) − acc(α = 1) > 0",
+    expected="> 0",
+)
+RULES = (LOWERS, FALLS, AHEAD)
+
+
+def claims(results: xr.Dataset, config: Any) -> list[Claim]:
     """Upstream lowers P* (every seed); P* falls from downstream to upstream (medians); upstream
     more accurate at the reference's transition (seed mean of the difference)."""
     alphas = results.alpha.values
     top, bottom = float(alphas.max()), float(alphas.min())
     ordinal = ordinal_p_star(results)
-    statement = "an upstream initialization lowers the sample complexity of hierarchical data"
-    quantity = (
-        f"P* = smallest P with test error < {number(results.attrs['error_fraction'])} × chance "
-        "error (interpolated in log P; censored at the P range as ±∞)"
-    )
+    two = top > 1.0 and results.seed.size >= 2  # an α > 1 and two seeds
     found = []
-    if top <= 1.0 or results.seed.size < 2:
-        found.append(
-            not_measured(
-                statement,
-                WHERE,
-                quantity,
-                "P*(largest α) < P*(α = 1) in every seed",
-                "needs an α > 1 and at least two seeds",
-            )
-        )
+    if not two:
+        found.append(LOWERS.not_measured("needs an α > 1 and at least two seeds"))
     else:
         up, ref = ordinal.sel(alpha=top).values, ordinal.sel(alpha=1.0).values
         decidable = ~(np.isinf(up) & (up == ref))
@@ -127,74 +145,33 @@ def claims(results: xr.Dataset) -> list[Claim]:
             f"{alpha_label(top)}: {spread(up)}; α = 1: {spread(ref)}; lower in "
             f"{int(lower.sum())} of {int(decidable.sum())} seeds"
         )
-        if not decidable.any():
-            found.append(
-                not_measured(
-                    statement, WHERE, quantity, "P*(largest α) < P*(α = 1) in every seed",
-                    "every seed is censored alike at both α: widen train_sizes",
-                    measured=measured,
-                )
-            )  # fmt: skip
-        else:
-            found.append(
-                decided(
-                    statement,
-                    WHERE,
-                    quantity,
-                    f"P*({alpha_label(top)}) < P*(α = 1) in every seed",
-                    bool(lower.all()),
-                    measured,
-                    expected="lower P* for α > 1",
-                )
+        note = f"error_fraction {number(config.error_fraction)}"
+        found.append(
+            LOWERS.decide(bool(lower.all()), measured, note=note)
+            if decidable.any()
+            else LOWERS.not_measured(
+                "every seed is censored alike at both α: widen train_sizes", measured=measured
             )
-    medians = [float(np.median(ordinal.sel(alpha=a).values)) for a in (bottom, 1.0, top)]
-    order_test = f"median P*: {alpha_label(bottom)} > α = 1 > {alpha_label(top)}"
+        )
     if bottom >= 1.0 or top <= 1.0:
-        found.append(
-            not_measured(
-                "P* falls from downstream to upstream initializations",
-                WHERE,
-                "median over seeds of P*",
-                order_test,
-                "needs an α < 1 and an α > 1",
-            )
-        )
+        found.append(FALLS.not_measured("needs an α < 1 and an α > 1"))
     else:
-        found.append(
-            decided(
-                "P* falls from downstream to upstream initializations",
-                WHERE,
-                "median over seeds of P*",
-                order_test,
-                medians[0] > medians[1] > medians[2],
-                ", ".join(number(m) for m in medians),
-                expected="decreasing in α",
-            )
+        medians = [float(np.median(ordinal.sel(alpha=a).values)) for a in (bottom, 1.0, top)]
+        measured = ", ".join(
+            f"{alpha_label(a)}: {number(m)}"
+            for a, m in zip((bottom, 1.0, top), medians, strict=True)
         )
+        found.append(FALLS.decide(medians[0] > medians[1] > medians[2], measured))
+    if not two:
+        return [*found, AHEAD.not_measured("needs an α > 1 and two seeds")]
     size = _transition_size(results)
     difference = (
         results.test_accuracy.sel(train_size=size, alpha=top)
         - results.test_accuracy.sel(train_size=size, alpha=1.0)
     ).values
-    preview = "upstream ahead in the transition region (preview: 0.66 → 0.78 at P = 512)"
-    test = (
-        f"seed mean of acc({alpha_label(top)}) − acc(α = 1) > 0 at the P nearest median P*(α = 1)"
+    measured = (
+        f"{number(difference.mean())} ± {number(difference.std())} (mean ± std over "
+        f"{difference.size} seeds)"
     )
-    if top <= 1.0 or results.seed.size < 2:
-        found.append(
-            not_measured(preview, WHERE, "test accuracy", test, "needs an α > 1 and two seeds")
-        )
-    else:
-        found.append(
-            decided(
-                preview,
-                WHERE,
-                f"test accuracy at P = {size}",
-                test,
-                float(difference.mean()) > 0,
-                f"{number(difference.mean())} ± {number(difference.std())} (mean ± std over "
-                f"{difference.size} seeds)",
-                expected="> 0",
-            )
-        )
-    return found
+    note = f"P = {size}, {alpha_label(top)}"
+    return [*found, AHEAD.decide(float(difference.mean()) > 0, measured, note=note)]

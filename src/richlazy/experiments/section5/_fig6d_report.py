@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
 from richlazy.experiments._style import alpha_colors, alpha_label, figure
-from richlazy.experiments.claims import Claim, decided, not_measured, number
+from richlazy.experiments.claims import Claim, Rule, number
 from richlazy.experiments.section5._section5 import per_seed_panel, spread
 
 WHERE = "Figure 6d (§5)"
@@ -20,7 +22,7 @@ def ordinal_steps(results: xr.Dataset) -> xr.DataArray:
     return results.steps_to_generalize.where(~results.censored.astype(bool), np.inf)
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Any) -> dict:
     """Train (dashed) and test (solid) accuracy per α, one line per seed; steps to generalize
     vs α per seed (triangles: censored at the cap) with the median."""
     alphas = results.alpha.values
@@ -34,12 +36,12 @@ def plot(results: xr.Dataset) -> dict:
             run = results.isel(alpha=i, seed=j)
             curves.plot(step, run.test_accuracy.values, color=colors[i], lw=1, label=label)
             curves.plot(step, run.train_accuracy.values, color=colors[i], lw=0.7, ls="--")
-    curves.axhline(float(results.attrs["threshold"]), color="black", ls=":", lw=0.8)
+    curves.axhline(float(config.threshold), color="black", ls=":", lw=0.8)
     curves.set_xlabel("step (full batch)")
     curves.set_ylabel("accuracy (solid: test, dashed: train)")
     curves.set_title("curves per α, one line per seed", fontsize=9)
     curves.legend(fontsize=7)
-    cap = float(results.attrs["max_steps"])
+    cap = float(config.max_steps)
     ordinal = ordinal_steps(results).values  # (alpha, seed)
     per_seed_panel(steps_panel, alphas, ordinal, colors, 0.0, cap)
     steps_panel.axhline(cap, color="grey", ls="--", lw=0.8)
@@ -47,19 +49,19 @@ def plot(results: xr.Dataset) -> dict:
     steps_panel.set_xticks(alphas, [alpha_label(a).removeprefix("α = ") for a in alphas])
     steps_panel.set_xticks([], minor=True)
     steps_panel.set_xlabel("α (embedding ÷ α)")
-    steps_panel.set_ylabel(f"steps until test accuracy > {results.attrs['threshold']:g}")
+    steps_panel.set_ylabel(f"steps until test accuracy > {config.threshold:g}")
     steps_panel.set_title("time to generalize (triangles: censored at the cap)", fontsize=9)
     steps_panel.legend(fontsize=7)
     fig.suptitle(
-        f"(a + b) mod {results.attrs['p']}, {results.attrs['fraction']:g} of pairs for training; "
-        f"{results.attrs['optimizer']} lr {results.attrs['lr']:g}, weight decay "
-        f"{results.attrs['weight_decay']:g}; {results.seed.size} seeds",
+        f"(a + b) mod {config.p}, {config.fraction:g} of pairs for training; "
+        f"{config.optimizer} lr {config.lr:g}, weight decay "
+        f"{config.weight_decay:g}; {results.seed.size} seeds",
         fontsize=10,
     )
     return {"fig6d": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Any) -> dict[str, str]:
     ordinal = ordinal_steps(results)
     lines = {}
     for alpha in results.alpha.values:
@@ -74,51 +76,54 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     return lines
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+_STEPS = "steps until test accuracy first exceeds threshold (censored at max_steps: +∞)"
+SOONER = Rule(
+    STATEMENT,
+    WHERE,
+    _STEPS,
+    "median over seeds: largest α < α = 1",
+    expected="fewer steps for α > 1",
+)
+SOONER_PER_SEED = Rule(
+    PAIRED,
+    WHERE,
+    _STEPS,
+    "largest α < α = 1 in every seed",
+    expected="fewer steps for α > 1",
+)
+RULES = (SOONER, SOONER_PER_SEED)
+
+
+def claims(results: xr.Dataset, config: Any) -> list[Claim]:
     """The paper's direction (stated before measuring): at the largest α the median time to
     generalize is below α = 1's, and it is lower in every seed. Censored runs count as later
     than any measured run."""
     top = float(results.alpha.values.max())
-    quantity = (
-        f"steps until test accuracy first exceeds {results.attrs['threshold']:g} "
-        f"(censored at {results.attrs['max_steps']} steps counted as +∞)"
-    )
-    median_test = f"median over seeds: {alpha_label(top)} < α = 1"
-    every_test = f"{alpha_label(top)} < α = 1 in every seed"
     if top <= 1.0 or results.seed.size < 2:
         reason = "needs an α > 1 and at least two seeds"
-        return [
-            not_measured(STATEMENT, WHERE, quantity, median_test, reason),
-            not_measured(PAIRED, WHERE, quantity, every_test, reason),
-        ]
+        return [SOONER.not_measured(reason), SOONER_PER_SEED.not_measured(reason)]
     ordinal = ordinal_steps(results)
     up, ref = ordinal.sel(alpha=top).values, ordinal.sel(alpha=1.0).values
     measured = f"{alpha_label(top)}: {spread(up)}; α = 1: {spread(ref)}"
+    settings = f"threshold {config.threshold:g}, max_steps {config.max_steps}"
     found = []
     median_up, median_ref = float(np.median(up)), float(np.median(ref))
     if np.isinf(median_up) and np.isinf(median_ref):
-        found.append(not_measured(STATEMENT, WHERE, quantity, median_test,
-                                  "most runs censored at both α: raise max_steps",
-                                  measured=measured))  # fmt: skip
+        reason = "most runs censored at both α: raise max_steps"
+        found.append(SOONER.not_measured(reason, measured=measured))
     else:
         width = float(np.ptp(ref))  # the range over seeds at α = 1 (inf with a censored run)
-        note = (
-            f"the medians differ by {number(abs(median_ref - median_up))} steps, less than the "
+        close = (
+            f"; the medians differ by {number(abs(median_ref - median_up))} steps, less than the "
             f"range over seeds at α = 1 ({number(width)})"
             if abs(median_ref - median_up) < width
             else ""
         )
-        found.append(
-            decided(STATEMENT, WHERE, quantity, median_test, median_up < median_ref, measured,
-                    expected="fewer steps for α > 1", note=note)
-        )  # fmt: skip
+        found.append(SOONER.decide(median_up < median_ref, measured, note=settings + close))
     decidable = ~(np.isinf(up) & np.isinf(ref))
     lower = up[decidable] < ref[decidable]
     per_seed = f"{measured}; lower in {int(lower.sum())} of {int(decidable.sum())} seeds"
     if not decidable.any():
-        found.append(not_measured(PAIRED, WHERE, quantity, every_test,
-                                  "every seed censored at both α", measured=per_seed))  # fmt: skip
-    else:
-        found.append(decided(PAIRED, WHERE, quantity, every_test, bool(lower.all()),
-                             per_seed, expected="fewer steps for α > 1"))  # fmt: skip
-    return found
+        reason = "every seed censored at both α"
+        return [*found, SOONER_PER_SEED.not_measured(reason, measured=per_seed)]
+    return [*found, SOONER_PER_SEED.decide(bool(lower.all()), per_seed, note=settings)]

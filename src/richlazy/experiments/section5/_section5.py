@@ -1,42 +1,16 @@
-"""What the Section 5 experiments (fig6c, fig6d) share: where they run, and one torch thread
-for small models on CPU (measured 2-4x faster than two threads for the quick transformer on 2
-cores shared by other work, 1.5x slower on a quiet machine; docs/performance.md, "Section 5")."""
+"""What the Section 5 experiments (fig6c, fig6d) share: the α and seed checks and the
+per-seed panels. Where they run is ``richlazy.runtime.device_of``; they train small models on one
+torch thread, ``richlazy.runtime.torch_threads(1)`` (measured 2-4x faster than two threads for
+the quick transformer on 2 cores shared by other work, 1.5x slower on a quiet machine;
+docs/performance.md, "Section 5")."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
-import torch
 
 from richlazy import _validate as check
 from richlazy._validate import require
 from richlazy.experiments.claims import number
-
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def device_of(name: str) -> torch.device:
-    """The torch device a config's ``device`` names ("auto": cuda when available)."""
-    if name not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {name!r}")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run the block with one torch thread, restoring the count after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def spread(values) -> str:
@@ -47,13 +21,14 @@ def spread(values) -> str:
     return f"{number(np.median(values))} [{number(values.min())}, {number(values.max())}]"
 
 
-def check_alphas_and_seeds(alphas, seeds) -> None:
-    """A config's α (distinct, > 0, 1 among them: the reference) and seeds."""
-    check.distinct("alphas", alphas)
-    for alpha in alphas:
-        check.positive_float("alphas", alpha)
-    require(1.0 in alphas, f"alphas must include 1 (the reference), got {alphas}")
-    check.seeds("seeds", seeds)
+_POSITIVE_VALUES = check.tuple_of(check.positive_float)
+
+
+def check_alphas(name: str, value: object) -> None:
+    """The check of a config's α (``richlazy._validate.option``): distinct, > 0, and 1 among
+    them (the standard initialization, the reference of every comparison)."""
+    _POSITIVE_VALUES(name, value)
+    require(1.0 in value, f"{name} must include 1 (the reference), got {value}")
 
 
 def per_seed_panel(ax, alphas, ordinal: np.ndarray, colors, low: float, high: float) -> None:

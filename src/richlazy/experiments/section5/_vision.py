@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -27,12 +28,14 @@ import xarray as xr
 from torch import nn
 
 from richlazy import _validate as check
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.data.images import ImageData, cifar10, digits, mnist
-from richlazy.experiments.section5._section5 import device_of
+from richlazy.experiments.section5._section5 import check_alphas
 from richlazy.nn import FeatureMonitor, empirical_ntk, kernel_distance, unbalance
 from richlazy.nn.models import MLP, ResNet18, SmallCNN
-from richlazy.nn.training import Optimizer, fit
+from richlazy.nn.optimizers import OPTIMIZERS, SGD, AdamW, optimizer_named
+from richlazy.nn.training import fit
+from richlazy.runtime import DEVICES, device_of, log_schedule, torch_threads
 from richlazy.store import to_json
 from richlazy.sweeps import RunContext
 
@@ -40,12 +43,18 @@ NETWORKS = ("cnn", "mlp", "resnet18")
 KNOBS = ("first_last", "first")
 DATASETS = ("digits", "mnist", "cifar10")
 EXPERIMENTS = ("fig6a", "fig6b")
+# What their paper presets share: SGD with momentum in batches of 128 on a GPU, the eNTK on 256
+# test images.
+ON_GPU = {"batch_size": 128, "momentum": 0.9, "probe_points": 256, "threads": 4, "device": "auto"}
+# Their smoke presets (the tests' runs, seconds): the quick ones, this small.
+SMOKE = {"seeds": (0,), "alphas": (1.0, 10.0), "steps": 3, "cnn_width": 4, "mlp_width": 16,
+         "mlp_depth": 2, "probe_points": 4, "evals_per_decade": 1}  # fmt: skip
 # Settings that change neither the runs nor their measurements (left out of the shard keys).
 PRESENTATION = ("networks", "seeds", "threads", "device")
 
 
 @dataclass(frozen=True)
-class VisionConfig:
+class VisionConfig(Checked):
     """The settings of the Section 5 vision runs (every default's reason: docs/section5-vision.md).
 
     Attributes:
@@ -61,7 +70,8 @@ class VisionConfig:
         alphas: the values of α (> 1 upstream, 1 standard, < 1 downstream); must contain 1.
         seeds: initialization and minibatch-order seeds.
         steps, batch_size: SGD steps and minibatch size.
-        optimizer, lr, momentum, weight_decay: ``richlazy.nn.training.Optimizer``'s settings.
+        optimizer, lr, momentum, weight_decay: the optimizer ("sgd" or "adamw") and its
+            settings (``richlazy.nn.SGD``, ``AdamW``; momentum: SGD's only).
         cnn_width, mlp_width, mlp_depth, resnet_width: the networks' sizes.
         probe_points: test images the kernel and the activation patterns are measured on.
         evals_per_decade: density of the log schedule of measurements.
@@ -69,55 +79,33 @@ class VisionConfig:
         device: "cpu", "cuda" or "auto" (cuda when available).
     """
 
-    dataset: str = "digits"
+    dataset: str = option("digits", check.one_of(DATASETS))
     data_dir: str = ""
-    n_train: int = 0
-    n_test: int = 0
-    split_seed: int = 0
-    networks: tuple[str, ...] = ("cnn", "mlp")
-    knob: str = "first_last"
-    alphas: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0, 30.0)
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    steps: int = 500
-    batch_size: int = 64
-    optimizer: str = "sgd"
+    n_train: int = option(0, check.whole(0))
+    n_test: int = option(0, check.whole(0))
+    split_seed: int = option(0, check.whole(0))
+    networks: tuple[str, ...] = option(("cnn", "mlp"), check.tuple_of(check.one_of(NETWORKS)))
+    knob: str = option("first_last", check.one_of(KNOBS))
+    alphas: tuple[float, ...] = option((0.3, 1.0, 3.0, 10.0, 30.0), check_alphas)
+    seeds: tuple[int, ...] = option((0, 1, 2, 3, 4), check.seeds)
+    steps: int = option(500, check.whole())
+    batch_size: int = option(64, check.whole())
+    optimizer: str = option("sgd", check.one_of(OPTIMIZERS))
     lr: float = 0.05
     momentum: float = 0.0
     weight_decay: float = 0.0
-    cnn_width: int = 16
-    mlp_width: int = 128
-    mlp_depth: int = 4
-    resnet_width: int = 64
-    probe_points: int = 64
-    evals_per_decade: int = 3
-    threads: int = 1
-    device: str = "cpu"
+    cnn_width: int = option(16, check.whole())
+    mlp_width: int = option(128, check.whole())
+    mlp_depth: int = option(4, check.whole())
+    resnet_width: int = option(64, check.whole())
+    probe_points: int = option(64, check.whole())
+    evals_per_decade: int = option(3, check.whole())
+    threads: int = option(1, check.whole())
+    device: str = option("cpu", check.one_of(("auto", *DEVICES)))
 
     def __post_init__(self):
-        for name, choices in (("dataset", DATASETS), ("knob", KNOBS), ("device", ("cpu", "cuda",
-                              "auto")), ("optimizer", ("sgd", "adamw"))):  # fmt: skip
-            value = getattr(self, name)
-            require(value in choices, f"{name} must be one of {', '.join(choices)}, got {value!r}")
-        require(
-            isinstance(self.networks, tuple) and self.networks
-            and all(n in NETWORKS for n in self.networks),
-            f"networks must name some of {', '.join(NETWORKS)}, got {self.networks!r}",
-        )  # fmt: skip
-        check.distinct("networks", self.networks)
-        require(
-            isinstance(self.alphas, tuple) and 1.0 in self.alphas,
-            f"alphas must be a tuple containing 1 (the standard initialization), got {self.alphas}",
-        )
-        for alpha in self.alphas:
-            check.positive_float("alphas", alpha)
-        check.distinct("alphas", self.alphas)
-        check.seeds("seeds", self.seeds)
-        for name in ("n_train", "n_test", "split_seed"):
-            check.integer(name, getattr(self, name))
-        for name in ("steps", "batch_size", "cnn_width", "mlp_width", "mlp_depth",
-                     "resnet_width", "probe_points", "evals_per_decade", "threads"):  # fmt: skip
-            check.positive_integer(name, getattr(self, name))
-        Optimizer(self.optimizer, self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        super().__post_init__()
+        self.optimizer_settings  # noqa: B018 (builds the optimizer: checks its options)
         # data_dir is checked when the data are read (richlazy.data.images names the files).
         if self.dataset == "digits":
             require(
@@ -126,10 +114,9 @@ class VisionConfig:
             )
 
     @property
-    def optimizer_settings(self) -> Optimizer:
-        return Optimizer(
-            self.optimizer, self.lr, momentum=self.momentum, weight_decay=self.weight_decay
-        )
+    def optimizer_settings(self) -> SGD | AdamW:
+        own = {"momentum": self.momentum} if self.optimizer == "sgd" else {}
+        return optimizer_named(self.optimizer, lr=self.lr, weight_decay=self.weight_decay, **own)
 
 
 def load_data(config: VisionConfig) -> ImageData:
@@ -176,44 +163,33 @@ def _grouped(names, group_of) -> dict[str, list[str]]:
     return groups
 
 
-def network_runs(config: VisionConfig, context: RunContext, networks: tuple[str, ...]) -> dict:
-    """``{network: Dataset}`` of every seed's shard (dims alpha, seed, step, …), loaded from
-    this run's or the other vision experiment's stored states when their settings coincide."""
+def network_runs(
+    config: VisionConfig, context: RunContext, networks: tuple[str, ...]
+) -> xr.Dataset:
+    """Every (network, seed) shard (dims network, seed, alpha, step, …; an outer join across
+    the networks), loaded from this run's or the other vision experiment's stored states when
+    their settings coincide, and kept for the other one."""
     own = context.directory.name if context.directory is not None else None
     others = [name for name in EXPERIMENTS if name != own]
-    tasks, reused = {}, {}
-    for network in networks:
-        for seed in config.seeds:
-            key = run_key(config, network, seed)
-            stored = next(
-                (s for s in (context.load_state(o, key) for o in others) if s is not None), None
-            )
-            if stored is not None:
-                reused[key] = stored.load()
-            tasks[key] = (
-                (lambda progress, s=reused[key]: s)
-                if key in reused
-                else (lambda progress, n=network, s=seed: seed_runs(config, n, s, progress))
-            )
-    shards = context.shards(tasks, "vision runs")
-    for key, shard in shards.items():
-        context.save_state(key, shard)
-    return {
-        network: xr.concat(
-            [shards[run_key(config, network, seed)] for seed in config.seeds], dim="seed"
-        )
-        for network in networks
-    }
+
+    def stored(key: str) -> xr.Dataset | None:
+        found = (context.load_state(other, key) for other in others)
+        return next((state.load() for state in found if state is not None), None)
+
+    return context.map(
+        partial(seed_runs, config),
+        {"network": networks, "seed": config.seeds},
+        "vision runs",
+        key=partial(run_key, config),
+        reuse=stored,
+        keep=True,
+    )
 
 
 def seed_runs(config: VisionConfig, network: str, seed: int, progress=None) -> xr.Dataset:
     """Every α of one (network, seed): trained by ``fit``, measured on the log schedule."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
+    with torch_threads(config.threads):
         return _seed_runs(config, network, seed, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _seed_runs(config, network, seed, progress) -> xr.Dataset:
@@ -243,7 +219,7 @@ def _seed_runs(config, network, seed, progress) -> xr.Dataset:
         steps=config.steps,
         batch_size=min(config.batch_size, x_train.shape[0]),
         seed=seed,
-        eval_steps=_schedule(config.steps, config.evals_per_decade),
+        eval_steps=log_schedule(config.steps, per_decade=config.evals_per_decade, first=1),
         x_test=x_test,
         y_test=y_test,
         evaluate=lambda step, run, model: meters[run](step),
@@ -273,16 +249,6 @@ def _seed_runs(config, network, seed, progress) -> xr.Dataset:
             "probe_points": int(probe.shape[0]),
         }
     )
-
-
-def _schedule(steps: int, per_decade: int) -> list[int]:
-    """0, then the integers nearest 10^(k/per_decade) below ``steps``, then ``steps``."""
-    points = {0, steps}
-    k = 0
-    while (point := round(10 ** (k / per_decade))) < steps:
-        points.add(point)
-        k += 1
-    return sorted(points)
 
 
 def _settle_batch_norm(model: nn.Module, x: torch.Tensor, seed: int, n: int = 1024) -> None:

@@ -19,10 +19,10 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from richlazy._validate import require
-from richlazy.experiments.claims import Claim, decided, not_measured
+from richlazy.experiments.claims import Claim, Rule
 from richlazy.experiments.section5 import _vision
 from richlazy.experiments.section5._vision import VisionConfig
-from richlazy.experiments.section5.fig6a import _band, accuracy_claim
+from richlazy.experiments.section5.fig6a import _band, accuracy_claim, accuracy_rule
 from richlazy.experiments.spec import Experiment
 from richlazy.nn.filters import filter_low_frequency, filter_total_variation
 from richlazy.sweeps import RunContext
@@ -46,25 +46,20 @@ class Config(VisionConfig):
         require(self.networks == ("cnn",), f"networks must be ('cnn',), got {self.networks!r}")
 
 
+QUICK = Config()
 PRESETS = {
     # fig6a's quick CNN runs (shared shards)
-    "quick": Config(),
+    "quick": QUICK,
     # MNIST from --set data_dir=..., the CNN at 28×28, 10 epochs of SGD with momentum
-    "paper": Config(
-        dataset="mnist",
-        steps=4690,
-        batch_size=128,
-        momentum=0.9,
-        probe_points=256,
-        threads=4,
-        device="auto",
-    ),
+    "paper": Config(dataset="mnist", steps=4690, **_vision.ON_GPU),
+    # seconds: the tests' run of every experiment
+    "smoke": dataclasses.replace(QUICK, **_vision.SMOKE),
 }
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """The CNN's shards (fig6a's when stored), their filters and scores; dims (alpha, seed, …)."""
-    shard = _vision.network_runs(config, context, ("cnn",))["cnn"]
+    shard = _vision.network_runs(config, context, ("cnn",)).sel(network="cnn", drop=True)
     final = shard.isel(step=-1)
     results = xr.Dataset(
         {
@@ -79,9 +74,7 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
         for suffix, filters in (("", shard.filters), ("_init", shard.filters_init)):
             results[name + suffix] = _score(filters, score)
     attrs = {k: shard.attrs[k] for k in ("n_train", "n_test", "probe_points") if k in shard.attrs}
-    return results.transpose("alpha", "seed", ...).assign_attrs(
-        attrs | {"knob": config.knob, "dataset": config.dataset, "steps": config.steps}
-    )
+    return results.transpose("alpha", "seed", ...).assign_attrs(attrs)
 
 
 def _score(filters: xr.DataArray, score) -> xr.DataArray:
@@ -94,7 +87,7 @@ def _score(filters: xr.DataArray, score) -> xr.DataArray:
     return xr.DataArray(mean, dims=("alpha", "seed"))
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """The filter grids (seed 0) at the smallest α, α = 1 and the largest α, initial and
     trained; and the two scores and test accuracy vs α."""
     alphas = results.alpha.values
@@ -125,8 +118,8 @@ def plot(results: xr.Dataset) -> dict:
     _band(panels[2], alphas, results.test_accuracy, "tab:green")
     panels[2].set_ylabel("test accuracy at T")
     scores.suptitle(
-        f"Figure 6b: filter smoothness vs α ({results.attrs.get('dataset', '')}, knob "
-        f"{results.attrs.get('knob', '?')}; median and min–max over {results.seed.size} seeds)",
+        f"Figure 6b: filter smoothness vs α ({config.dataset}, knob "
+        f"{config.knob}; median and min–max over {results.seed.size} seeds)",
         fontsize=10,
     )
     return {"fig6b_filters": grids, "fig6b_scores": scores}
@@ -148,7 +141,7 @@ def _mosaic(filters: np.ndarray) -> np.ndarray:
     return canvas
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     """Median scores at α = 1 and the largest α (and at initialization), and test accuracy."""
     top = float(results.alpha.max())
     lines = {}
@@ -163,39 +156,43 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     return lines
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+def score_rule(label: str, direction: str) -> Rule:
+    """The rule of Figure 6b for a filter score: smoother upstream."""
+    change = "total variation falls" if direction == "down" else "more low-frequency energy"
+    side = "below" if direction == "down" else "above"
+    return Rule(
+        f"upstream CNN filters are smoother: {change}",
+        "Figure 6b, §5",
+        f"{label}, mean over the first-layer filters",
+        f"median and every seed at each α ≥ {UPSTREAM:g} {side} α = 1's",
+    )
+
+
+SCORE_RULES = {name: score_rule(label, direction) for name, (label, direction) in SCORES.items()}
+ACCURACY = accuracy_rule("cnn", "Figure 6b")
+
+
+RULES = (*SCORE_RULES.values(), ACCURACY)
+
+
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """TV lower and low-frequency share higher at every α ≥ 10 than at α = 1 (medians, and every
     seed apart), and test accuracy there unchanged (fig6a's tolerance)."""
     upstream = [float(a) for a in results.alpha.values if a >= UPSTREAM]
     found = []
-    for name, (label, direction) in SCORES.items():
-        change = "total variation falls" if direction == "down" else "more low-frequency energy"
-        statement = f"upstream CNN filters are smoother: {change}"
-        where = "Figure 6b, §5"
-        quantity = f"{label}, mean over the first-layer filters"
-        side = "below" if direction == "down" else "above"
-        test = f"median and every seed at each α ≥ {UPSTREAM:g} {side} α = 1's"
+    for name, (_, direction) in SCORES.items():
+        rule = SCORE_RULES[name]
         if not upstream:
-            reason = f"no α ≥ {UPSTREAM:g} in the results"
-            found.append(not_measured(statement, where, quantity, test, reason))
-            continue
-        if results.seed.size < 2:
-            found.append(not_measured(statement, where, quantity, test, _vision.SEEDS_NEEDED))
-            continue
-        outcomes = [_vision.separated(results[name], a, direction) for a in upstream]
-        met = all(ok for ok, _ in outcomes)
-        found.append(decided(statement, where, quantity, test, met,
-                             "; ".join(text for _, text in outcomes)))  # fmt: skip
+            found.append(rule.not_measured(f"no α ≥ {UPSTREAM:g} in the results"))
+        elif results.seed.size < 2:
+            found.append(rule.not_measured(_vision.SEEDS_NEEDED))
+        else:
+            outcomes = [_vision.separated(results[name], a, direction) for a in upstream]
+            met = all(ok for ok, _ in outcomes)
+            found.append(rule.decide(met, "; ".join(text for _, text in outcomes)))
     if upstream:
         found.append(accuracy_claim(results.test_accuracy, results, "cnn", upstream, "Figure 6b"))
     return found
 
 
-EXPERIMENT = Experiment(
-    name="fig6b",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-)
+EXPERIMENT = Experiment("fig6b", PRESETS, run, plot, headline, claims=claims, rules=RULES)

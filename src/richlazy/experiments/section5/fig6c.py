@@ -15,29 +15,32 @@ below ``error_fraction`` × the chance error 1 − 1/n_c, interpolated in log P
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
 import xarray as xr
 
 from richlazy import _validate as check
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.data.hierarchy import random_hierarchy
 from richlazy.experiments.section5._crossing import sample_complexity
-from richlazy.experiments.section5._fig6c_report import claims, headline, plot
-from richlazy.experiments.section5._section5 import check_alphas_and_seeds, device_of, one_thread
+from richlazy.experiments.section5._fig6c_report import RULES, claims, headline, plot
+from richlazy.experiments.section5._section5 import check_alphas
 from richlazy.experiments.spec import Experiment
 from richlazy.nn import unbalance
 from richlazy.nn.models import HierarchicalCNN
-from richlazy.nn.training import Optimizer, fit
+from richlazy.nn.optimizers import SGD
+from richlazy.nn.training import fit
+from richlazy.runtime import device_of, torch_threads
 from richlazy.sweeps import RunContext
 
 __all__ = ["EXPERIMENT", "PRESETS", "Config", "run", "shard_results"]
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """Figure 6c's settings.
 
     Attributes:
@@ -59,39 +62,30 @@ class Config:
             stops at its own first step below the target (fit's per-run ``until``).
     """
 
-    alphas: tuple[float, ...] = (0.25, 1.0, 4.0, 16.0)
-    train_sizes: tuple[int, ...] = (128, 256, 512, 1024, 2048)
-    seeds: tuple[int, ...] = (0, 1, 2)
+    alphas: tuple[float, ...] = option((0.25, 1.0, 4.0, 16.0), check_alphas)
+    # at least two: P* interpolates between them
+    train_sizes: tuple[int, ...] = option(
+        (128, 256, 512, 1024, 2048), check.tuple_of(check.whole(), increasing=True, at_least=2)
+    )
+    seeds: tuple[int, ...] = option((0, 1, 2), check.seeds)
     v: int = 8
     n_c: int = 8
     m: int = 3
     L: int = 3
     s: int = 2
-    width: int = 64
-    n_test: int = 2000
-    lr: float = 1.0
-    momentum: float = 0.0
-    target_loss: float = 0.01
-    max_steps: int = 1000
-    eval_every: int = 10
-    error_fraction: float = 0.1
+    width: int = option(64, check.whole())
+    n_test: int = option(2000, check.whole())
+    lr: float = option(1.0, check.positive_float)
+    momentum: float = option(0.0, check.interval(0, 1, "[)"))
+    target_loss: float = option(0.01, check.positive_float)
+    max_steps: int = option(1000, check.whole())
+    eval_every: int = option(10, check.whole())
+    error_fraction: float = option(0.1, check.interval(0, 1))
     device: str = "auto"
     vectorize: bool | None = None
 
     def __post_init__(self):
-        check_alphas_and_seeds(self.alphas, self.seeds)
-        sizes = check.strictly_increasing("train_sizes", self.train_sizes)
-        for size in self.train_sizes:
-            check.positive_integer("train_sizes", size)
-        require(len(sizes) >= 2, "train_sizes must hold at least two sizes (P* interpolates)")
-        for name in ("width", "n_test", "max_steps", "eval_every"):
-            check.positive_integer(name, getattr(self, name))
-        check.positive_float("lr", self.lr)
-        momentum = check.real_number("momentum", self.momentum)
-        require(0 <= momentum < 1, f"momentum must be in [0, 1), got {momentum}")
-        check.positive_float("target_loss", self.target_loss)
-        fraction = check.real_number("error_fraction", self.error_fraction)
-        require(0 < fraction < 1, f"error_fraction must be in (0, 1), got {fraction}")
+        super().__post_init__()
         device_of(self.device)
         rhm = random_hierarchy(self.v, self.n_c, self.m, self.L, self.s, seed=0)  # checks sizes
         require(
@@ -105,9 +99,13 @@ class Config:
         return 1.0 - 1.0 / self.n_c
 
 
+QUICK = Config()
+# seconds: the tests' run of every experiment
+SMOKE = replace(QUICK, alphas=(1.0, 4.0), train_sizes=(32, 64), seeds=(0, 1), width=8,
+                n_test=100, max_steps=20)  # fmt: skip
 PRESETS = {
     # about 60 s on a quiet 2-core machine, one torch thread (docs/section5-structure.md)
-    "quick": Config(),
+    "quick": QUICK,
     # one GPU: P up to 1.3e5 of P_max = 8·4^7 = 131 072 (m = 4), width 256
     "paper": Config(
         alphas=(0.25, 1.0, 4.0, 16.0, 64.0),
@@ -119,12 +117,14 @@ PRESETS = {
         max_steps=20000,
         eval_every=10,
     ),
+    "smoke": SMOKE,
 }
 
 
-def shard_results(config: Config, seed: int, train_size: int) -> xr.Dataset:
-    """Every α at one (seed, P): dims (alpha, train_size, seed)."""
-    with one_thread():
+def shard_results(config: Config, seed: int, train_size: int, progress=None) -> xr.Dataset:
+    """Every α at one (seed, P): dims (alpha, train_size, seed) (``progress`` is not used: a
+    shard is one full-batch run per α)."""
+    with torch_threads(1):  # small models: one thread (richlazy.experiments.section5._section5)
         return _shard(config, seed, train_size)
 
 
@@ -151,7 +151,7 @@ def _shard(config: Config, seed: int, train_size: int) -> xr.Dataset:
         models,
         x,
         y,
-        optimizer=Optimizer("sgd", lr=config.lr, momentum=config.momentum),
+        optimizer=SGD(config.lr, momentum=config.momentum),
         steps=config.max_steps,
         eval_steps=range(0, config.max_steps + 1, config.eval_every),
         until=below,
@@ -183,15 +183,9 @@ def _shard(config: Config, seed: int, train_size: int) -> xr.Dataset:
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """One resumable shard per (seed, P); P* derived from the stored accuracies."""
-    tasks = {
-        f"seed-{seed}-P-{size}": (
-            lambda progress, seed=seed, size=size: shard_results(config, seed, size)
-        )
-        for seed in config.seeds
-        for size in config.train_sizes
-    }
-    shards = list(context.shards(tasks, "fig6c").values())
-    results = xr.combine_by_coords(shards)
+    grid = {"seed": config.seeds, "train_size": config.train_sizes}
+    shard = partial(shard_results, config)
+    results = context.map(shard, grid, "fig6c", key="seed-{seed}-P-{train_size}")
     error = 1.0 - results.test_accuracy.transpose("alpha", "seed", "train_size")
     threshold = config.error_fraction * config.chance_error
     p_star, censored = sample_complexity(error.values, results.train_size.values, threshold)
@@ -199,23 +193,8 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
         sample_complexity=(("alpha", "seed"), p_star),
         sample_complexity_censored=(("alpha", "seed"), censored),
     ).assign_attrs(
-        v=config.v,
-        n_c=config.n_c,
-        m=config.m,
-        L=config.L,
-        s=config.s,
-        p_max=random_hierarchy(config.v, config.n_c, config.m, config.L, config.s, seed=0).p_max,
-        width=config.width,
-        n_test=config.n_test,
-        lr=config.lr,
-        target_loss=config.target_loss,
-        max_steps=config.max_steps,
-        error_fraction=config.error_fraction,
-        chance_error=config.chance_error,
-        error_threshold=threshold,
+        p_max=random_hierarchy(config.v, config.n_c, config.m, config.L, config.s, seed=0).p_max
     )
 
 
-EXPERIMENT = Experiment(
-    name="fig6c", presets=PRESETS, run=run, plot=plot, headline=headline, claims=claims
-)
+EXPERIMENT = Experiment("fig6c", PRESETS, run, plot, headline, claims=claims, rules=RULES)

@@ -18,29 +18,32 @@ these defaults, and what each gave: docs/section5-structure.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
 import xarray as xr
 
 from richlazy import _validate as check
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.data.modular import modular_arithmetic
 from richlazy.experiments.section5._crossing import first_step_above
-from richlazy.experiments.section5._fig6d_report import claims, headline, plot
-from richlazy.experiments.section5._section5 import check_alphas_and_seeds, device_of, one_thread
+from richlazy.experiments.section5._fig6d_report import RULES, claims, headline, plot
+from richlazy.experiments.section5._section5 import check_alphas
 from richlazy.experiments.spec import Experiment
 from richlazy.nn import unbalance
 from richlazy.nn.models import ModularTransformer
-from richlazy.nn.training import OPTIMIZERS, Optimizer, fit
+from richlazy.nn.optimizers import OPTIMIZERS, SGD, AdamW, optimizer_named
+from richlazy.nn.training import fit
+from richlazy.runtime import device_of, torch_threads
 from richlazy.sweeps import RunContext
 
 __all__ = ["EXPERIMENT", "PRESETS", "Config", "run", "seed_results"]
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """Figure 6d's settings.
 
     Attributes:
@@ -60,32 +63,30 @@ class Config:
             stops on its own (fit's per-run ``until``).
     """
 
-    alphas: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
-    seeds: tuple[int, ...] = (0, 1, 2)
+    alphas: tuple[float, ...] = option((1.0, 2.0, 4.0, 8.0), check_alphas)
+    seeds: tuple[int, ...] = option((0, 1, 2), check.seeds)
     p: int = 113
     fraction: float = 0.3
     operation: str = "add"
-    d_model: int = 128
-    n_heads: int = 4
-    d_mlp: int = 512
-    optimizer: str = "adamw"
+    d_model: int = option(128, check.whole())
+    n_heads: int = option(4, check.whole())
+    d_mlp: int = option(512, check.whole())
+    optimizer: str = option("adamw", check.one_of(OPTIMIZERS))
     lr: float = 1e-3
     weight_decay: float = 1.0
     betas: tuple[float, float] = (0.9, 0.98)
     momentum: float = 0.0
     scale_positions: bool = True
     rescale_unembedding: bool = False
-    max_steps: int = 20000
-    eval_every: int = 100
-    threshold: float = 0.95
+    max_steps: int = option(20000, check.whole())
+    eval_every: int = option(100, check.whole())
+    threshold: float = option(0.95, check.interval(0, 1))
     stop_at_generalization: bool = True
     device: str = "auto"
     vectorize: bool | None = None
 
     def __post_init__(self):
-        check_alphas_and_seeds(self.alphas, self.seeds)
-        for name in ("d_model", "n_heads", "d_mlp", "max_steps", "eval_every"):
-            check.positive_integer(name, getattr(self, name))
+        super().__post_init__()
         require(
             self.d_model % self.n_heads == 0,
             f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})",
@@ -95,28 +96,24 @@ class Config:
             f"max_steps ({self.max_steps}) must be a multiple of eval_every ({self.eval_every})",
         )
         modular_arithmetic(self.p, fraction=self.fraction, operation=self.operation)  # checks
-        require(
-            self.optimizer in OPTIMIZERS,
-            f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
-        )
-        Optimizer(self.optimizer, self.lr, momentum=self.momentum,
-                  weight_decay=self.weight_decay, betas=self.betas)  # fmt: skip
-        threshold = check.real_number("threshold", self.threshold)
-        require(0 < threshold < 1, f"threshold must be in (0, 1), got {threshold}")
+        self.build_optimizer()  # checks the options of the optimizer named
         device_of(self.device)
 
-    def build_optimizer(self) -> Optimizer:
-        return Optimizer(self.optimizer, self.lr, momentum=self.momentum,
-                         weight_decay=self.weight_decay, betas=self.betas)  # fmt: skip
+    def build_optimizer(self) -> SGD | AdamW:
+        """``SGD(lr, momentum=, weight_decay=)`` or ``AdamW(lr, betas=, weight_decay=)``."""
+        own = {"momentum": self.momentum} if self.optimizer == "sgd" else {"betas": self.betas}
+        return optimizer_named(self.optimizer, lr=self.lr, weight_decay=self.weight_decay, **own)
 
 
+QUICK = Config(p=43, fraction=0.5, d_model=64, d_mlp=256, lr=3e-3, max_steps=3000, eval_every=50)
+# seconds: the tests' run of every experiment
+SMOKE = replace(QUICK, alphas=(1.0, 2.0), seeds=(0, 1), p=7, fraction=0.5, d_model=8,
+                n_heads=2, d_mlp=16, max_steps=40, eval_every=20)  # fmt: skip
 PRESETS = {
     # about 90 s on a quiet 2-core machine: a smaller table and model, and lr 3e-3 instead of
     # 1e-3 (grokking comes ~3x sooner), so that every run groks within the cap
     # (docs/section5-structure.md: what was tried before fixing it)
-    "quick": Config(
-        p=43, fraction=0.5, d_model=64, d_mlp=256, lr=3e-3, max_steps=3000, eval_every=50
-    ),
+    "quick": QUICK,
     # Nanda et al.'s setup on one GPU: p = 113, 30% of the pairs for training, 5 seeds
     "paper": Config(alphas=(0.5, 1.0, 2.0, 4.0, 8.0, 16.0), seeds=(0, 1, 2, 3, 4), max_steps=40000),
     # the quick table and model under full-batch SGD (coupled L2 1e-3: lr·λ per step 3e-4,
@@ -134,6 +131,7 @@ PRESETS = {
         max_steps=6000,
         eval_every=100,
     ),
+    "smoke": SMOKE,
 }
 
 
@@ -149,7 +147,7 @@ def _model(config: Config, alpha: float, seed: int, device: torch.device) -> Mod
 def seed_results(config: Config, seed: int, progress=None) -> xr.Dataset:
     """Every α of one seed: dims (alpha, seed) and (alpha, seed, step); ``progress`` counts
     its training steps."""
-    with one_thread():
+    with torch_threads(1):  # small models: one thread (richlazy.experiments.section5._section5)
         return _seed_results(config, seed, progress)
 
 
@@ -197,26 +195,8 @@ def _seed_results(config: Config, seed: int, progress) -> xr.Dataset:
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """One resumable shard per seed (every α)."""
-    tasks = {
-        f"seed-{seed}": (lambda progress, seed=seed: seed_results(config, seed, progress))
-        for seed in config.seeds
-    }
-    results = xr.concat(list(context.shards(tasks, "fig6d").values()), dim="seed")
-    return results.assign_attrs(
-        p=config.p,
-        fraction=config.fraction,
-        operation=config.operation,
-        d_model=config.d_model,
-        optimizer=config.optimizer,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        scale_positions=int(config.scale_positions),
-        rescale_unembedding=int(config.rescale_unembedding),
-        max_steps=config.max_steps,
-        threshold=config.threshold,
-    )
+    results = context.map(partial(seed_results, config), {"seed": config.seeds}, "fig6d")
+    return results
 
 
-EXPERIMENT = Experiment(
-    name="fig6d", presets=PRESETS, run=run, plot=plot, headline=headline, claims=claims
-)
+EXPERIMENT = Experiment("fig6d", PRESETS, run, plot, headline, claims=claims, rules=RULES)

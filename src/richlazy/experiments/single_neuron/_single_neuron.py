@@ -5,33 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import xarray as xr
 
 from richlazy import _validate as check
 from richlazy import single_neuron as sn
-from richlazy._validate import require
+from richlazy._validate import Checked, option
+from richlazy.experiments.claims import Threshold, agrees
 
 
 @dataclass(frozen=True)
-class DeltaSweep:
+class DeltaSweep(Checked):
     """Settings of a figure that follows one initialization β0 for several δ on whitened data
     (docs/theory.md §2.1; defaults: the paper's β* = (0, 1), β0 = (−1, 0), a0 > 0)."""
 
-    deltas: tuple[float, ...] = (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0)
+    # finite, each once: the figures select trajectories by δ
+    deltas: tuple[float, ...] = option((-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0), check.tuple_of())
     beta_star: tuple[float, float] = (0.0, 1.0)
     beta0: tuple[float, float] = (-1.0, 0.0)
-    t_max: float = 20.0
-    time_points: int = 401
-    rtol: float = 1e-12  # reference integrator: well below the 1e-8 agreement we check
-
-    def __post_init__(self):
-        require(
-            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
-            "deltas must be a non-empty tuple of finite numbers",
-        )
-        check.distinct("deltas", self.deltas)  # the figures select trajectories by δ
-        require(self.t_max > 0, f"t_max must be > 0, got {self.t_max}")
-        require(self.time_points >= 2, f"time_points must be >= 2, got {self.time_points}")
-        require(0 < self.rtol < 1e-3, f"rtol must be in (0, 1e-3), got {self.rtol}")
+    t_max: float = option(20.0, check.positive_float)
+    time_points: int = option(401, check.whole(2))
+    # reference integrator: well below the 1e-8 agreement we check
+    rtol: float = option(1e-12, check.interval(0, 1e-3))
 
     def trajectories(self) -> tuple[np.ndarray, sn.Trajectory, sn.Trajectory]:
         """The times (T,) and, for every δ, the closed form and the simulation over them."""
@@ -45,9 +39,26 @@ class DeltaSweep:
         """Dataset coordinates delta, t and component."""
         return {"delta": list(self.deltas), "t": t, "component": components}
 
-    def attrs(self) -> dict:
-        """Dataset attributes: the target and the initialization."""
-        return {"beta_star": list(self.beta_star), "beta0": list(self.beta0)}
+    def results(self) -> xr.Dataset:
+        """Closed form and simulation of (a, w) for every δ, with their relative error."""
+        t, closed, simulated = self.trajectories()
+        return xr.Dataset(
+            trajectory_variables(closed, simulated, ("delta",)),
+            coords=self.coords(t, ["w1", "w2"]),
+        )
+
+
+def cube_axes(ax, box: float, title: str) -> None:
+    """A 3-d axes of (w1, w2, a) over the cube [−box, box]³ (Figures 2 and 7)."""
+    limits = (-box, box)
+    ax.set(xlim=limits, ylim=limits, zlim=limits, xlabel="w1", ylabel="w2", zlabel="a", title=title)
+
+
+def exact_rule(claim: str, where: str, *, over: str = "") -> Threshold:
+    """The rule "the closed form agrees with the DOP853 simulation" of a single-neuron figure
+    (``over``: what the maximum runs over, when more than δ)."""
+    quantity = "max relative error of (a, w), closed form against DOP853"
+    return agrees(claim, where, f"{quantity}, {over}" if over else quantity)
 
 
 def paired_trajectories(

@@ -7,16 +7,17 @@ and the manifold of global minima a·w = β*.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
 from matplotlib.colors import LogNorm
 
-from richlazy._validate import require
+from richlazy import _validate as check
+from richlazy._validate import option
 from richlazy.experiments._style import delta_label, figure
 from richlazy.experiments.claims import Claim, agrees
-from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, trajectory_variables
+from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, cube_axes, exact_rule
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
@@ -27,24 +28,16 @@ class Config(DeltaSweep):
 
     deltas: tuple[float, ...] = (-2.0, 0.0, 2.0)
     time_points: int = 1001
-    box: float = 2.0  # half-width of the plotted cube
-
-    def __post_init__(self):
-        super().__post_init__()
-        require(self.box > 0, f"box must be > 0, got {self.box}")
+    box: float = option(2.0, check.positive_float)  # half-width of the plotted cube
 
 
-PRESETS = {"quick": Config(time_points=301), "paper": Config()}
+QUICK = Config(time_points=301)
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": replace(QUICK, time_points=41)}
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """Exact trajectories for each δ, checked against a simulation."""
-    t, closed, simulated = config.trajectories()
-    return xr.Dataset(
-        trajectory_variables(closed, simulated, ("delta",)),
-        coords=config.coords(t, ["w1", "w2"]),
-        attrs=config.attrs() | {"box": config.box},
-    )
+    return config.results()
 
 
 def conserved_surface(delta: float, box: float, points: int = 80) -> list[tuple]:
@@ -63,9 +56,9 @@ def _loss(w1, w2, a, beta_star):
     return 0.5 * ((a * w1 - beta_star[0]) ** 2 + (a * w2 - beta_star[1]) ** 2)
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """One 3-D panel per δ: surface colored by loss, trajectory, minima a·w = β*."""
-    beta_star, box = np.array(results.attrs["beta_star"]), float(results.attrs["box"])
+    beta_star, box = np.array(config.beta_star), config.box
     deltas = results.delta.values
     fig = figure(5 * len(deltas), 5)
     norm = LogNorm(1e-2, 10)
@@ -95,15 +88,7 @@ def plot(results: xr.Dataset) -> dict:
         ax.plot(w[:, 0], w[:, 1], a, color="black", linewidth=2)
         ax.scatter(*w[0], a[0], color="black", s=25)
         ax.scatter(*w[-1], a[-1], color="red", edgecolor="black", s=40, depthshade=False)
-        ax.set(
-            xlim=(-box, box),
-            ylim=(-box, box),
-            zlim=(-box, box),
-            xlabel="w1",
-            ylabel="w2",
-            zlabel="a",
-            title=delta_label(delta),
-        )
+        cube_axes(ax, box, delta_label(delta))
         ax.view_init(elev=18, azim=-60)
     fig.suptitle(
         "Figure 2: conserved surface a² − ‖w‖² = δ (colored by loss), trajectory "
@@ -118,7 +103,7 @@ def _cmap():
     return colormaps["RdBu"]
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     drift = np.abs(results.a**2 - (results.w**2).sum("component") - results.delta).max()
     return {
         "closed form vs integrator (max rel. error)": f"{float(results.relative_error.max()):.1e}",
@@ -126,35 +111,26 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+CONSERVED = agrees(
+    "δ = a² − ‖w‖² is conserved: each trajectory stays on its surface (a hyperboloid of one "
+    "sheet, a cone, or of two sheets)",
+    "Figure 2",
+    "max over δ and t of |a² − ‖w‖² − δ| / max(1, |δ|) along gradient flow, integrated "
+    "independently (DOP853)",
+)
+EXACT = exact_rule("the exact solution is the gradient-flow trajectory on the surface", "Figure 2")
+
+
+RULES = (CONSERVED, EXACT)
+
+
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 2's claims, from the stored trajectories (docs/theory.md §2, §2.1)."""
     a, w = results.a_simulated, results.w_simulated
     drift = np.abs(a**2 - (w**2).sum("component") - results.delta) / np.maximum(
         1.0, np.abs(results.delta)
     )
-    return [
-        agrees(
-            "δ = a² − ‖w‖² is conserved: each trajectory stays on its surface (a hyperboloid of "
-            "one sheet, a cone, or of two sheets)",
-            "Figure 2",
-            "max over δ and t of |a² − ‖w‖² − δ| / max(1, |δ|) along gradient flow, integrated "
-            "independently (DOP853)",
-            float(drift.max()),
-        ),
-        agrees(
-            "the exact solution is the gradient-flow trajectory on the surface",
-            "Figure 2",
-            "max relative error of (a, w), closed form against DOP853",
-            float(results.relative_error.max()),
-        ),
-    ]
+    return [CONSERVED.of(float(drift.max())), EXACT.of(float(results.relative_error.max()))]
 
 
-EXPERIMENT = Experiment(
-    name="fig2",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-)
+EXPERIMENT = Experiment("fig2", PRESETS, run, plot, headline, claims=claims, rules=RULES)

@@ -6,14 +6,14 @@ flow, for δ from downstream to upstream; whitened data in d = 2, β* = (0, 1), 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
 
-from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
-from richlazy.experiments.claims import Claim, agrees, decided, not_measured, number
-from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, trajectory_variables
+from richlazy.experiments._style import THEORY_STYLE, by_delta, delta_colors, delta_label, figure
+from richlazy.experiments.claims import Claim, Rule, number
+from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, exact_rule
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
@@ -23,20 +23,16 @@ class Config(DeltaSweep):
     """Settings of Figure 3 (defaults: the paper's, from its notebook)."""
 
 
-PRESETS = {"quick": Config(time_points=201), "paper": Config()}
+QUICK = Config(time_points=201)
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": replace(QUICK, time_points=41)}
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """Closed form and simulation for every δ (docs/theory.md §2.1)."""
-    t, closed, simulated = config.trajectories()
-    return xr.Dataset(
-        trajectory_variables(closed, simulated, ("delta",)),
-        coords=config.coords(t, ["w1", "w2"]),
-        attrs=config.attrs(),
-    )
+    return config.results()
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Three panels against t: signed magnitude μ, alignment φ, kernel distance S(0, t)."""
     fig = figure(13, 3.8)
     axes = fig.subplots(1, 3)
@@ -66,7 +62,7 @@ def plot(results: xr.Dataset) -> dict:
     return {"fig3": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     final = results.kernel_distance.isel(t=-1)
     return {
         "closed form vs integrator (max rel. error)": f"{float(results.relative_error.max()):.1e}",
@@ -74,48 +70,37 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+EXACT = exact_rule(
+    "the exact solution matches gradient flow (μ, φ and S(0, t): dashed over solid)", "Figure 3"
+)
+ORDERED = Rule(
+    "upstream is lazy, balanced and downstream rich: the kernel moves less as δ grows",
+    "Figure 3",
+    "kernel distance S(0, t_max), from the smallest δ to the largest",
+    "decreases strictly as δ increases",
+)
+DELAYED = Rule(
+    "downstream is delayed rich: its kernel moves later than the balanced one",
+    "Figure 3",
+    "first time S(0, t) reaches half of S(0, t_max)",
+    "later at the smallest δ than at δ = 0",
+)
+
+
+RULES = (EXACT, ORDERED, DELAYED)
+
+
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 3's claims, from the simulated kernel distances (docs/theory.md §2)."""
-    where = "Figure 3"
-    found = [
-        agrees(
-            "the exact solution matches gradient flow (μ, φ and S(0, t): dashed over solid)",
-            where,
-            "max relative error of (a, w), closed form against DOP853",
-            float(results.relative_error.max()),
-        )
-    ]
+    found = [EXACT.of(float(results.relative_error.max()))]
     kernel = results.kernel_distance_simulated.sortby("delta")  # (delta, t)
     deltas, final = kernel.delta.values, kernel.isel(t=-1).values
-    ordered = "upstream is lazy, balanced and downstream rich: the kernel moves less as δ grows"
-    delayed = "downstream is delayed rich: its kernel moves later than the balanced one"
-    ordered_text = "kernel distance S(0, t_max), from the smallest δ to the largest"
-    delayed_text = "first time S(0, t) reaches half of S(0, t_max)"
     if deltas.size < 2:
-        found.append(
-            not_measured(ordered, where, ordered_text, "decreases as δ increases", "one δ only")
-        )
+        found.append(ORDERED.not_measured("one δ only"))
     else:
-        found.append(
-            decided(
-                ordered,
-                where,
-                ordered_text,
-                "decreases strictly as δ increases",
-                bool(np.all(np.diff(final) < 0)),
-                ", ".join(
-                    f"{number(value)} ({delta_label(delta)})"
-                    for delta, value in zip(deltas, final, strict=True)
-                ),
-            )
-        )
+        found.append(ORDERED.decide(bool(np.all(np.diff(final) < 0)), by_delta(deltas, final)))
     if not (deltas.min() < 0 and 0 in deltas):
-        found.append(
-            not_measured(
-                delayed, where, delayed_text, "later downstream", "no δ < 0 or no δ = 0 stored"
-            )
-        )
-        return found
+        return [*found, DELAYED.not_measured("no δ < 0 or no δ = 0 stored")]
     t = kernel.t.values
 
     def half_time(delta):
@@ -123,24 +108,8 @@ def claims(results: xr.Dataset) -> list[Claim]:
         return float(t[np.argmax(values >= 0.5 * values[-1])])
 
     late, balanced = half_time(deltas.min()), half_time(0.0)
-    found.append(
-        decided(
-            delayed,
-            where,
-            delayed_text,
-            "later at the smallest δ than at δ = 0",
-            late > balanced,
-            f"t = {number(late)} at {delta_label(deltas.min())}, t = {number(balanced)} at δ = 0",
-        )
-    )
-    return found
+    measured = f"t = {number(late)} at {delta_label(deltas.min())}, t = {number(balanced)} at δ = 0"
+    return [*found, DELAYED.decide(late > balanced, measured)]
 
 
-EXPERIMENT = Experiment(
-    name="fig3",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-)
+EXPERIMENT = Experiment("fig3", PRESETS, run, plot, headline, claims=claims, rules=RULES)

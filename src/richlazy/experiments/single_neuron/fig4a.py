@@ -6,14 +6,14 @@ regression (lazy), downstream (brown) first shrinks ‖β‖ then turns (delayed
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
 
-from richlazy.experiments._style import delta_colors, delta_label, figure
-from richlazy.experiments.claims import Claim, agrees, at_most, decided, not_measured, number
-from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, relative_error
+from richlazy.experiments._style import by_delta, delta_colors, delta_label, figure
+from richlazy.experiments.claims import Claim, Rule, at_most, number
+from richlazy.experiments.single_neuron._single_neuron import DeltaSweep, exact_rule, relative_error
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
@@ -26,7 +26,8 @@ class Config(DeltaSweep):
     time_points: int = 1501
 
 
-PRESETS = {"quick": Config(time_points=401), "paper": Config()}
+QUICK = Config(time_points=401)
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": replace(QUICK, time_points=61)}
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
@@ -40,13 +41,12 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
             "relative_error": (("delta",), relative_error(closed, simulated)),
         },
         coords=config.coords(t, ["beta1", "beta2"]),
-        attrs=config.attrs(),
     )
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Trajectories over filled contours of L(β) = ½‖β − β*‖²."""
-    beta_star = np.array(results.attrs["beta_star"])
+    beta_star = np.array(config.beta_star)
     fig = figure(6, 5.5)
     ax = fig.subplots()
     grid = np.linspace(-1.6, 1.6, 200)
@@ -57,7 +57,7 @@ def plot(results: xr.Dataset) -> dict:
     for color, delta in zip(delta_colors(results.delta.values), results.delta.values, strict=True):
         beta = results.beta.sel(delta=delta).values
         ax.plot(beta[:, 0], beta[:, 1], color=color, linewidth=2.5, label=delta_label(delta))
-    beta0 = np.array(results.attrs["beta0"])
+    beta0 = np.array(config.beta0)
     ax.scatter(*beta0, color="black", zorder=3, label="β0")
     ax.scatter(*beta_star, marker="*", s=200, color="red", zorder=3, label="β*")
     ax.set(
@@ -72,20 +72,46 @@ def plot(results: xr.Dataset) -> dict:
     return {"fig4a": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
-    end = results.beta.isel(t=-1) - xr.DataArray(results.attrs["beta_star"], dims="component")
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
+    end = results.beta.isel(t=-1) - xr.DataArray(list(config.beta_star), dims="component")
     return {
         "closed form vs integrator (max rel. error)": f"{float(results.relative_error.max()):.1e}",
         "max ‖β(t_max) − β*‖": f"{float(np.sqrt((end**2).sum('component')).max()):.1e}",
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+EXACT = exact_rule("the exact solution matches gradient flow in function space", "Figure 4a")
+SAME_MINIMUM = at_most(
+    "every δ reaches the same minimum β* (whitened data: one global minimum)",
+    "Figure 4a",
+    "max over δ of ‖β(t_max) − β*‖, simulated",
+    1e-3,
+    expected="0",
+)
+STRAIGHT = Rule(
+    "upstream moves straight to β*, like linear regression; downstream curves",
+    "Figure 4a",
+    "max over t of the distance of β(t) from the segment β0 → β*, over the segment's length",
+    "decreases strictly as δ increases",
+    expected="→ 0 as δ → +∞",
+)
+SHRINKS = Rule(
+    "downstream first shrinks ‖β‖, then turns towards β*",
+    "Figure 4a",
+    "min over t of ‖β(t)‖ at the smallest δ",
+    "≤ half of min(‖β0‖, ‖β*‖)",
+    expected="near 0 as δ → −∞",
+)
+
+
+RULES = (EXACT, SAME_MINIMUM, STRAIGHT, SHRINKS)
+
+
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 4a's claims, from the simulated function-space trajectories (docs/theory.md §2)."""
-    where = "Figure 4a"
     beta = results.beta_simulated.sortby("delta")  # (delta, t, component)
     deltas = beta.delta.values
-    beta_star, beta0 = np.array(results.attrs["beta_star"]), np.array(results.attrs["beta0"])
+    beta_star, beta0 = np.array(config.beta_star), np.array(config.beta0)
     path = beta.values - beta0  # (δ, T, 2), from β0
     segment = beta_star - beta0
     along = path @ segment / (segment @ segment)  # (δ, T)
@@ -93,72 +119,17 @@ def claims(results: xr.Dataset) -> list[Claim]:
     off /= np.linalg.norm(segment)
     norm = np.linalg.norm(beta.values, axis=-1)  # (δ, T)
     end = np.linalg.norm(beta.values[:, -1] - beta_star, axis=-1)
-    found = [
-        agrees(
-            "the exact solution matches gradient flow in function space",
-            where,
-            "max relative error of (a, w), closed form against DOP853",
-            float(results.relative_error.max()),
-        ),
-        at_most(
-            "every δ reaches the same minimum β* (whitened data: one global minimum)",
-            where,
-            "max over δ of ‖β(t_max) − β*‖, simulated",
-            float(end.max()),
-            1e-3,
-            expected="0",
-        ),
-    ]
-    straight = "upstream moves straight to β*, like linear regression; downstream curves"
-    straight_text = (
-        "max over t of the distance of β(t) from the segment β0 → β*, over the segment's length"
-    )
+    found = [EXACT.of(float(results.relative_error.max())), SAME_MINIMUM.of(float(end.max()))]
     if deltas.size < 2:
-        found.append(
-            not_measured(straight, where, straight_text, "decreases as δ increases", "one δ only")
-        )
+        found.append(STRAIGHT.not_measured("one δ only"))
     else:
-        found.append(
-            decided(
-                straight,
-                where,
-                straight_text,
-                "decreases strictly as δ increases",
-                bool(np.all(np.diff(off) < 0)),
-                ", ".join(
-                    f"{number(value)} ({delta_label(delta)})"
-                    for delta, value in zip(deltas, off, strict=True)
-                ),
-                expected="→ 0 as δ → +∞",
-            )
-        )
-    shrinks = "downstream first shrinks ‖β‖, then turns towards β*"
-    shrink_text = "min over t of ‖β(t)‖ at the smallest δ"
+        found.append(STRAIGHT.decide(bool(np.all(np.diff(off) < 0)), by_delta(deltas, off)))
     bound = 0.5 * min(np.linalg.norm(beta0), np.linalg.norm(beta_star))
     if deltas.min() >= 0:
-        found.append(
-            not_measured(shrinks, where, shrink_text, f"≤ {number(bound)}", "no δ < 0 stored")
-        )
-    else:
-        found.append(
-            decided(
-                shrinks,
-                where,
-                f"{shrink_text} ({delta_label(deltas.min())})",
-                f"≤ half of min(‖β0‖, ‖β*‖) = {number(bound)}",
-                float(norm[0].min()) <= bound,
-                number(float(norm[0].min())),
-                expected="near 0 as δ → −∞",
-            )
-        )
-    return found
+        return [*found, SHRINKS.not_measured("no δ < 0 stored")]
+    smallest = float(norm[0].min())
+    measured = f"{number(smallest)} at {delta_label(deltas.min())}; half: {number(bound)}"
+    return [*found, SHRINKS.decide(smallest <= bound, measured)]
 
 
-EXPERIMENT = Experiment(
-    name="fig4a",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-)
+EXPERIMENT = Experiment("fig4a", PRESETS, run, plot, headline, claims=claims, rules=RULES)

@@ -8,41 +8,40 @@ One sample x = (0.5, 1), y = 1.1: the minima form a line. Gradient flow from the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
 
+from richlazy import _validate as check
 from richlazy import single_neuron as sn
-from richlazy._validate import require
-from richlazy.experiments._style import delta_colors, delta_label, figure
-from richlazy.experiments.claims import Claim, agrees, decided, not_measured, number
+from richlazy._validate import Checked, option, require
+from richlazy.experiments._style import by_delta, delta_colors, delta_label, figure
+from richlazy.experiments.claims import Claim, Rule, agrees, number
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """Settings of Figure 4b (the paper's notebook)."""
 
-    deltas: tuple[float, ...] = (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0)
+    # finite: the limits δ = ±∞ are always added
+    deltas: tuple[float, ...] = option((-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0), check.tuple_of())
     x: tuple[float, float] = (0.5, 1.0)
     y: float = 1.1
     beta0: tuple[float, float] = (0.5 * (0.6 * 1.0 + 0.4 * 0.5), 0.5 * (0.6 * -0.5 + 0.4 * 1.0))
-    t_max: float = 200.0
-    time_points: int = 2001
+    t_max: float = option(200.0, check.positive_float)
+    time_points: int = option(2001, check.whole(2))
     rtol: float = 1e-11
 
     def __post_init__(self):
-        require(
-            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
-            "deltas must be finite (the ±∞ limits are always added)",
-        )
-        require(self.t_max > 0 and self.time_points >= 2, "t_max must be > 0, time_points >= 2")
+        super().__post_init__()
         require(np.any(self.x), "x must be non-zero")
 
 
-PRESETS = {"quick": Config(time_points=501), "paper": Config()}
+QUICK = Config(time_points=501)
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": replace(QUICK, time_points=81)}
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
@@ -73,13 +72,12 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
             "final_residual": (("delta",), np.abs(end @ X[0] - y[0])),
         },
         coords={"delta": deltas, "delta_limit": limits, "t": t, "component": ["beta1", "beta2"]},
-        attrs={"x": list(config.x), "y": config.y, "beta0": list(config.beta0)},
     )
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Trajectories, the line of minima, and predicted endpoints (open circles, ±∞ stars)."""
-    x, y = np.array(results.attrs["x"]), results.attrs["y"]
+    x, y = np.array(config.x), config.y
     fig = figure(6, 5.5)
     ax = fig.subplots()
     grid = np.linspace(-0.5, 1.8, 200)
@@ -110,7 +108,7 @@ def plot(results: xr.Dataset) -> dict:
             label=f"theory {delta_label(limit)}",
         )
     ax.scatter([], [], s=90, facecolor="none", edgecolor="black", label="theory, each δ")
-    ax.scatter(*results.attrs["beta0"], color="black", zorder=4, label="β0")
+    ax.scatter(*config.beta0, color="black", zorder=4, label="β0")
     ax.set(
         xlabel="β1",
         ylabel="β2",
@@ -123,81 +121,57 @@ def plot(results: xr.Dataset) -> dict:
     return {"fig4b": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     return {
         "max |theory − simulated endpoint|": f"{float(results.interpolant_error.max()):.1e}",
         "flows that crossed a = 0": str(int(results.crossed_zero.sum())),
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+PREDICTED = agrees(
+    "the theory predicts where gradient flow interpolates, for every δ",
+    "Figure 4b",
+    "max over δ of |argmin Q_δ(β) − ∇Q_δ(β0)ᵀβ on the line of minima − simulated endpoint|",
+)
+MOVES = Rule(
+    "as δ grows the endpoint moves from the interpolant along β0 (δ → −∞) to the one nearest "
+    "β0 (δ → +∞)",
+    "Figure 4b",
+    "position of the simulated endpoints along the line of minima",
+    "moves monotonically from the δ = −∞ limit towards the δ = +∞ one as δ increases, and "
+    "stays between them",
+)
+
+
+RULES = (PREDICTED, MOVES)
+
+
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 4b's claims: where gradient flow interpolates (docs/theory.md §2.2)."""
-    where = "Figure 4b"
-    predicted = "the theory predicts where gradient flow interpolates, for every δ"
-    predicted_text = (
-        "max over δ of |argmin Q_δ(β) − ∇Q_δ(β0)ᵀβ on the line of minima − simulated endpoint|"
-    )
     residual = float(results.final_residual.max())
     error = float(results.interpolant_error.max())
     if residual > 1e-8:
-        found = [
-            not_measured(
-                predicted,
-                where,
-                predicted_text,
-                "≤ 1e-08",
-                f"the simulated flows have not reached the line of minima by t_max "
-                f"(|xᵀβ − y| up to {number(residual)}): a longer t_max decides it",
-                measured=number(error),
-            )
-        ]
+        reason = (
+            f"the simulated flows have not reached the line of minima by t_max (|xᵀβ − y| up to "
+            f"{number(residual)}): a longer t_max decides it"
+        )
+        found = [PREDICTED.not_measured(reason, measured=number(error))]
     else:
-        found = [agrees(predicted, where, predicted_text, error)]
-    moves = (
-        "as δ grows the endpoint moves from the interpolant along β0 (δ → −∞) to the one "
-        "nearest β0 (δ → +∞)"
-    )
-    moves_text = "position of the simulated endpoints along the line of minima"
-    x = np.array(results.attrs["x"])
+        found = [PREDICTED.of(error)]
+    x = np.array(config.x)
     direction = np.array([x[1], -x[0]]) / np.linalg.norm(x)  # along the line xᵀβ = y
     crossed = results.crossed_zero.sel(delta_limit=results.delta).values
     kept = results.delta.values[~crossed]
     if kept.size < 2:
-        found.append(
-            not_measured(moves, where, moves_text, "monotone in δ", "fewer than 2 δ kept a > 0")
-        )
-        return found
+        return [*found, MOVES.not_measured("fewer than 2 δ kept a > 0")]
     order = np.argsort(kept)
     position = (results.beta.sel(delta=kept).isel(t=-1).values @ direction)[order]
     low, high = results.interpolant.sel(delta_limit=[-np.inf, np.inf]).values @ direction
     steps = np.diff(position) * np.sign(high - low)
     between = np.all((position - low) * (position - high) <= 0)
     note = f"{int(crossed.sum())} flows crossed a = 0 and are left out" if crossed.any() else ""
-    found.append(
-        decided(
-            moves,
-            where,
-            moves_text,
-            "moves monotonically from the δ = −∞ limit towards the δ = +∞ one as δ increases, "
-            "and stays between them",
-            bool(np.all(steps > 0) and between),
-            f"{number(low)} (δ = −∞), "
-            + ", ".join(
-                f"{number(p)} ({delta_label(d)})"
-                for d, p in zip(kept[order], position, strict=True)
-            )
-            + f", {number(high)} (δ = +∞)",
-            note=note,
-        )
-    )
-    return found
+    measured = f"{number(low)} (δ = −∞), {by_delta(kept[order], position)}, {number(high)} (δ = +∞)"
+    return [*found, MOVES.decide(bool(np.all(steps > 0) and between), measured, note=note)]
 
 
-EXPERIMENT = Experiment(
-    name="fig4b",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-)
+EXPERIMENT = Experiment("fig4b", PRESETS, run, plot, headline, claims=claims, rules=RULES)

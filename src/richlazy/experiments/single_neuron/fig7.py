@@ -8,46 +8,46 @@ distance ε on either side of it, at a = −4, end in different basins.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
 from matplotlib import colormaps
 from matplotlib.colors import LogNorm
 
+from richlazy import _validate as check
 from richlazy import single_neuron as sn
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.experiments._style import delta_label, figure
-from richlazy.experiments.claims import Claim, agrees, decided
-from richlazy.experiments.single_neuron._single_neuron import relative_error
+from richlazy.experiments.claims import Claim, Rule
+from richlazy.experiments.single_neuron._single_neuron import cube_axes, exact_rule, relative_error
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """Settings of Figure 7 (the paper's notebook)."""
 
-    deltas: tuple[float, ...] = (0.0, -2.0, -10.0)
+    # finite and <= 0: the separating surface exists only there
+    deltas: tuple[float, ...] = option(
+        (0.0, -2.0, -10.0), check.tuple_of(check.interval(-np.inf, 0, "(]"))
+    )
     beta_star: tuple[float, float] = (1.0, 0.25)
     a_on_surface: float = -4.0
-    epsilon: float = 1e-3
-    t_max: float = 200.0
-    time_points: int = 2001
+    epsilon: float = option(1e-3, check.positive_float)
+    t_max: float = option(200.0, check.positive_float)
+    time_points: int = option(2001, check.whole(2))
     rtol: float = 1e-12
     box: float = 5.0
 
     def __post_init__(self):
-        require(
-            all(np.isfinite(d) and d <= 0 for d in self.deltas) and self.deltas,
-            "deltas must be finite and <= 0: the separating surface exists only there",
-        )
-        require(self.epsilon > 0, f"epsilon must be > 0, got {self.epsilon}")
+        super().__post_init__()
         require(self.a_on_surface != 0, "a_on_surface must be non-zero")
-        require(self.t_max > 0 and self.time_points >= 2, "t_max must be > 0, time_points >= 2")
 
 
-PRESETS = {"quick": Config(time_points=601), "paper": Config()}
+QUICK = Config(time_points=601)
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": replace(QUICK, time_points=121)}
 
 
 def r_minus(delta: np.ndarray, s: float) -> np.ndarray:
@@ -92,18 +92,12 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
             "relative_error": (("delta", "side"), relative_error(closed, simulated)),
         },
         coords={"delta": deltas, "side": sides, "t": t, "component": ["w1", "w2"]},
-        attrs={
-            "beta_star": list(config.beta_star),
-            "epsilon": config.epsilon,
-            "a_on_surface": config.a_on_surface,
-            "box": config.box,
-        },
     )
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """3-D separating surface with trajectories, and alignment and ‖β‖ over time."""
-    beta_star, box = np.array(results.attrs["beta_star"]), float(results.attrs["box"])
+    beta_star, box = np.array(config.beta_star), config.box
     fig = figure(17, 5.5)
     grid = fig.add_gridspec(1, 3, width_ratios=[1.4, 1, 1])
     ax3d = fig.add_subplot(grid[0], projection="3d", computed_zorder=False)
@@ -142,26 +136,18 @@ def plot(results: xr.Dataset) -> dict:
             ax3d.scatter(*w[[0, -1]].T, a[[0, -1]], color="black", edgecolor=color, s=25, zorder=60)
             axes[0].plot(run.t[1:], run.alignment[1:], color=color, linestyle=style, label=label)
             axes[1].plot(run.t[1:], run.beta_norm[1:], color=color, linestyle=style)
-    ax3d.set(
-        xlim=(-box, box),
-        ylim=(-box, box),
-        zlim=(-box, box),
-        xlabel="w1",
-        ylabel="w2",
-        zlabel="a",
-        title="separating surface, minima (red), saddles a = 0 (black)",
-    )
+    cube_axes(ax3d, box, "separating surface, minima (red), saddles a = 0 (black)")
     axes[0].set(xlabel="t", ylabel="alignment β̂·β̂*", xscale="log")
     axes[1].set(xlabel="t", ylabel="‖β‖", xscale="log")
     axes[0].legend(fontsize=7)
     fig.suptitle(
-        f"Figure 7: initializations ε = {results.attrs['epsilon']:g} on either side of "
+        f"Figure 7: initializations ε = {config.epsilon:g} on either side of "
         "the separating surface end in different basins"
     )
     return {"fig7": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     final = np.sign(results.a_simulated.isel(t=-1))
     split = int((final.sel(side=1.0) != final.sel(side=-1.0)).sum())
     return {
@@ -170,35 +156,29 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+BASINS = Rule(
+    "initializations on either side of the separating surface end in different basins",
+    "Figure 7",
+    "δ whose two initializations (ε either side of the surface) end with opposite signs of a, "
+    "simulated",
+    "every δ",
+    expected="all",
+)
+EXACT = exact_rule("the exact solution matches gradient flow on both sides", "Figure 7")
+
+
+RULES = (BASINS, EXACT)
+
+
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 7's claims: basins of attraction (docs/theory.md §2.1–2.2)."""
     final = np.sign(results.a_simulated.isel(t=-1))
     split = final.sel(side=1.0) != final.sel(side=-1.0)  # (delta,)
+    measured = f"{int(split.sum())} of {split.size} (ε = {config.epsilon:g})"
     return [
-        decided(
-            "initializations on either side of the separating surface end in different basins",
-            "Figure 7",
-            f"δ whose two initializations (ε = {results.attrs['epsilon']:g} either side) end "
-            "with opposite signs of a, simulated",
-            "every δ",
-            bool(split.all()),
-            f"{int(split.sum())} of {split.size}",
-            expected="all",
-        ),
-        agrees(
-            "the exact solution matches gradient flow on both sides",
-            "Figure 7",
-            "max relative error of (a, w), closed form against DOP853",
-            float(results.relative_error.max()),
-        ),
+        BASINS.decide(bool(split.all()), measured),
+        EXACT.of(float(results.relative_error.max())),
     ]
 
 
-EXPERIMENT = Experiment(
-    name="fig7",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-)
+EXPERIMENT = Experiment("fig7", PRESETS, run, plot, headline, claims=claims, rules=RULES)

@@ -6,40 +6,42 @@ Riccati variable of the derivation; it diverges where a crosses zero (downstream
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
 
-from richlazy._validate import require
+from richlazy import _validate as check
+from richlazy._validate import Checked, option, require
 from richlazy.experiments._style import THEORY_STYLE, delta_colors, delta_label, figure
-from richlazy.experiments.claims import Claim, agrees, decided, not_measured
-from richlazy.experiments.single_neuron._single_neuron import paired_trajectories, relative_error
+from richlazy.experiments.claims import Claim, Rule
+from richlazy.experiments.single_neuron._single_neuron import (
+    exact_rule,
+    paired_trajectories,
+    relative_error,
+)
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """Settings of Figure 8 (the paper's)."""
 
-    deltas: tuple[float, ...] = (-2.0, -1.0, -0.2, 0.02, 0.2, 1.0, 2.0)
+    deltas: tuple[float, ...] = option((-2.0, -1.0, -0.2, 0.02, 0.2, 1.0, 2.0), check.tuple_of())
     beta_star: tuple[float, float] = (0.5, 0.5)
     directions: tuple[tuple[float, float], ...] = ((0.0, -1.0), (1.0, -1.0), (1.0, 1.0))
-    t_max: float = 10.0
-    time_points: int = 1001
+    t_max: float = option(10.0, check.positive_float)
+    time_points: int = option(1001, check.whole(2))
     rtol: float = 1e-12
 
     def __post_init__(self):
-        require(
-            len(self.deltas) > 0 and all(np.isfinite(self.deltas)),
-            "deltas must be a non-empty tuple of finite numbers",
-        )
+        super().__post_init__()
         require(all(np.any(d) for d in self.directions), "directions must be non-zero")
-        require(self.t_max > 0 and self.time_points >= 2, "t_max must be > 0, time_points >= 2")
 
 
-PRESETS = {"quick": Config(time_points=301), "paper": Config()}
+QUICK = Config(time_points=301)
+PRESETS = {"quick": QUICK, "paper": Config(), "smoke": replace(QUICK, time_points=41)}
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
@@ -65,11 +67,10 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
     return xr.Dataset(
         variables,
         coords={"init": labels, "delta": list(config.deltas), "t": t, "component": ["w1", "w2"]},
-        attrs={"beta_star": list(config.beta_star)},
     )
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Rows: initial directions of β0. Columns: a, w1, w2, ν; simulation solid, theory dashed."""
     fig = figure(16, 3.2 * results.init.size)
     axes = fig.subplots(results.init.size, 4, squeeze=False)
@@ -99,50 +100,42 @@ def plot(results: xr.Dataset) -> dict:
     return {"fig8": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     return {
         "closed form vs integrator (max rel. error)": f"{float(results.relative_error.max()):.1e}"
     }
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+EXACT = exact_rule(
+    "the exact solution matches gradient flow for a, w1, w2 and ν",
+    "Figure 8",
+    over="every β0 and δ",
+)
+SIGN = Rule(
+    "for δ > 0, a keeps its sign; only for δ < 0 can a cross 0, where ν diverges",
+    "Figure 8",
+    "simulated runs in which a(t) changes sign",
+    "none at δ > 0",
+)
+
+
+RULES = (EXACT, SIGN)
+
+
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 8's claims: the closed form, and where ν = w·β*/a diverges (docs/theory.md §2.1)."""
-    found = [
-        agrees(
-            "the exact solution matches gradient flow for a, w1, w2 and ν",
-            "Figure 8",
-            "max relative error of (a, w), closed form against DOP853, every β0 and δ",
-            float(results.relative_error.max()),
-        )
-    ]
+    found = [EXACT.of(float(results.relative_error.max()))]
     sign = np.sign(results.a_simulated)
     crossed = (sign.diff("t") != 0).any("t")  # (init, delta)
     upstream = crossed.sel(delta=results.delta > 0)
     downstream = crossed.sel(delta=results.delta < 0)
-    statement = "for δ > 0, a keeps its sign; only for δ < 0 can a cross 0, where ν diverges"
-    quantity = "simulated runs in which a(t) changes sign"
     if upstream.size == 0:
-        found.append(not_measured(statement, "Figure 8", quantity, "none at δ > 0", "no δ > 0"))
-        return found
-    found.append(
-        decided(
-            statement,
-            "Figure 8",
-            quantity,
-            "none at δ > 0",
-            not bool(upstream.any()),
-            f"{int(upstream.sum())} of {upstream.size} at δ > 0, "
-            f"{int(downstream.sum())} of {downstream.size} at δ < 0",
-        )
+        return [*found, SIGN.not_measured("no δ > 0")]
+    measured = (
+        f"{int(upstream.sum())} of {upstream.size} at δ > 0, "
+        f"{int(downstream.sum())} of {downstream.size} at δ < 0"
     )
-    return found
+    return [*found, SIGN.decide(not bool(upstream.any()), measured)]
 
 
-EXPERIMENT = Experiment(
-    name="fig8",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-)
+EXPERIMENT = Experiment("fig8", PRESETS, run, plot, headline, claims=claims, rules=RULES)

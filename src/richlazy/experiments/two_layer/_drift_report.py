@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
 from richlazy.experiments._style import delta_colors, delta_label
-from richlazy.experiments.claims import Claim, at_most, decided, not_measured, number
+from richlazy.experiments.claims import Claim, Rule, at_most, number
 
 #: The flow reference's bound on max_k |δ_k(t) − δ_k(0)| relative to the initial scale
 #: sqrt(δ² + 4τ⁴) = max_k (a_k² + ‖w_k‖²)(0). The engine's GradientFlow never steps below its
@@ -18,9 +20,9 @@ from richlazy.experiments.claims import Claim, at_most, decided, not_measured, n
 FLOW_BOUND = 1e-4
 
 
-def _scale(results: xr.Dataset) -> xr.DataArray:
+def _scale(results: xr.Dataset, tau: float) -> xr.DataArray:
     """sqrt(δ² + 4τ⁴) = a_k² + ‖w_k‖² at initialization: the scale of δ_k per network."""
-    return np.sqrt(results.delta**2 + 4 * float(results.attrs["tau"]) ** 4)
+    return np.sqrt(results.delta**2 + 4 * float(tau) ** 4)
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
@@ -29,7 +31,7 @@ def _positive(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values) & (values > 0), values, np.nan)
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Any) -> dict:
     """Drift over time per (rate, batch size); the regime at T against gradient flow.
 
     Diverged runs are left out (gaps; their count is in the headline)."""
@@ -51,7 +53,7 @@ def plot(results: xr.Dataset) -> dict:
                 ax.plot(time[shown], reference[shown], color=colors[i], ls=":")
             ax.set_xscale("log")
             ax.set_yscale("log")
-            full = " (full)" if batch == results.attrs.get("n", -1) else ""
+            full = " (full)" if batch == config.n else ""
             ax.set_title(f"lr × {number(r)}, batch {batch}{full}", fontsize=9)
             if k == 0:
                 ax.set_ylabel("max_k |δ_k(t) − δ_k(0)|")
@@ -62,7 +64,7 @@ def plot(results: xr.Dataset) -> dict:
         axes[0, 0].set_ylim(np.nanmin(values) / 2, np.nanmax(values) * 2)
     axes[0, 0].legend(fontsize=7, title="δ (dotted: flow)", title_fontsize=7)
     fig.suptitle(
-        f"Conservation drift under SGD at τ = {number(results.attrs['tau'])} (seed mean)",
+        f"Conservation drift under SGD at τ = {number(config.tau)} (seed mean)",
         fontsize=10,
     )
     regime = Figure(figsize=(11, 6.5), layout="constrained")
@@ -100,29 +102,29 @@ def plot(results: xr.Dataset) -> dict:
         [f"δ = {delta_label(d)}" for d in results.delta.values], fontsize=7, title="dashed: flow"
     )
     regime.suptitle(
-        f"The regime at T = {number(results.attrs['flow_time'])}: SGD against gradient flow "
+        f"The regime at T = {number(float(results.time[-1]))}: SGD against gradient flow "
         "(seed mean)",
         fontsize=10,
     )
     return {"drift": fig, "drift_regime": regime}
 
 
-def _final_drift(results: xr.Dataset) -> xr.DataArray:
+def _final_drift(results: xr.Dataset, tau: float) -> xr.DataArray:
     """Max-over-units drift at the last checkpoint, relative to the δ scale, seed mean:
     (delta, lr_multiple, batch_size)."""
-    return (results.conservation_drift.isel(step=-1) / _scale(results)).mean("seed")
+    return (results.conservation_drift.isel(step=-1) / _scale(results, tau)).mean("seed")
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
-    final = _final_drift(results)
+def headline(results: xr.Dataset, config: Any) -> dict[str, str]:
+    final = _final_drift(results, config.tau)
     full, small = results.batch_size.values.max(), results.batch_size.values.min()
     low, high = results.lr_multiple.values.min(), results.lr_multiple.values.max()
-    flow = (results.flow_conservation_drift.isel(step=-1) / _scale(results)).max()
+    flow = (results.flow_conservation_drift.isel(step=-1) / _scale(results, config.tau)).max()
     end = results.isel(step=-1).mean("seed")
     full_low = end.sel(batch_size=full, lr_multiple=low)
     small_high = end.sel(batch_size=small, lr_multiple=high)
     return {
-        "flow time T (lr · steps)": number(results.attrs["flow_time"]),
+        "flow time T (lr · steps)": number(float(results.time[-1])),
         f"relative drift at T, full batch: lr × {number(high)} vs × {number(low)}": (
             f"{number(final.sel(batch_size=full, lr_multiple=high).mean())} vs "
             f"{number(final.sel(batch_size=full, lr_multiple=low).mean())}"
@@ -154,84 +156,72 @@ def _increasing(values: np.ndarray) -> bool:
     return bool(finite[: last + 1].all() and np.all(np.diff(values[finite]) > 0))
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+_WHERE = "this experiment (docs/theory.md §7)"
+CONSERVED = at_most(
+    "gradient flow conserves δ_k = a_k² − ‖w_k‖² for every neuron",
+    "Section 4 (Theorem 4.1), §5.1",
+    "max over δ, seeds and checkpoints of max_k |δ_k(t) − δ_k(0)| / sqrt(δ² + 4τ⁴), "
+    "gradient-flow reference (at flow_rtol)",
+    FLOW_BOUND,
+    expected="0 up to the integrator's error",
+)
+GROWS = Rule(
+    "finite step size breaks conservation: drift grows with the learning rate",
+    _WHERE,
+    "relative drift at T (seed mean), per δ and batch size, against the lr multiple",
+    "strictly increasing in the lr multiple for every δ and batch size (a diverged run is "
+    "infinite drift: it may only follow the finite ones)",
+    expected="O(lr) at a fixed flow time (second order per step)",
+)
+NOISY = Rule(
+    "stochastic minibatches break conservation more than full batch",
+    _WHERE,
+    "relative drift at T (seed mean), smallest batch against full batch, per δ and lr",
+    "larger at the smallest batch for every δ and lr multiple (a diverged run is infinite "
+    "drift; cells where both diverged are left out)",
+    expected="larger: the minibatch gradient's noise adds to its square",
+)
+RULES = (CONSERVED, GROWS, NOISY)
+
+
+def claims(results: xr.Dataset, config: Any) -> list[Claim]:
     """δ conserved by the flow (§4); drift growing with lr; minibatches drifting more.
 
     Drift is max_k |δ_k(T) − δ_k(0)| at the last checkpoint relative to sqrt(δ² + 4τ⁴) (the
     initial a_k² + ‖w_k‖²), seed mean. The direction claims compare every δ (and every batch
     size, resp. lr multiple); a diverged run counts as infinite drift.
     """
-    found = []
-    scale = _scale(results)
+    scale = _scale(results, config.tau)
     flow = float((results.flow_conservation_drift / scale).max())
-    found.append(
-        at_most(
-            "gradient flow conserves δ_k = a_k² − ‖w_k‖² for every neuron",
-            "Section 4 (Theorem 4.1), §5.1",
-            "max over δ, seeds and checkpoints of max_k |δ_k(t) − δ_k(0)| / sqrt(δ² + 4τ⁴), "
-            f"gradient-flow reference (rtol {number(results.attrs['flow_rtol'])})",
-            flow,
-            FLOW_BOUND,
-            expected="0 up to the integrator's error",
-        )
-    )
+    found = [CONSERVED.of(flow, note=f"flow_rtol {number(config.flow_rtol)}")]
     final = (
         (results.conservation_drift.isel(step=-1) / scale)
         .where(~results.diverged, np.inf)
         .mean("seed")
     )
     rates, sizes = results.lr_multiple.values, results.batch_size.values
-    grows = "finite step size breaks conservation: drift grows with the learning rate"
-    quantity = "relative drift at T (seed mean), per δ and batch size, against the lr multiple"
-    test = (
-        "strictly increasing in the lr multiple for every δ and batch size (a diverged run is "
-        "infinite drift: it may only follow the finite ones)"
-    )
     if rates.size < 2:
-        found.append(not_measured(grows, "this experiment", quantity, test, "one lr multiple"))
+        found.append(GROWS.not_measured("one lr multiple"))
     else:
         ordered = final.sortby("lr_multiple").transpose("delta", "batch_size", "lr_multiple")
         cells = ordered.values.reshape(-1, rates.size)
         increasing = sum(_increasing(cell) for cell in cells)
-        met = increasing == cells.shape[0]
         low, high = ordered.isel(lr_multiple=0), ordered.isel(lr_multiple=-1)
-        found.append(
-            decided(
-                grows,
-                "this experiment (docs/theory.md §7)",
-                quantity,
-                test,
-                met,
-                f"increasing in {increasing} of {cells.shape[0]} (δ, batch) cells; mean drift "
-                f"{number(float(low.mean()))} at × {number(rates.min())}, "
-                f"{number(float(high.mean()))} at × {number(rates.max())}",
-                expected="O(lr) at a fixed flow time (second order per step)",
-            )
+        measured = (
+            f"increasing in {increasing} of {cells.shape[0]} (δ, batch) cells; mean drift "
+            f"{number(float(low.mean()))} at × {number(rates.min())}, "
+            f"{number(float(high.mean()))} at × {number(rates.max())}"
         )
-    noisy = "stochastic minibatches break conservation more than full batch"
-    quantity = "relative drift at T (seed mean), smallest batch against full batch, per δ and lr"
-    test = (
-        "larger at the smallest batch for every δ and lr multiple (a diverged run is infinite "
-        "drift; cells where both diverged are left out)"
-    )
+        found.append(GROWS.decide(increasing == cells.shape[0], measured))
     if sizes.size < 2:
-        found.append(not_measured(noisy, "this experiment", quantity, test, "one batch size"))
-    else:
-        small = final.sel(batch_size=sizes.min())
-        full = final.sel(batch_size=sizes.max())
-        both = np.isinf(small.values) & np.isinf(full.values)  # both diverged: no order
-        larger = (small > full).values[~both]
-        found.append(
-            decided(
-                noisy,
-                "this experiment (docs/theory.md §7)",
-                quantity,
-                test,
-                bool(larger.size and np.all(larger)),
-                f"larger in {int(larger.sum())} of {larger.size} (δ, lr) cells; mean drift "
-                f"{number(float(small.mean()))} at batch {sizes.min()}, "
-                f"{number(float(full.mean()))} at batch {sizes.max()}",
-                expected="larger: the minibatch gradient's noise adds to its square",
-            )
-        )
-    return found
+        return [*found, NOISY.not_measured("one batch size")]
+    small = final.sel(batch_size=sizes.min())
+    full = final.sel(batch_size=sizes.max())
+    both = np.isinf(small.values) & np.isinf(full.values)  # both diverged: no order
+    larger = (small > full).values[~both]
+    measured = (
+        f"larger in {int(larger.sum())} of {larger.size} (δ, lr) cells; mean drift "
+        f"{number(float(small.mean()))} at batch {sizes.min()}, "
+        f"{number(float(full.mean()))} at batch {sizes.max()}"
+    )
+    return [*found, NOISY.decide(bool(larger.size and np.all(larger)), measured)]

@@ -21,7 +21,8 @@ adaptive and error-controlled), at the same times: the ``flow_*`` variables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -29,18 +30,19 @@ import xarray as xr
 from torch import nn
 
 from richlazy import _validate as check
-from richlazy._validate import require
+from richlazy._validate import Checked, option, require
 from richlazy.data.tasks import student_directions, teacher_student
 from richlazy.experiments.claims import number
 from richlazy.experiments.spec import Experiment
 from richlazy.experiments.two_layer._drift_report import (
     FLOW_BOUND as FLOW_BOUND,  # its claims bound
 )
-from richlazy.experiments.two_layer._drift_report import claims, headline, plot
+from richlazy.experiments.two_layer._drift_report import RULES, claims, headline, plot
 from richlazy.metrics import hamming_distance, kernel_distances, mean_squared_error
 from richlazy.nets.two_layer import TwoLayerNets, per_neuron_delta, symmetric_pairs
+from richlazy.runtime import log_schedule, torch_threads
 from richlazy.sweeps import RunContext
-from richlazy.train import GradientFlow, log_schedule, train
+from richlazy.train import GradientFlow, train
 
 VARIABLES = (
     "conservation_drift",
@@ -53,7 +55,7 @@ VARIABLES = (
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     """The drift experiment's settings.
 
     Attributes:
@@ -73,39 +75,24 @@ class Config:
         flow_refine: its smallest step is the smallest SGD step divided by this.
     """
 
-    tau: float = 0.1
-    deltas: tuple[float, ...] = (-1.0, 0.0, 1.0)
-    lr_multiples: tuple[float, ...] = (0.25, 1.0, 2.0)
-    batch_sizes: tuple[int, ...] = (100, 25, 5)
-    seeds: tuple[int, ...] = (0, 1)
-    d: int = 10
-    n: int = 100
-    n_test: int = 1000
-    width: int = 50
-    steps: int = 500
-    checkpoints_per_decade: int = 3
-    lr_per_tau2: float = 5e-3
-    flow_rtol: float = 1e-9
-    flow_refine: int = 2
+    tau: float = option(0.1, check.positive_float)
+    deltas: tuple[float, ...] = option((-1.0, 0.0, 1.0), check.tuple_of())
+    lr_multiples: tuple[float, ...] = option((0.25, 1.0, 2.0), check.tuple_of(check.positive_float))
+    batch_sizes: tuple[int, ...] = option((100, 25, 5), check.tuple_of(check.whole()))
+    seeds: tuple[int, ...] = option((0, 1), check.seeds)
+    d: int = option(10, check.whole())
+    n: int = option(100, check.whole())
+    n_test: int = option(1000, check.whole())
+    width: int = option(50, check.whole(2, even=True))  # neurons in pairs
+    steps: int = option(500, check.whole())
+    checkpoints_per_decade: int = option(3, check.whole())
+    lr_per_tau2: float = option(5e-3, check.positive_float)
+    flow_rtol: float = option(1e-9, check.interval(0, 1))
+    flow_refine: int = option(2, check.whole())
 
     def __post_init__(self):
-        check.positive_float("tau", self.tau)
-        check.positive_float("lr_per_tau2", self.lr_per_tau2)
-        for name in ("deltas", "lr_multiples", "batch_sizes", "seeds"):
-            require(
-                isinstance(getattr(self, name), tuple) and len(getattr(self, name)) >= 1,
-                f"{name} must be a non-empty tuple, got {getattr(self, name)!r}",
-            )
-        for delta in self.deltas:
-            check.real_number("deltas", delta)
-        for r in self.lr_multiples:
-            check.positive_float("lr_multiples", r)
-        check.seeds("seeds", self.seeds)
-        for name in ("d", "n", "n_test", "width", "steps", "checkpoints_per_decade", "flow_refine"):
-            check.positive_integer(name, getattr(self, name))
-        require(self.width % 2 == 0, f"width must be even (neurons in pairs), got {self.width}")
+        super().__post_init__()
         for size in self.batch_sizes:
-            check.positive_integer("batch_sizes", size)
             require(
                 self.n % size == 0,
                 f"batch_sizes must divide n = {self.n} (a whole number of minibatches per "
@@ -123,9 +110,6 @@ class Config:
                 f"lr_multiples must each divide the largest ({number(top)}) a whole number of "
                 f"times (e.g. powers of 2), got {number(r)}",
             )
-        require(
-            0 < self.flow_rtol < 1, f"flow_rtol must be a number in (0, 1), got {self.flow_rtol}"
-        )
         quantum = self.quantum
         require(
             self.steps % quantum == 0 and self.steps >= quantum,
@@ -150,11 +134,15 @@ class Config:
         return units * q
 
 
+QUICK = Config()
+# seconds: the tests' run of every experiment
+SMOKE = replace(QUICK, deltas=(-1.0, 1.0), lr_multiples=(0.5, 1.0), batch_sizes=(16, 4),
+                seeds=(0,), d=4, n=16, n_test=64, width=8, steps=20)  # fmt: skip
 PRESETS = {
     # about 35 s on two cores with one torch thread (docs/theory.md §7); the rates stop at 2×
     # the reference: at n = 100 the reference rate is near the edge of stability at small τ
     # (Figure 1b's quick preset halves it), and 4× diverges for δ = ±1.
-    "quick": Config(),
+    "quick": QUICK,
     "paper": Config(
         deltas=(-1.0, -0.5, 0.0, 0.5, 1.0),
         lr_multiples=(0.125, 0.25, 0.5, 1.0, 2.0, 4.0),
@@ -165,6 +153,7 @@ PRESETS = {
         n_test=10_000,
         steps=10_000,
     ),
+    "smoke": SMOKE,
 }
 
 
@@ -242,14 +231,11 @@ def _measure(initial: TwoLayerNets, W, a, X, y, X_test, y_test) -> dict[str, np.
     }
 
 
-def seed_results(config: Config, seed: int) -> xr.Dataset:
-    """One seed: every (δ, r, batch size) SGD run and the gradient-flow reference."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny problems: one thread is fastest
-    try:
+def seed_results(config: Config, seed: int, progress=None) -> xr.Dataset:
+    """One seed: every (δ, r, batch size) SGD run and the gradient-flow reference (``progress``
+    is not used: the runs are short)."""
+    with torch_threads(1):  # tiny problems: one thread is fastest
         return _seed_results(config, seed)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _seed_results(config: Config, seed: int) -> xr.Dataset:
@@ -311,12 +297,7 @@ def _seed_results(config: Config, seed: int) -> xr.Dataset:
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """One resumable shard per seed (every δ, rate and batch size, and the flow reference)."""
-    tasks = {
-        f"seed-{seed}": (lambda progress, seed=seed: seed_results(config, seed))
-        for seed in config.seeds
-    }
-    shards = context.shards(tasks, "drift")
-    results = xr.concat(list(shards.values()), dim="seed")
+    results = context.map(partial(seed_results, config), {"seed": config.seeds}, "drift")
     lr_ref = config.lr_reference
     steps = results.step.values
     return results.assign_coords(
@@ -326,25 +307,9 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
             np.rint(steps[None] / results.lr_multiple.values[:, None]).astype(np.int64),
         ),
     ).assign_attrs(
-        tau=config.tau,
-        lr_reference=lr_ref,
-        d=config.d,
-        n=config.n,
-        n_test=config.n_test,
-        width=config.width,
-        flow_rtol=config.flow_rtol,
-        flow_refine=config.flow_refine,
-        flow_time=float(steps[-1] * lr_ref),
         time_convention="step = steps at the reference rate; a run at multiple r takes step/r "
         "SGD steps (lr·steps constant); time = step × lr_reference",
     )
 
 
-EXPERIMENT = Experiment(
-    name="drift",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-)
+EXPERIMENT = Experiment("drift", PRESETS, run, plot, headline, claims=claims, rules=RULES)

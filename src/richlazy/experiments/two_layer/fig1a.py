@@ -9,22 +9,14 @@ directions stay put, like a kernel method on fixed random features.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
 
 from richlazy._validate import require
 from richlazy.experiments._style import delta_label, figure
-from richlazy.experiments.claims import (
-    Claim,
-    at_least,
-    at_most,
-    decided,
-    much_larger,
-    not_measured,
-    number,
-)
+from richlazy.experiments.claims import Claim, Rule, at_least, at_most, much_larger, number
 from richlazy.experiments.spec import Experiment
 from richlazy.sweeps import RunContext, TeacherStudentConfig, TrainedGrid, sweep
 
@@ -55,11 +47,14 @@ class Config(TeacherStudentConfig):
         require(self.d == 2, f"d must be 2 (the figure is drawn in the input plane), got {self.d}")
 
 
+QUICK = Config(method="gf", rtol=1e-4)
 PRESETS = {
     "paper": Config(),
     # Same problem and time horizon; gradient flow with adaptive steps instead of 1e6 GD steps
     # (about 1.8e4 gradient evaluations per network, seconds on a laptop).
-    "quick": Config(method="gf", rtol=1e-4),
+    "quick": QUICK,
+    # seconds: the tests' run of every experiment
+    "smoke": replace(QUICK, steps=1000),
 }
 
 
@@ -85,11 +80,10 @@ def _parameters(config: Config, trained: TrainedGrid, seed: int) -> xr.Dataset:
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """Train the cells and keep every neuron's |a_k| w_k at every checkpoint."""
-    results = sweep(config, context, config.dataset, "fig1a", extra=_parameters)
-    return results.assign_attrs(d=config.d, n=config.n, width=config.width)
+    return sweep(config, context, config.dataset, "fig1a", extra=_parameters)
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """One panel per reference cell: neuron trajectories over the teacher's directions."""
     fig = figure(4.0 * len(CELLS), 4.3)
     axes = fig.subplots(1, len(CELLS))
@@ -129,7 +123,7 @@ def plot(results: xr.Dataset) -> dict:
     return {"fig1a": fig}
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     final = results.isel(step=-1, seed=0)
     lines = {}
     for tau, delta in CELLS:
@@ -140,7 +134,46 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     return lines
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+_WHERE = "Figure 1a"
+LAZY = at_most(
+    "lazy (large τ): the neurons barely move",
+    _WHERE,
+    "mean ‖|a_k| w_k(T) − |a_k| w_k(0)‖ / mean ‖|a_k| w_k(0)‖, lazy cell",
+    0.1,
+)
+RICH = much_larger(
+    "rich (small τ): the kernel changes; lazy (large τ): it does not",
+    _WHERE,
+    "kernel distance S(0, T) on the training set",
+    names=("S balanced", "S lazy"),
+)
+FAST = Rule(
+    "upstream (δ > 0): rapid rich learning, faster than balanced",
+    _WHERE,
+    "gradient-flow time until the train loss is at most 1% of its initial value",
+    "earlier upstream than balanced",
+    expected="upstream first",
+)
+TURNS = much_larger(
+    "upstream neurons turn; downstream ones keep their directions, only sizes change",
+    _WHERE,
+    "mean |change of direction| of the neurons |a_k| w_k, radians",
+    names=("upstream", "downstream"),
+)
+ALIGNED = at_least(
+    "upstream (δ > 0): striking alignment of the neurons to the teacher",
+    _WHERE,
+    "cosine between each neuron |a_k| w_k(T) and its nearest teacher direction, mean weighted "
+    "by ‖|a_k| w_k(T)‖, upstream cell",
+    0.9,
+    expected="near 1 (the neurons end on the teacher's dotted lines)",
+)
+
+
+RULES = (LAZY, RICH, FAST, TURNS, ALIGNED)
+
+
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 1a's claims, from the stored paths of |a_k| w_k (first seed).
 
     The cells are the grid's corners, as in the reference: lazy (largest τ, δ nearest 0) and,
@@ -148,7 +181,6 @@ def claims(results: xr.Dataset) -> list[Claim]:
     Claims about where training ends are decided only for cells whose train loss has fallen
     to 1% of its initial value by the last checkpoint.
     """
-    where = "Figure 1a"
     runs = results.isel(seed=0)
     taus, deltas = results.tau.values, results.delta.values
     zero = deltas[np.argmin(np.abs(deltas))]
@@ -184,90 +216,54 @@ def claims(results: xr.Dataset) -> list[Claim]:
         reached = np.flatnonzero(loss <= 0.01 * loss[0])
         return float(time[reached[0]]) if reached.size else np.inf
 
+    def cells_of(*names):
+        return "; ".join(f"{name}: {label[name]}" for name in names)
+
     kernel = {name: float(cell[name].kernel_distance.isel(step=-1)) for name in cells}
     fast, slow = fit_time("upstream"), fit_time("balanced")
-    upstream, downstream = label["upstream"], label["downstream"]
-    align_text = (
-        "cosine between each neuron |a_k| w_k(T) and its nearest teacher direction, mean "
-        "weighted by ‖|a_k| w_k(T)‖"
+    others = (
+        f"the same measure: {number(alignment('downstream'))} downstream, "
+        f"{number(alignment('balanced'))} balanced, {number(alignment('lazy'))} lazy"
     )
-    # (claim, its test's text, the cells it compares, what the grid must hold, the claim)
+    # (rule, the cells it compares, what the grid must hold, its claim when decidable)
     grid = {"scales": taus.size >= 2, "geometries": deltas.min() < zero < deltas.max()}
     candidates = [
+        (LAZY, ("lazy",), "scales", lambda: LAZY.of(moved("lazy"), note=cells_of("lazy"))),
         (
-            "lazy (large τ): the neurons barely move",
-            "mean ‖|a_k| w_k(T) − |a_k| w_k(0)‖ / mean ‖|a_k| w_k(0)‖",
-            "≤ 0.1",
-            ("lazy",),
-            "scales",
-            lambda s, q: at_most(s, where, f"{q}, {label['lazy']}", moved("lazy"), 0.1),
-        ),
-        (
-            "rich (small τ): the kernel changes; lazy (large τ): it does not",
-            "kernel distance S(0, T) on the training set",
-            "balanced ≥ 10 × lazy",
+            RICH,
             ("balanced", "lazy"),
             "scales",
-            lambda s, q: much_larger(
-                s,
-                where,
-                q,
-                kernel["balanced"],
-                kernel["lazy"],
-                names=(f"S at {label['balanced']}", f"S at {label['lazy']}"),
-            ),
+            lambda: RICH.of(kernel["balanced"], kernel["lazy"], note=cells_of("balanced", "lazy")),
         ),
         (
-            "upstream (δ > 0): rapid rich learning, faster than balanced",
-            "gradient-flow time until the train loss is at most 1% of its initial value",
-            "earlier upstream than balanced",
+            FAST,
             (),
             "geometries",
-            lambda s, q: decided(
-                s,
-                where,
-                q,
-                "earlier upstream than balanced",
+            lambda: FAST.decide(
                 fast < slow,
-                f"t = {number(fast)} at {upstream}, t = {number(slow)} at {label['balanced']}",
-                expected="upstream first",
+                f"t = {number(fast)} upstream, t = {number(slow)} balanced",
+                note=cells_of("upstream", "balanced"),
             ),
         ),
         (
-            "upstream neurons turn; downstream ones keep their directions, only sizes change",
-            "mean |change of direction| of the neurons |a_k| w_k, radians",
-            "upstream ≥ 10 × downstream",
+            TURNS,
             ("upstream", "downstream"),
             "geometries",
-            lambda s, q: much_larger(
-                s,
-                where,
-                q,
+            lambda: TURNS.of(
                 turned("upstream"),
                 turned("downstream"),
-                names=(f"upstream ({upstream})", f"downstream ({downstream})"),
+                note=cells_of("upstream", "downstream"),
             ),
         ),
         (
-            "upstream (δ > 0): striking alignment of the neurons to the teacher",
-            align_text,
-            "≥ 0.9",
+            ALIGNED,
             ("upstream",),
             "geometries",
-            lambda s, q: at_least(
-                s,
-                where,
-                f"{q}, at {upstream}",
-                alignment("upstream"),
-                0.9,
-                expected="near 1 (the neurons end on the teacher's dotted lines)",
-                note=f"the same measure: {number(alignment('downstream'))} downstream, "
-                f"{number(alignment('balanced'))} balanced, {number(alignment('lazy'))} lazy",
-            ),
+            lambda: ALIGNED.of(alignment("upstream"), note=f"{cells_of('upstream')}; {others}"),
         ),
     ]
     found = []
-    for statement, quantity, test, compared, needs, claim in candidates:
+    for rule, compared, needs, claim in candidates:
         unfit = [name for name in compared if not np.isfinite(fit_time(name))]
         if not grid[needs]:
             reason = (
@@ -280,17 +276,10 @@ def claims(results: xr.Dataset) -> list[Claim]:
                 "value: too short to see where training ends"
             )
         else:
-            found.append(claim(statement, quantity))
+            found.append(claim())
             continue
-        found.append(not_measured(statement, where, quantity, test, reason))
+        found.append(rule.not_measured(reason))
     return found
 
 
-EXPERIMENT = Experiment(
-    name="fig1a",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-)
+EXPERIMENT = Experiment("fig1a", PRESETS, run, plot, headline, claims=claims, rules=RULES)

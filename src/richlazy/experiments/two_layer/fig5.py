@@ -17,18 +17,19 @@ features (no pattern changes, large parameter change).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 import xarray as xr
 from matplotlib.colors import Normalize, TwoSlopeNorm
 
+from richlazy import _validate as check
 from richlazy import metrics
-from richlazy._validate import require
+from richlazy._validate import option, require
 from richlazy.data.tasks import xor
 from richlazy.experiments._style import DELTA_CMAP, delta_label, figure
-from richlazy.experiments.claims import Claim, decided, not_measured, number
+from richlazy.experiments.claims import Claim, Rule, number
 from richlazy.experiments.spec import Experiment
 from richlazy.nets.two_layer import forward
 from richlazy.sweeps import GridConfig, RunContext, TrainedGrid, sweep
@@ -61,10 +62,11 @@ class Config(GridConfig):
     lr_per_tau2: bool = False  # one clock for all cells: "faster" means at an earlier time
     steps: int = 20_000  # t = 200: the balanced τ = 0.01 cells fit by t ≈ 5
     checkpoints_per_decade: int = 4
-    grid_points: int = 61  # surface resolution per axis
-    extent: float = 1.5  # surfaces on [−extent, extent]²
-    fit_loss: float = 1e-3  # "fitted" when the train MSE (1 at init) falls below this
-    panels: int = 5  # checkpoints drawn as surfaces and heatmaps
+    grid_points: int = option(61, check.whole(2))  # surface resolution per axis
+    extent: float = option(1.5, check.positive_float)  # surfaces on [−extent, extent]²
+    # "fitted" when the train MSE (1 at init) falls below this
+    fit_loss: float = option(1e-3, check.interval(0, 1))
+    panels: int = option(5, check.whole())  # checkpoints drawn as surfaces and heatmaps
 
     def __post_init__(self):
         super().__post_init__()
@@ -76,23 +78,22 @@ class Config(GridConfig):
             "deltas must hold 0 (balanced), a negative (downstream) and a positive (upstream) "
             f"value, e.g. (-1, 0, 1); got {self.deltas}",
         )
-        require(self.grid_points >= 2, f"grid_points must be >= 2, got {self.grid_points}")
-        require(
-            np.isfinite(self.extent) and self.extent > 0, f"extent must be > 0, got {self.extent}"
-        )
-        require(0 < self.fit_loss < 1, f"fit_loss must be in (0, 1), got {self.fit_loss}")
-        require(self.panels >= 1, f"panels must be >= 1, got {self.panels}")
 
 
+QUICK = Config(
+    taus=tuple(np.logspace(-2, 0, 7).round(6)),
+    deltas=tuple(np.linspace(-1, 1, 7).round(6)),
+    seeds=(0, 1),
+    steps=2_500,
+)
+# seconds: the tests' run of every experiment
+SMOKE = replace(QUICK, taus=(0.01, 1.0), deltas=(-1.0, 0.0, 1.0), seeds=(0,), steps=1000,
+                grid_points=11, panels=2)  # fmt: skip
 PRESETS = {
     "paper": Config(),
     # Seconds: a 7 × 7 grid of the same range, 2 seeds, t = 25 (every cell fits by t ≈ 6).
-    "quick": Config(
-        taus=tuple(np.logspace(-2, 0, 7).round(6)),
-        deltas=tuple(np.linspace(-1, 1, 7).round(6)),
-        seeds=(0, 1),
-        steps=2_500,
-    ),
+    "quick": QUICK,
+    "smoke": SMOKE,
 }
 
 
@@ -145,22 +146,18 @@ def _surfaces(config: Config, trained: TrainedGrid, seed: int) -> xr.Dataset:
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
     """Train the grid seed by seed (the data are fixed; seeds draw the student's neurons)."""
-    results = sweep(config, context, lambda seed: xor(), "fig5", extra=_surfaces)
-    return results.assign_attrs(
-        width=config.width, fit_loss=config.fit_loss, panels=config.panels, lr=config.lr
-    )
+    return sweep(config, context, lambda seed: xor(), "fig5", extra=_surfaces)
 
 
 # ---------------------------------------------------------------------------------------------
 # Derived quantities (from stored results only, so figures redraw without recomputing)
 
 
-def fit_time(results: xr.Dataset, level: float | None = None) -> xr.DataArray:
+def fit_time(results: xr.Dataset, level: float) -> xr.DataArray:
     """Gradient-flow time at which the train MSE first falls to ``level`` (NaN if never).
 
     Log-interpolated between the checkpoints around the crossing: (tau, delta, seed).
     """
-    level = float(results.attrs.get("fit_loss", 1e-3)) if level is None else level
     loss = results.train_loss.transpose(..., "step").values
     time = results.time.transpose(..., "step").values
     below = loss <= level
@@ -202,10 +199,10 @@ def xor_gap(results: xr.Dataset) -> xr.DataArray:
     return np.sqrt((gap**2).mean(("x1", "x2")))
 
 
-def _drawn_steps(results: xr.Dataset) -> np.ndarray:
+def _drawn_steps(results: xr.Dataset, panels: int) -> np.ndarray:
     """``panels`` checkpoints, evenly spread over the log-spaced nonzero ones, last included."""
     steps = results.step.values[results.step.values > 0]
-    count = min(int(results.attrs.get("panels", 5)), steps.size)
+    count = min(panels, steps.size)
     return steps[np.unique(np.round(np.linspace(0, steps.size - 1, count)).astype(int))]
 
 
@@ -217,8 +214,8 @@ def _time_of(results: xr.Dataset, step) -> float:
 # Figures
 
 
-def _plot_surfaces(results: xr.Dataset):
-    steps = _drawn_steps(results)
+def _plot_surfaces(results: xr.Dataset, config: Config):
+    steps = _drawn_steps(results, config.panels)
     inits = list(results.init.values)
     seed = results.seed.values[0]
     fig = figure(2.7 * (len(steps) + 1) + 1.0, 2.6 * len(inits) + 0.6)
@@ -290,8 +287,8 @@ def _heatmap(ax, values: xr.DataArray, cmap: str, **limits):
     return image
 
 
-def _plot_grid(results: xr.Dataset):
-    steps = _drawn_steps(results)
+def _plot_grid(results: xr.Dataset, config: Config):
+    steps = _drawn_steps(results, config.panels)
     mean = results.mean("seed")
     rows = {
         "hamming_distance": ("Hamming distance H (neurons)", "magma", {}),
@@ -318,7 +315,7 @@ def _plot_grid(results: xr.Dataset):
     return fig
 
 
-def _plot_mechanism(results: xr.Dataset):
+def _plot_mechanism(results: xr.Dataset, config: Config):
     mean = results.mean("seed")
     final = mean.isel(step=-1)
     fig = figure(16.5, 4.8)
@@ -366,8 +363,8 @@ def _plot_mechanism(results: xr.Dataset):
         title="over training (dots: checkpoints, from the origin)",
     )
     ax_paths.legend(fontsize=8)
-    level = float(results.attrs.get("fit_loss", 1e-3))
-    times = np.log10(fit_time(results).mean("seed"))
+    level = config.fit_loss
+    times = np.log10(fit_time(results, level).mean("seed"))
     image = _heatmap(ax_time, times, "viridis_r")
     fig.colorbar(image, ax=ax_time, label=f"log₁₀ gradient-flow time to MSE ≤ {level:g}")
     ax_time.set_title(
@@ -380,18 +377,18 @@ def _plot_mechanism(results: xr.Dataset):
     return fig
 
 
-def plot(results: xr.Dataset) -> dict:
+def plot(results: xr.Dataset, config: Config) -> dict:
     """Surfaces over training, heatmaps over (τ, δ), and the Hamming-vs-parameter mechanism."""
     return {
-        "fig5_surfaces": _plot_surfaces(results),
-        "fig5_grid": _plot_grid(results),
-        "fig5_mechanism": _plot_mechanism(results),
+        "fig5_surfaces": _plot_surfaces(results, config),
+        "fig5_grid": _plot_grid(results, config),
+        "fig5_mechanism": _plot_mechanism(results, config),
     }
 
 
-def headline(results: xr.Dataset) -> dict[str, str]:
+def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     final = results.isel(step=-1).mean("seed")
-    fitted = fit_time(results).mean("seed")
+    fitted = fit_time(results, config.fit_loss).mean("seed")
     gaps = interpolant_gap(results).mean("seed")
     to_xor = xor_gap(results).mean("seed")
     lines = {}
@@ -413,49 +410,65 @@ def headline(results: xr.Dataset) -> dict[str, str]:
     return lines
 
 
-def claims(results: xr.Dataset) -> list[Claim]:
+_GAPS = "RMS over the grid of f(x, T) − f*(x) and of f(x, T) − K(x, X)K(X, X)⁻¹y (K)"
+_RATIO = "Hamming distance H / parameter distance ‖θ(T) − θ(0)‖ at the last checkpoint"
+FASTEST = Rule(
+    "at small τ, upstream (δ > 0) learns XOR fastest",
+    "Figure 5b",
+    "δ whose train MSE first reaches fit_loss at the smallest τ (seed-mean time)",
+    "a δ > 0",
+)
+RICH = Rule(
+    "rich inits (small τ, δ ≥ 0) learn the piecewise-linear f*, kinks on the diagonals",
+    "Figure 5a",
+    _GAPS,
+    "closer to f* than to the kernel interpolant (balanced and upstream rich)",
+)
+LAZY = Rule(
+    "lazy (large τ) and downstream inits end at their initial kernel's interpolant",
+    "Figure 5a",
+    _GAPS,
+    "closer to the kernel interpolant than to f* (lazy and downstream)",
+)
+MECHANISM = Rule(
+    "rapid rich learning: activation patterns change much, parameters little",
+    "Figure 5b",
+    _RATIO,
+    "largest for the upstream rich init of the four drawn",
+)
+
+
+RULES = (FASTEST, RICH, LAZY, MECHANISM)
+
+
+def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 5's claims, from the stored grid and surfaces (seed means)."""
     deltas, small = results.delta.values, results.tau.values.min()
     inits = {
         str(i): (float(results.init_tau.sel(init=i)), float(results.init_delta.sel(init=i)))
         for i in results.init.values
     }
-    fastest = "at small τ, upstream (δ > 0) learns XOR fastest"
-    level = number(results.attrs.get("fit_loss", 1e-3))
-    fit_text = f"δ whose train MSE first reaches {level} at the smallest τ (seed-mean time)"
-    rich = "rich inits (small τ, δ ≥ 0) learn the piecewise-linear f*, kinks on the diagonals"
-    lazy = "lazy (large τ) and downstream inits end at their initial kernel's interpolant"
-    gap_text = "RMS over the grid of f(x, T) − f*(x) and of f(x, T) − K(x, X)K(X, X)⁻¹y (K)"
-    mechanism = "rapid rich learning: activation patterns change much, parameters little"
-    ratio_text = "Hamming distance H / parameter distance ‖θ(T) − θ(0)‖ at the last checkpoint"
     found = []
     if np.any(deltas > 0) and np.any(deltas <= 0):
-        time = fit_time(results).sel(tau=small).mean("seed", skipna=False).values  # (delta,)
-        time = np.where(np.isfinite(time), time, np.inf)  # a seed that never fits: never
+        time = fit_time(results, config.fit_loss).sel(tau=small).mean("seed", skipna=False)
+        time = np.where(np.isfinite(time.values), time.values, np.inf)  # (delta,); never: ∞
         best, zero = int(np.argmin(time)), int(np.argmin(np.abs(deltas)))
+        measured = (
+            f"{delta_label(deltas[best])}: t = {number(time[best])}; δ = 0: t = "
+            f"{number(time[zero])}; {delta_label(deltas[0])}: t = {number(time[0])}"
+        )
         found.append(
-            not_measured(fastest, "Figure 5b", fit_text, "a δ > 0", "no cell fitted XOR")
+            FASTEST.not_measured("no cell fitted XOR")
             if not np.isfinite(time[best])
-            else decided(
-                fastest,
-                "Figure 5b",
-                fit_text,
-                "a δ > 0",
-                bool(deltas[best] > 0),
-                f"{delta_label(deltas[best])}: t = {number(time[best])}; δ = 0: t = "
-                f"{number(time[zero])}; {delta_label(deltas[0])}: t = {number(time[0])}",
+            else FASTEST.decide(
+                bool(deltas[best] > 0), measured, note=f"fit_loss {number(config.fit_loss)}"
             )
         )
     else:
-        found.append(not_measured(fastest, "Figure 5b", fit_text, "a δ > 0", "no δ > 0 or ≤ 0"))
+        found.append(FASTEST.not_measured("no δ > 0 or ≤ 0"))
     if len(set(inits.values())) < len(inits):  # a grid whose corners coincide
         reason = "the drawn inits are not distinct cells of the grid"
-        return [
-            *found,
-            not_measured(rich, "Figure 5a", gap_text, "closer to f*", reason),
-            not_measured(lazy, "Figure 5a", gap_text, "closer to the interpolant", reason),
-            not_measured(mechanism, "Figure 5b", ratio_text, "largest upstream", reason),
-        ]
+        return [*found, *(rule.not_measured(reason) for rule in (RICH, LAZY, MECHANISM))]
     to_xor, to_kernel = xor_gap(results).mean("seed"), interpolant_gap(results).mean("seed")
     gaps = {n: (float(to_xor.sel(init=n)), float(to_kernel.sel(init=n))) for n in inits}
 
@@ -470,38 +483,19 @@ def claims(results: xr.Dataset) -> list[Claim]:
     up, others = "upstream rich", [n for n in inits if n != "upstream rich"]
     return [
         *found,
-        decided(
-            rich,
-            "Figure 5a",
-            gap_text,
-            "closer to f* than to the kernel interpolant (balanced and upstream rich)",
+        RICH.decide(
             all(gaps[n][0] < gaps[n][1] for n in ("balanced rich", up)),
             listed(("balanced rich", up)),
         ),
-        decided(
-            lazy,
-            "Figure 5a",
-            gap_text,
-            "closer to the kernel interpolant than to f* (lazy and downstream)",
+        LAZY.decide(
             all(gaps[n][1] < gaps[n][0] for n in ("lazy", "downstream")),
             listed(("lazy", "downstream")),
         ),
-        decided(
-            mechanism,
-            "Figure 5b",
-            ratio_text,
-            "largest for the upstream rich init of the four drawn",
+        MECHANISM.decide(
             all(ratio[up] > ratio[n] for n in others),
             ", ".join(f"{n}: {number(value)}" for n, value in ratio.items()),
         ),
     ]
 
 
-EXPERIMENT = Experiment(
-    name="fig5",
-    presets=PRESETS,
-    run=run,
-    plot=plot,
-    headline=headline,
-    claims=claims,
-)
+EXPERIMENT = Experiment("fig5", PRESETS, run, plot, headline, claims=claims, rules=RULES)
