@@ -127,7 +127,7 @@ def find_pairs(model: nn.Module) -> tuple[list[Pair], list[str]]:
     Raises:
         TypeError: ``model`` is not a module.
     """
-    _checks.module("model", model)
+    model = _checks.module("model", model)
     try:
         graph = fx.symbolic_trace(model).graph
     except Exception as error:  # any failure of tracing: control flow, custom tensors, ...
@@ -272,7 +272,7 @@ def conserved_quantities(model: nn.Module, *, lrs: object = None) -> xr.Dataset:
     Raises:
         TypeError: ``model`` is not a module or ``lrs`` of the wrong kind.
     """
-    _checks.module("model", model)
+    model = _checks.module("model", model)
     rates = {id(e.param): r for e, r in _names.rates(model, lrs, argument="lrs")}
     pairs, skipped = find_pairs(model)
     values = pair_values(pairs, model, rates)

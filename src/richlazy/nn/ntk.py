@@ -106,7 +106,7 @@ def empirical_ntk(
             the probe dimension first, or ``groups`` naming an unknown, untrained or repeated
             parameter.
     """
-    _checks.module("model", model)
+    model = _checks.module("model", model)
     x1 = _checks.probe("x1", x1)
     if x2 is not None:
         x2 = _checks.probe("x2", x2, like=x1)
@@ -328,7 +328,7 @@ def ntk_routes(
     Raises:
         As ``empirical_ntk``.
     """
-    _checks.module("model", model)
+    model = _checks.module("model", model)
     x = _checks.probe("x", x)
     kernel = _checks.choice("kernel", kernel, KERNELS)
     trained = _names.rates(model, lr_weights)
