@@ -424,7 +424,7 @@ def _scaled(entry: _names.Entry, factor: float, cause: str) -> torch.Tensor:
             f"parameter {entry.name!r} is {param.dtype}: unbalance rescales floating parameters"
         )
     info = torch.finfo(param.dtype)
-    new = (param.to(torch.float64) * factor).to(param.dtype)  # exact factor, one rounding
+    new = param.clone().mul_(factor)  # the very product an in-place mul_ gives
     overflow = torch.isfinite(param) & ~torch.isfinite(new)
     underflow = (param != 0) & (new == 0)
     if not info.tiny <= factor <= info.max or bool(overflow.any()) or bool(underflow.any()):
