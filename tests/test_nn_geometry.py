@@ -387,3 +387,85 @@ def test_from_json_checks_what_it_loads():
         InitGeometry.from_json(None)
     with pytest.raises(ValueError, match=r"data must be a mapping"):
         InitGeometry.from_json("[1, 2]")
+
+
+def _project_models():
+    from richlazy.nn.models import (
+        DawnResNet,
+        GrokkingTransformer,
+        HierarchicalCNN,
+        LeNet5,
+        MeanFieldMLP,
+    )
+
+    torch.manual_seed(0)
+    return {
+        "HierarchicalCNN": (HierarchicalCNN(4, 6, 2), torch.randn(3, 4, 4, dtype=D),
+                            ["layers.0->layers.2", "layers.2->readout"]),
+        "MeanFieldMLP": (MeanFieldMLP(5, width=6, depth=2), torch.randn(3, 5, dtype=D),
+                         ["hidden.0->hidden.1", "hidden.1->readout"]),
+        "LeNet5": (LeNet5(), torch.randn(2, 1, 28, 28, dtype=D),
+                   ["conv1->conv2", "conv2->fc1", "fc1->fc2", "fc2->fc3"]),
+        "DawnResNet": (DawnResNet(width=4), torch.randn(2, 3, 8, 8, dtype=D), []),
+        "GrokkingTransformer": (GrokkingTransformer(7, d_model=8, n_heads=2),
+                                torch.randint(0, 9, (3, 4)), []),
+    }  # fmt: skip
+
+
+def test_the_project_models_are_traced_and_their_pairs_are_symmetries():
+    """Every pair found is a symmetry: scaling unit k's incoming weights by c and its outgoing
+    ones by 1/c leaves the output unchanged (float64, to rounding)."""
+    for name, (model, x, expected) in _project_models().items():
+        model = model.to(D).eval()
+        ds = conserved_quantities(model)
+        assert list(ds.pair.values) == expected, name
+        assert not any("could not trace" in s for s in ds.attrs["skipped"]), name
+        if not expected:
+            assert ds.attrs["skipped"], name  # each layer not paired says why
+        out = model(x)
+        modules = dict(model.named_modules())
+        for inner, outer in (p.split("->") for p in expected):
+            k, c = 1, 3.0
+            with torch.no_grad():
+                modules[inner].weight[k] *= c
+                if modules[inner].bias is not None:
+                    modules[inner].bias[k] *= c
+                w = modules[outer].weight
+                if w.ndim == 2 and w.shape[1] != modules[inner].weight.shape[0]:  # flattened
+                    w.view(w.shape[0], modules[inner].weight.shape[0], -1)[:, k] /= c
+                else:
+                    w[:, k] /= c
+            torch.testing.assert_close(model(x), out, rtol=1e-12, atol=1e-12, msg=name)
+
+
+def test_ddp_dataparallel_and_compiled_models_are_measured_as_the_model_inside(tmp_path):
+    """A single-process gloo group on loopback: DDP's forward is the inner model's."""
+    import torch.distributed as dist
+
+    from richlazy.nn import FeatureMonitor
+
+    torch.manual_seed(0)
+    model = SmallCNN(8, width=2, num_classes=3).to(D)
+    x = torch.randn(4, 1, 8, 8, dtype=D)
+    K = empirical_ntk(model, x)
+    plain_pairs = conserved_quantities(model)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0,
+                            world_size=1)  # fmt: skip
+    try:
+        wrappers = [nn.parallel.DistributedDataParallel(model), nn.DataParallel(model),
+                    torch.compile(model), nn.DataParallel(torch.compile(model))]  # fmt: skip
+        for wrapped in wrappers:
+            torch.testing.assert_close(empirical_ntk(wrapped, x), K, rtol=1e-13, atol=0)
+            pairs = conserved_quantities(wrapped)
+            assert (
+                list(pairs.pair.values)
+                == list(plain_pairs.pair.values)
+                == ["conv1->conv2", "conv2->fc"]
+            )
+            np.testing.assert_array_equal(pairs.delta.values, plain_pairs.delta.values)
+            monitor = FeatureMonitor(wrapped, x)
+            record = monitor.log(0)
+            assert record["kernel_norm"] == pytest.approx(float(torch.linalg.matrix_norm(K)))
+            assert monitor.to_xarray().pair.values.tolist() == ["conv1->conv2", "conv2->fc"]
+    finally:
+        dist.destroy_process_group()

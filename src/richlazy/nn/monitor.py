@@ -82,7 +82,7 @@ class FeatureMonitor:
         kernel: str = "sum",
         max_memory: int | None = None,
     ) -> None:
-        self.model = _checks.module("model", model)
+        self.model = model = _checks.module("model", model)  # wrappers removed
         self.probe = _checks.probe("probe_x", probe_x)
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(
