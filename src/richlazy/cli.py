@@ -41,7 +41,7 @@ _DEVICE_HELP = " or ".join(DEVICES)
 _DTYPE_HELP = " or ".join(DTYPES)
 
 INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
-LONG_RUN_SECONDS = 600  # runs estimated longer than this say so before they start
+LONG_RUN_SECONDS = 60  # runs estimated longer than this say so before they start
 
 app = typer.Typer(
     add_completion=False,
