@@ -71,6 +71,37 @@ def one_error(status, lines, *, code=2):
         (("run", "all", "fig1b"), "'all' cannot be combined"),
         (("run", "fig1b", "all"), "'all' cannot be combined"),
         (("run", "fig1b", "--set", "steps=10", "--set", "steps=20"), "steps is set twice"),
+        # sizes whose arrays exceed any machine's memory: refused before anything is built
+        *(
+            (("run", name, "--set", f"time_points={10**13}"), "time_points, ")  # and the sizes
+            for name in ("fig2", "fig3", "fig4a", "fig4b", "fig7", "fig8", "deep-linear")
+        ),
+        *(
+            (("run", name, "--set", f"{size}={10**13}"), "more than this machine's")
+            for name, size in [
+                ("fig1a", "n"),
+                ("fig1b", "n_test"),
+                ("fig10", "n"),
+                ("drift", "n"),
+                ("fig5", "grid_points"),
+                ("wide-linear", "bias_points"),
+                ("wide-linear", "d"),
+                ("wide-linear", "mode_time_points"),
+            ]
+        ),
+        (
+            (
+                "run",
+                "fig1b",
+                "--set",
+                "steps=1e9",
+                "--set",
+                "checkpoints_per_decade=1000",
+                "--set",
+                "width=1000000",
+            ),
+            "checkpoints_per_decade",
+        ),
         (("figure", "fig3", "--from", "/nonexistent/[bold]dir"), "/nonexistent/[bold]dir"),
         (("report", "--from", "/tmp/[bold]res"), "/tmp/[bold]res"),
         (("bench", "two-layer", "--steps", "0"), "steps"),
@@ -170,6 +201,15 @@ def test_an_internal_error_is_one_line_with_status_1(richlazy, tmp_path, monkeyp
     tmp_path.joinpath("fig3").mkdir()  # a directory to report on
     line = one_error(*richlazy("report", "--from", tmp_path)[::2], code=1)
     assert "internal error: ZeroDivisionError: a bug" in line and "RICHLAZY_TRACEBACK" in line
+
+
+def test_running_out_of_memory_is_one_line_with_status_2(richlazy, tmp_path, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 75 GiB")
+
+    monkeypatch.setattr(runner, "run", exhausted)
+    line = one_error(*richlazy("run", "fig3", "--out", tmp_path)[::2])
+    assert "out of memory (Unable to allocate 75 GiB)" in line and "--set" in line
 
 
 def test_ctrl_c_inside_a_command_exits_130(richlazy, tmp_path, monkeypatch):

@@ -102,6 +102,19 @@ class GridConfig(Checked):
             )
         grid_tau, grid_delta = np.meshgrid(self.taus, self.deltas, indexing="ij")
         weight_scales(grid_tau, grid_delta, dtype=self.dtype)
+        check.fits_memory(
+            "steps, checkpoints_per_decade, taus, deltas, width, n, n_test, d", self.memory_bytes()
+        )
+
+    def memory_bytes(self) -> float:
+        """A lower bound on the memory one seed's run holds at once: its data (float64 where
+        drawn) and the networks at every checkpoint (a ``TrainResult``'s snapshots)."""
+        n, n_test, d = (
+            getattr(self, key, size) for key, size in (("n", 4), ("n_test", 0), ("d", 2))
+        )
+        checkpoints = log_schedule(self.steps, per_decade=self.checkpoints_per_decade).size
+        snapshots = checkpoints * self.cells * self.width * (d + 1) * np.dtype(self.dtype).itemsize
+        return 8.0 * (n + n_test) * (d + 1) + snapshots
 
     def estimated_seconds(self) -> float:
         """A rough upper bound on the training time of the whole grid on ``device``: per seed,
