@@ -7,6 +7,8 @@ the lock and Ctrl-C cases run it as a subprocess."""
 import errno
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -296,3 +298,91 @@ def test_a_second_run_of_the_same_directory_is_refused_and_ctrl_c_exits_130(rich
     assert first.returncode == 130, err
     assert lines[-1].startswith("error: interrupted") and "Traceback" not in err
     assert not (tmp_path / "fig1b" / ".lock").exists()
+
+
+def test_results_of_another_experiment_are_named_in_one_line(richlazy, tmp_path):
+    """A folder holding another experiment's results (config.json's ``experiment``) says whose
+    they are, whichever command reads it; --overwrite replaces them."""
+    assert richlazy("run", "fig3", "--preset", "smoke", "--out", tmp_path)[0] == 0
+    shutil.copytree(tmp_path / "fig3", tmp_path / "fig4a")
+    whose = f"{tmp_path / 'fig4a'} holds results of fig3, not of fig4a"
+    for command in (
+        ("run", "fig4a", "--preset", "smoke", "--out", tmp_path),
+        ("figure", "fig4a", "--from", tmp_path),
+    ):
+        line = one_error(*richlazy(*command)[::2])
+        assert whose in line and "--overwrite" in line and "--set" not in line
+    status, _, lines = richlazy("report", "--from", tmp_path)
+    assert whose in one_error(status, lines)
+    command = ("run", "fig4a", "--preset", "smoke", "--out", tmp_path, "--overwrite")
+    assert richlazy(*command)[0] == 0
+    assert json.loads((tmp_path / "fig4a" / "config.json").read_text())["experiment"] == "fig4a"
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        {"config_sha256": None, "files": {".zattrs": 5}},
+        {"config_sha256": None, "files": {".zattrs": {"size": "big", "sha256": "0" * 64}}},
+        {"config_sha256": None, "files": {".zattrs": {"size": 3}}},
+        {"config_sha256": None, "files": {"../config.json": {"size": 3, "sha256": "0" * 64}}},
+        {"config_sha256": 7, "files": {}},
+        [1, 2],
+    ],
+)
+def test_a_malformed_checksum_manifest_is_damage_that_overwrite_repairs(
+    richlazy, tmp_path, manifest
+):
+    assert richlazy("run", "fig3", "--preset", "smoke", "--out", tmp_path)[0] == 0
+    path = tmp_path / "fig3" / "results.zarr" / ".richlazy-checksums.json"
+    path.write_text(json.dumps(manifest))
+    for command in (
+        ("run", "fig3", "--preset", "smoke", "--out", tmp_path),
+        ("figure", "fig3", "--from", tmp_path),
+    ):
+        line = one_error(*richlazy(*command)[::2])
+        assert f"{path} is damaged (not a checksum manifest)" in line and "--overwrite" in line
+    command = ("run", "fig3", "--preset", "smoke", "--out", tmp_path, "--overwrite")
+    assert richlazy(*command)[0] == 0
+    assert richlazy("report", "--from", tmp_path)[0] == 0
+
+
+def test_the_damage_message_recomputes_the_same_configuration(richlazy, tmp_path):
+    """The command a damaged-results message suggests keeps the run's preset and settings (the
+    one config.json records, or the one a run asked for), and running it repairs them."""
+    asked = ("--preset", "smoke", "--set", "time_points=51", "--set", "deltas=-1,0,2.5")
+    assert richlazy("run", "fig3", *asked, "--out", tmp_path)[0] == 0
+    chunk = next((tmp_path / "fig3" / "results.zarr" / "mu").glob("0*"))
+    chunk.write_bytes(chunk.read_bytes()[:3])  # truncated
+    settings = ["--set", "deltas=-1.0,0.0,2.5", "--set", "time_points=51"]  # in field order
+    words = ["richlazy", "run", "fig3", "--out", str(tmp_path), *asked[:2], *settings]
+    expected = shlex.join([*words, "--overwrite"])
+    for command in (("report", "--from", tmp_path), ("figure", "fig3", "--from", tmp_path)):
+        line = one_error(*richlazy(*command)[::2])
+        assert f"`{expected}`" in line
+    line = one_error(*richlazy("run", "fig3", *asked, "--out", tmp_path)[::2])
+    assert f"`{expected}`" in line
+    (tmp_path / "fig3" / "config.json").write_text("garbage")  # the run's own request is named
+    line = one_error(*richlazy("run", "fig3", *asked, "--out", tmp_path)[::2])
+    assert "config.json is damaged" in line and f"`{expected}`" in line
+    assert richlazy(*shlex.split(expected)[1:])[0] == 0
+    record = json.loads((tmp_path / "fig3" / "config.json").read_text())["config"]
+    assert (record["preset"], record["time_points"], record["deltas"]) == (
+        "smoke",
+        51,
+        [-1, 0, 2.5],
+    )
+
+
+def test_an_unreadable_figure_of_another_experiment_does_not_fail_a_finished_run(
+    richlazy, tmp_path
+):
+    assert richlazy("run", "fig3", "fig8", "--preset", "smoke", "--out", tmp_path)[0] == 0
+    figure = tmp_path / "fig8" / "fig8.png"
+    figure.unlink()
+    figure.mkdir()  # unreadable as a file, whoever runs the test (root reads any mode)
+    status, _, lines = richlazy("run", "fig3", "--preset", "smoke", "--out", tmp_path)
+    assert status == 0 and lines == [], lines
+    status, _, lines = richlazy("report", "--from", tmp_path)
+    line = one_error(status, lines)
+    assert f"cannot read the figure {figure}" in line and "richlazy figure fig8 --from" in line
