@@ -114,7 +114,7 @@ def _user_errors() -> Iterator[None]:
         if os.environ.get("RICHLAZY_TRACEBACK"):
             raise
         _fail(
-            f"out of memory ({error or 'MemoryError'}); use smaller sizes with --set, or a "
+            f"out of memory ({str(error) or 'no size given'}); use smaller sizes with --set, or a "
             "machine with more memory (finished work is saved: the same command resumes)"
         )
     except (ValueError, TypeError, RuntimeError) as error:
