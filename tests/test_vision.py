@@ -15,15 +15,21 @@ SMALL = {"networks": ("cnn",), "seeds": (0,), "alphas": (1.0, 10.0), "steps": 3,
 
 
 def test_a_shard_is_deterministic_and_alpha_keeps_the_initial_function():
-    config = experiments.get("fig6a").configure("quick", SMALL)
+    config = experiments.get("fig6a").configure("quick", {**SMALL, "alphas": (1.0, 8.0)})
     first, again = (_vision.seed_runs(config, "cnn", 0) for _ in range(2))
     xr.testing.assert_identical(first, again)
     start = first.isel(step=0)
-    # first ÷ α, last × α: same function at step 0, filters divided by α
-    np.testing.assert_allclose(start.test_loss.sel(alpha=10.0), start.test_loss.sel(alpha=1.0),
-                               rtol=1e-5)  # fmt: skip
-    np.testing.assert_allclose(first.filters_init.sel(alpha=10.0) * 10,
-                               first.filters_init.sel(alpha=1.0), rtol=1e-6)  # fmt: skip
+    # First ÷ α, last × α: the same function at step 0, filters divided by α. Tolerance: α = 8
+    # is a power of two, so W1/8 and 8·W3 are exact in float32 and the scaling commutes with
+    # every rounding of the forward pass (conv, ReLU, max-pool and the readout are positively
+    # homogeneous and the CNN has no biases): both α give the same float32 logits whatever the
+    # kernels' summation order, since both run through the same kernels (same shapes, same
+    # process). With α = 10 the agreement would rest on the kernels: the bound γ_K·|W3||W2||W1||x|
+    # with K = 25 + 36 + 32 + 2 roundings along a path is ~1e-3 of the loss at init.
+    np.testing.assert_allclose(start.test_loss.sel(alpha=8.0), start.test_loss.sel(alpha=1.0),
+                               rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(first.filters_init.sel(alpha=8.0) * 8,
+                               first.filters_init.sel(alpha=1.0), rtol=1e-12)  # fmt: skip
     assert float(first.kernel_distance.isel(step=-1).min()) > 0
     assert np.isfinite(first.group_distance).all() and first.kernel_group.size == 3
 
