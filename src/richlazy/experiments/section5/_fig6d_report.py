@@ -195,7 +195,7 @@ def claims(results: xr.Dataset, config: Any) -> list[Claim]:
     best_balanced = float(balanced.min())
     measured = (
         f"fastest τ = {best_tau:g}, {alpha_label(alpha)}: {number(value)} steps; fastest at "
-        f"α = 1: {number(best_balanced)} (τ = {float(results.tau[int(balanced.argmin())]):g})"
+        f"α = 1: {number(best_balanced)} (τ = {float(results.tau[int(np.argmin(balanced.values))]):g})"
     )
     note = f"{results.tau.size} τ × {alphas.size} α, {results.seed.size} seeds"
     return [*found, UNBALANCED.decide(alpha != 1.0, measured, note=note)]

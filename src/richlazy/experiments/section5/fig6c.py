@@ -51,7 +51,16 @@ from richlazy.nn.training import fit
 from richlazy.runtime import device_of, torch_threads
 from richlazy.sweeps import RunContext
 
-__all__ = ["EXPERIMENT", "MODELS", "PAPER_FRACTIONS", "PRESETS", "Config", "run", "shard_results"]
+__all__ = [
+    "EXPERIMENT",
+    "MODELS",
+    "PAPER_FRACTIONS",
+    "PRESETS",
+    "Config",
+    "mlp",
+    "run",
+    "shard_results",
+]
 
 MODELS = ("mlp", "hcnn")
 #: the paper's training sizes as fractions of P_max: 2^(k/2), k = −20 … −1
@@ -185,19 +194,22 @@ def _split(config: Config, seed: int, device: torch.device):
                                                          split.y_test)]  # fmt: skip
 
 
+def mlp(config: Config, alpha: float, seed: int) -> MeanFieldMLP:
+    """The paper's network at α: seed ``seed``'s N(0, 1) draw (the same for every α), first
+    layer ÷ α and readout × α (``unbalance``; docs/theory.md §6.1)."""
+    torch.manual_seed(seed)
+    model = MeanFieldMLP(config.v * config.s**config.L, config.width, config.depth, config.n_c)
+    unbalance(model, alpha)
+    return model
+
+
 def _mlp_shard(config: Config, seed: int, train_size: int, progress) -> xr.Dataset:
     """The paper's recipe: the α of one seed as one vmapped batch on the same data and the
     same minibatch order (``fit``'s ``seed``)."""
     device = device_of(config.device)
     x, y, x_test, y_test = _split(config, seed, device)  # (P_all, v, s^L), ..., (n_test,)
     x, y = x[:train_size], y[:train_size]  # (P, v, s^L), (P,): nested across P
-    models = []
-    for alpha in config.alphas:
-        torch.manual_seed(seed)  # the same initialization for every α, before unbalance
-        model = MeanFieldMLP(config.v * config.s**config.L, config.width, config.depth,
-                             config.n_c)  # fmt: skip
-        unbalance(model, alpha)
-        models.append(model.to(device))
+    models = [mlp(config, alpha, seed).to(device) for alpha in config.alphas]
     steps = config.epochs * -(-train_size // config.batch_size)
     history = fit(models, x, y, optimizer=SGD(config.lr, momentum=config.momentum),
                   schedule=config.schedule(), epochs=config.epochs,

@@ -47,7 +47,7 @@ from richlazy.nn.training import fit
 from richlazy.runtime import device_of, torch_threads
 from richlazy.sweeps import RunContext
 
-__all__ = ["EXPERIMENT", "MODELS", "PRESETS", "Config", "run", "shard_results"]
+__all__ = ["EXPERIMENT", "MODELS", "PRESETS", "Config", "model_at", "run", "shard_results"]
 
 MODELS = ("grokking", "nanda")
 _POSITIVE = check.tuple_of(check.positive_float)
@@ -75,7 +75,7 @@ class Config(Checked):
         d_model, n_heads, d_mlp: the transformer's sizes (d_mlp None: 4·d_model).
         optimizer, lr, weight_decay, betas, momentum: the optimizer ("adamw" or "sgd") and its
             options; lr is τ = 1's rate.
-        batch_size: minibatch size (None: full batch).
+        batch_size: minibatch size (None, or not below the training set's size: full batch).
         warmup_steps: linear warm-up of the rate over the first steps (1: none).
         scale_positions, rescale_unembedding: "nanda" only: α divides the position embedding
             too; α also multiplies the unembedding.
@@ -173,7 +173,9 @@ PRESETS = {
 }
 
 
-def _model(config: Config, alpha: float, tau: float, seed: int, device: torch.device):
+def model_at(config: Config, alpha: float, tau: float, seed: int, device: str | torch.device = "cpu"):
+    """The transformer at (α, τ): seed ``seed``'s draw (the same for every α and τ), the
+    embeddings ÷ α, the logits × τ ("grokking"; docs/theory.md §6.1)."""
     torch.manual_seed(seed)  # the same draw for every α and τ, before unbalance
     if config.model == "nanda":
         model = ModularTransformer(config.p, d_model=config.d_model, n_heads=config.n_heads,
@@ -200,7 +202,7 @@ def _shard(config: Config, tau: float, seed: int, progress) -> xr.Dataset:
     x, y, x_test, y_test = (
         torch.as_tensor(a, device=device) for a in (split.x, split.y, split.x_test, split.y_test)
     )
-    models = [_model(config, alpha, tau, seed, device) for alpha in config.alphas]
+    models = [model_at(config, alpha, tau, seed, device) for alpha in config.alphas]
     steps = np.arange(0, config.max_steps + 1, config.eval_every)
 
     def generalized(history: xr.Dataset) -> np.ndarray:  # (R,): each run stops on its own
@@ -208,8 +210,9 @@ def _shard(config: Config, tau: float, seed: int, progress) -> xr.Dataset:
         return above & config.stop_at_generalization
 
     schedule = LinearWarmUp(config.warmup_steps) if config.warmup_steps > 1 else None
+    batch = config.batch_size if config.batch_size and config.batch_size < len(y) else None
     history = fit(models, x, y, optimizer=config.build_optimizer(tau), schedule=schedule,
-                  steps=config.max_steps, batch_size=config.batch_size, eval_steps=steps,
+                  steps=config.max_steps, batch_size=batch, eval_steps=steps,
                   x_test=x_test, y_test=y_test, until=generalized,
                   vectorize=device.type == "cuda" if config.vectorize is None else config.vectorize,
                   seed=seed, progress=progress)  # fmt: skip
