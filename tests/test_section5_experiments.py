@@ -100,7 +100,11 @@ def test_fig6c_presets_are_the_papers_grid_and_absolute_sizes_still_work():
         ("fig6d", {"max_steps": 3010}, r"must be a multiple of eval_every"),
         ("fig6d", {"device": "tpu"}, r"device must be one of auto, cpu, cuda"),
         ("fig6d", {"taus": (0.0, 1.0)}, r"taus\[0\] must be"),
-        ("fig6d", {"model": "nanda", "taus": (1.0, 1.5)}, r"taus must be \(1.0,\) for model 'nanda'"),
+        (
+            "fig6d",
+            {"model": "nanda", "taus": (1.0, 1.5)},
+            r"taus must be \(1.0,\) for model 'nanda'",
+        ),
         ("fig6d", {"batch_size": 0}, r"batch_size must be"),
     ],
 )
@@ -229,8 +233,8 @@ def test_fig6d_presets_are_the_papers_recipe():
     paper = fig6d.PRESETS["paper"]
     assert paper.taus == (0.5, 0.75, 1.0, 1.25, 1.5) and paper.alphas == (0.1, 0.3, 1.0, 3.0,
                                                                           10.0)  # fmt: skip
-    assert len(paper.seeds) == 5 and (paper.p, paper.fraction, paper.operation) == (97, 0.5,
-                                                                                     "add")  # fmt: skip
+    assert len(paper.seeds) == 5
+    assert (paper.p, paper.fraction, paper.operation) == (97, 0.5, "add")
     assert (paper.d_model, paper.n_heads, paper.hidden, paper.batch_size) == (128, 4, 512, 512)
     adamw = paper.build_optimizer(1.0)
     assert (adamw.lr, adamw.betas, adamw.weight_decay) == (1e-3, (0.9, 0.98), 1.0)
@@ -294,7 +298,7 @@ def test_fig6d_an_interrupted_run_resumes_from_its_finished_shards(tmp_path, mon
 
 
 def test_fig6d_counts_reaching_the_threshold_exactly_as_grokked(monkeypatch):
-    """"≥ 0.99": a validation accuracy of exactly the threshold is grokked at that step."""
+    """ "≥ 0.99": a validation accuracy of exactly the threshold is grokked at that step."""
     config = fig6d.EXPERIMENT.configure("smoke", {"seeds": (0,), "taus": (1.0,),
                                                   "threshold": 0.5})  # fmt: skip
     import richlazy.experiments.section5.fig6d as module

@@ -193,9 +193,10 @@ def claims(results: xr.Dataset, config: Any) -> list[Claim]:
         return [*found, UNBALANCED.not_measured("every cell's median is censored")]
     balanced = ordinal.sel(alpha=1.0).median("seed")
     best_balanced = float(balanced.min())
+    balanced_tau = float(results.tau[int(np.argmin(balanced.values))])
     measured = (
         f"fastest τ = {best_tau:g}, {alpha_label(alpha)}: {number(value)} steps; fastest at "
-        f"α = 1: {number(best_balanced)} (τ = {float(results.tau[int(np.argmin(balanced.values))]):g})"
+        f"α = 1: {number(best_balanced)} (τ = {balanced_tau:g})"
     )
     note = f"{results.tau.size} τ × {alphas.size} α, {results.seed.size} seeds"
     return [*found, UNBALANCED.decide(alpha != 1.0, measured, note=note)]

@@ -29,6 +29,7 @@ full batch until its training loss falls below ``target_loss``), kept with its f
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -133,7 +134,7 @@ class Config(Checked):
         rhm = random_hierarchy(self.v, self.n_c, self.m, self.L, self.s, seed=0)  # checks sizes
         sizes = self.sizes
         require(
-            sizes[0] >= 1 and all(b > a for a, b in zip(sizes, sizes[1:], strict=False)),
+            sizes[0] >= 1 and all(b > a for a, b in itertools.pairwise(sizes)),
             f"train_fractions give the sizes {sizes} of P_max = {rhm.p_max}: they must be "
             f"distinct and at least 1",
         )
