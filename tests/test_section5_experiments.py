@@ -81,6 +81,8 @@ def test_fig6c_presets_are_the_papers_grid_and_absolute_sizes_still_work():
     assert paper.alphas == (0.03, 0.1, 0.3, 1.0, 3.0, 10.0) and len(paper.seeds) == 6
     absolute = fig6c.EXPERIMENT.configure("quick", {"train_sizes": (100, 300)})
     assert absolute.sizes == (100, 300)
+    settings = fig6c.EXPERIMENT.parse_settings("paper", ["train_sizes=128,4096"])  # the CLI
+    assert fig6c.EXPERIMENT.configure("paper", settings).sizes == (128, 4096)
     hcnn = fig6c.PRESETS["hcnn"]
     assert hcnn.model == "hcnn" and hcnn.p_max == 17496 and hcnn.sizes == (128, 256, 512, 1024,
                                                                             2048)  # fmt: skip

@@ -71,9 +71,14 @@ _FRACTIONS = check.tuple_of(check.interval(0, 1, "(]"), increasing=True, at_leas
 
 
 def _check_sizes(name: str, value: object) -> None:
-    """None (use ``train_fractions``) or at least two increasing whole P."""
-    if value is not None:
-        _SIZES(name, value)
+    """() (use ``train_fractions``) or at least two increasing whole P (``--set`` reads them as
+    floats when the preset holds ()): whole-valued floats are accepted."""
+    if not isinstance(value, tuple | list):
+        raise TypeError(f"{name} must be a tuple, got {type(value).__name__} {value!r}")
+    if len(value) == 0:
+        return
+    whole = [int(v) if isinstance(v, float) and v.is_integer() else v for v in value]
+    _SIZES(name, tuple(whole))
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ class Config(Checked):
             until ``target_loss``).
         alphas: the α of ``unbalance`` (> 1 upstream, < 1 downstream), 1 among them.
         train_fractions: the training sizes as fractions of P_max (increasing, in (0, 1]).
-        train_sizes: absolute training sizes P instead (increasing); None: from the fractions.
+        train_sizes: absolute training sizes P instead (increasing); (): from the fractions.
         seeds: each seed draws its own rules, samples, initialization and minibatch order.
         v, n_c, m, L, s: the RHM's vocabulary, classes, rules per symbol, depth, branching.
         width, depth: hidden units (channels for the CNN) and hidden layers of the MLP.
@@ -105,7 +110,7 @@ class Config(Checked):
     model: str = option("mlp", check.one_of(MODELS))
     alphas: tuple[float, ...] = option((0.03, 0.1, 0.3, 1.0, 3.0, 10.0), check_alphas)
     train_fractions: tuple[float, ...] = option(PAPER_FRACTIONS, _FRACTIONS)
-    train_sizes: tuple[int, ...] | None = option(None, _check_sizes)
+    train_sizes: tuple[int, ...] = option((), _check_sizes)
     seeds: tuple[int, ...] = option((0, 1, 2, 3, 4, 5), check.seeds)
     v: int = 8
     n_c: int = 8
@@ -151,7 +156,7 @@ class Config(Checked):
     @property
     def sizes(self) -> tuple[int, ...]:
         """The training sizes P: ``train_sizes``, or int(f · P_max) per fraction."""
-        if self.train_sizes is not None:
+        if self.train_sizes:
             return tuple(int(size) for size in self.train_sizes)
         return tuple(int(f * self.p_max) for f in self.train_fractions)
 

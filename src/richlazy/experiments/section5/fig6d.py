@@ -72,7 +72,7 @@ class Config(Checked):
             every α and τ).
         p, fraction, operation: the modulus, the training share of the table, the operation
             ("add", "subtract", "divide", ...: ``modular_arithmetic``'s).
-        d_model, n_heads, d_mlp: the transformer's sizes (d_mlp None: 4·d_model).
+        d_model, n_heads, d_mlp: the transformer's sizes (d_mlp 0: 4·d_model).
         optimizer, lr, weight_decay, betas, momentum: the optimizer ("adamw" or "sgd") and its
             options; lr is τ = 1's rate.
         batch_size: minibatch size (None, or not below the training set's size: full batch).
@@ -97,7 +97,7 @@ class Config(Checked):
     operation: str = "add"
     d_model: int = option(128, check.whole())
     n_heads: int = option(4, check.whole())
-    d_mlp: int | None = None
+    d_mlp: int = option(0, check.whole(minimum=0))
     optimizer: str = option("adamw", check.one_of(OPTIMIZERS))
     lr: float = 1e-3
     weight_decay: float = 1.0
@@ -134,7 +134,7 @@ class Config(Checked):
 
     @property
     def hidden(self) -> int:
-        return 4 * self.d_model if self.d_mlp is None else self.d_mlp
+        return self.d_mlp or 4 * self.d_model
 
     def split(self, seed: int):
         sequence = "a op b =" if self.model == "grokking" else "a b ="
