@@ -49,7 +49,7 @@ from richlazy.nn.models import HierarchicalCNN, MeanFieldMLP
 from richlazy.nn.optimizers import SGD
 from richlazy.nn.schedules import CosineAnnealing
 from richlazy.nn.training import fit
-from richlazy.runtime import device_of, torch_threads
+from richlazy.runtime import DEVICES, device_of, torch_threads
 from richlazy.sweeps import RunContext
 
 __all__ = [
@@ -130,12 +130,11 @@ class Config(Checked):
     eval_every: int = option(10, check.whole())
     error_threshold: float = option(0.1, check.interval(0, 1))
     error_fraction: float = option(0.1, check.interval(0, 1))
-    device: str = "auto"
+    device: str = option("auto", check.one_of(("auto", *DEVICES)))  # usable: when computing
     vectorize: bool | None = None
 
     def __post_init__(self):
         super().__post_init__()
-        device_of(self.device)
         rhm = random_hierarchy(self.v, self.n_c, self.m, self.L, self.s, seed=0)  # checks sizes
         sizes = self.sizes
         require(

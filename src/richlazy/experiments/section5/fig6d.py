@@ -44,7 +44,7 @@ from richlazy.nn.models import GrokkingTransformer, ModularTransformer
 from richlazy.nn.optimizers import OPTIMIZERS, SGD, AdamW, optimizer_named
 from richlazy.nn.schedules import LinearWarmUp
 from richlazy.nn.training import fit
-from richlazy.runtime import device_of, torch_threads
+from richlazy.runtime import DEVICES, device_of, torch_threads
 from richlazy.sweeps import RunContext
 
 __all__ = ["EXPERIMENT", "MODELS", "PRESETS", "Config", "model_at", "run", "shard_results"]
@@ -111,7 +111,7 @@ class Config(Checked):
     eval_every: int = option(100, check.whole())
     threshold: float = option(0.99, check.interval(0, 1))
     stop_at_generalization: bool = True
-    device: str = "auto"
+    device: str = option("auto", check.one_of(("auto", *DEVICES)))  # usable: when computing
     vectorize: bool | None = None
 
     def __post_init__(self):
@@ -130,7 +130,6 @@ class Config(Checked):
         )
         self.split(0)  # checks p, fraction and operation
         self.build_optimizer(1.0)  # checks the options of the optimizer named
-        device_of(self.device)
 
     @property
     def hidden(self) -> int:
