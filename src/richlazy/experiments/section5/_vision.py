@@ -166,7 +166,9 @@ def knob_options(config: VisionConfig, model: nn.Module, alpha: float) -> dict:
 
 def run_key(config: VisionConfig, network: str, seed: int) -> str:
     """The shard key of one (network, seed): names it and hashes every setting of its runs."""
-    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in PRESENTATION}
+    own = {field.name for field in dataclasses.fields(VisionConfig)}  # not a subclass's fields
+    fields = {k: v for k, v in dataclasses.asdict(config).items()
+              if k in own and k not in PRESENTATION}  # fmt: skip
     digest = hashlib.sha256(json.dumps(to_json(fields), sort_keys=True).encode()).hexdigest()
     return f"{network}-seed-{seed}-{digest[:12]}"
 
