@@ -112,22 +112,38 @@ def test_augment_crops_flips_and_cuts_out():
 
 
 def test_dawn_shards_resume(tmp_path, monkeypatch):
-    first = runner.run("fig6b", preset="quick", out=tmp_path, overrides=DAWN).results
-    assert first.filters.dims == ("alpha", "seed", "out_channel", "in_channel", "height", "width")
-    assert first.smoothness.dims == ("alpha", "seed", "out_channel", "in_channel")
-    assert first.filters.shape[-2:] == (15, 15) and first.filters.shape[2:4] == (2, 1)
     calls = []
     real = _dawn.dawn_run
+
+    def interrupted(config, data, alpha, seed, progress=None):
+        if alpha == 10.0:
+            raise KeyboardInterrupt("killed")
+        calls.append((alpha, seed))
+        return real(config, data, alpha, seed, progress)
+
+    monkeypatch.setattr(_dawn, "dawn_run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run("fig6b", preset="quick", out=tmp_path, overrides={**DAWN, "seeds": (0, 1)})
+    assert calls == [(1.0, 0), (1.0, 1)]  # α slowest: both α = 1 shards finished and stored
+    calls.clear()
 
     def counted(config, data, alpha, seed, progress=None):
         calls.append((alpha, seed))
         return real(config, data, alpha, seed, progress)
 
     monkeypatch.setattr(_dawn, "dawn_run", counted)
-    more = runner.run("fig6b", preset="quick", out=tmp_path, overrides={**DAWN, "seeds": (0, 1)},
-                      overwrite=True).results  # fmt: skip
-    assert sorted(calls) == [(1.0, 1), (10.0, 1)]  # seed 0's shards were kept
-    xr.testing.assert_identical(more.sel(seed=[0]).smoothness, first.smoothness)
+    results = runner.run("fig6b", preset="quick", out=tmp_path,
+                         overrides={**DAWN, "seeds": (0, 1)}).results  # fmt: skip
+    assert calls == [(10.0, 0), (10.0, 1)]  # the run resumed where it stopped
+    assert results.filters.dims == ("alpha", "seed", "out_channel", "in_channel", "height", "width")
+    assert results.smoothness.dims == ("alpha", "seed", "out_channel", "in_channel")
+    assert results.filters.shape[2:] == (2, 1, 15, 15)
+    fresh = real(fig6b.PRESETS["quick"].__class__(**{**dataclasses.asdict(
+        fig6b.PRESETS["quick"]), **DAWN, "seeds": (0, 1)}), _vision.load_data(
+        experiments.get("fig6b").configure("quick", DAWN)), 1.0, 1)  # fmt: skip
+    xr.testing.assert_identical(  # a stored shard is the shard computed again (same code path)
+        results.smoothness.sel(alpha=[1.0], seed=[1]), fresh.smoothness
+    )
 
 
 def test_presets_follow_the_paper():
@@ -242,4 +258,3 @@ def test_the_paper_path_runs_on_fake_local_files(tmp_path, name):
     assert claims and all(c.verdict.value in ("holds", "fails", "not measured") for c in claims)
     with pytest.raises(ValueError, match=r"data_dir .* is not a directory"):
         runner.run(name, preset="paper", overrides={**tiny, "data_dir": str(tmp_path / "missing")})
-    assert runner.run(name, preset="smoke", out=tmp_path).reused
