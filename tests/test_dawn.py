@@ -76,7 +76,7 @@ def test_dawn_shards_resume(tmp_path, monkeypatch):
     real = _dawn.dawn_run
 
     def interrupted(config, data, alpha, seed, progress=None):
-        if alpha == 10.0:
+        if seed == 1:
             raise KeyboardInterrupt("killed")
         calls.append((alpha, seed))
         return real(config, data, alpha, seed, progress)
@@ -84,7 +84,7 @@ def test_dawn_shards_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(_dawn, "dawn_run", interrupted)
     with pytest.raises(KeyboardInterrupt):
         runner.run("fig6b", preset="quick", out=tmp_path, overrides={**DAWN, "seeds": (0, 1)})
-    assert calls == [(1.0, 0), (1.0, 1)]  # α slowest: both α = 1 shards finished and stored
+    assert calls == [(1.0, 0), (10.0, 0)]  # seed slowest: seed 0's shards finished and stored
     calls.clear()
 
     def counted(config, data, alpha, seed, progress=None):
@@ -94,7 +94,7 @@ def test_dawn_shards_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(_dawn, "dawn_run", counted)
     results = runner.run("fig6b", preset="quick", out=tmp_path,
                          overrides={**DAWN, "seeds": (0, 1)}).results  # fmt: skip
-    assert calls == [(10.0, 0), (10.0, 1)]  # the run resumed where it stopped
+    assert calls == [(1.0, 1), (10.0, 1)]  # the run resumed where it stopped
     assert results.filters.dims == ("alpha", "seed", "out_channel", "in_channel", "height", "width")
     assert results.smoothness.dims == ("alpha", "seed", "out_channel", "in_channel")
     assert results.filters.shape[2:] == (2, 1, 15, 15)

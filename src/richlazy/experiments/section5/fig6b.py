@@ -129,13 +129,14 @@ def dawn_key(config: Config, alpha: float, seed: int) -> str:
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
-    """One shard per (α, seed); dims (alpha, seed, out_channel, in_channel, height, width)."""
+    """One shard per (seed, α), every α of a seed before the next seed; dims (alpha, seed,
+    out_channel, in_channel, height, width)."""
     if config.recipe == "digits":
         return _fig6b_digits.run(config, context)
     data = _vision.load_data(config)
     results = context.map(
         partial(_dawn.dawn_run, config, data),
-        {"alpha": config.alphas, "seed": config.seeds},
+        {"seed": config.seeds, "alpha": config.alphas},  # seed slowest: whole sweeps first
         "DAWN runs",
         key=partial(dawn_key, config),
     )
