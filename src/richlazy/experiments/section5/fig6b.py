@@ -175,6 +175,8 @@ def plot(results: xr.Dataset, config: Config) -> dict:
         parts = left.violinplot(data, positions + shift, widths=0.35, showmedians=True)
         for i, body in enumerate(parts["bodies"]):
             body.set_facecolor(shade or colors[i])
+        for lines in ("cbars", "cmins", "cmaxes", "cmedians"):
+            parts[lines].set_color(shade or "k")
     paper = [PAPER_SMOOTHNESS.get(round(float(a), 2), np.nan) for a in alphas]
     left.plot(positions + 0.2, paper, "k*", ms=9, label="the paper's Fig. 11 (read)")
     left.set_xticks(positions, [f"{a:g}" for a in alphas])
@@ -200,7 +202,8 @@ def filter_mosaic(filters: np.ndarray) -> np.ndarray:
     cols = int(np.ceil(np.sqrt(out)))
     rows = int(np.ceil(out / cols))
     depth = 3 if channels == 3 else 1
-    canvas = np.full((rows * (k + 1) - 1, cols * (k + 1) - 1, depth), 1.0)
+    gap = 1.0 if depth == 3 else np.nan  # white either way (NaN: not drawn)
+    canvas = np.full((rows * (k + 1) - 1, cols * (k + 1) - 1, depth), gap)
     for i in range(out):
         f = filters[i, :depth]  # (depth, k, k)
         top = np.abs(f).max()
