@@ -52,7 +52,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional
 
 from richlazy.data import modular_arithmetic, random_hierarchy
-from richlazy.nn import Optimizer, fit, unbalance
+from richlazy.nn import SGD, fit, unbalance
 from richlazy.nn.models import GrokkingTransformer, MeanFieldMLP
 
 ALPHAS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # fig6c's α
@@ -179,7 +179,7 @@ def bench_6c(p: int, runs: int, epochs: int, repeats: int, parallel: bool = True
 
     def fit_epochs(k):
         fit([copy.deepcopy(m) for m in models], list(x), list(y), epochs=k, batch_size=BATCH_6C,
-            optimizer=Optimizer("sgd", lr=6.4, momentum=0.9), seed=list(range(runs)),
+            optimizer=SGD(6.4, momentum=0.9), seed=list(range(runs)),
             eval_steps=[0], vectorize=True)  # fmt: skip
 
     three, three_cpu = _timed(lambda: fit_epochs(3), repeats)

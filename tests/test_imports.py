@@ -1,6 +1,7 @@
 """The import rules of docs/architecture.md (tools/import_layers.py), and what importing loads."""
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,31 @@ def test_the_package_keeps_every_import_rule(layers):
     assert (
         "richlazy.train.engine" in graph and "richlazy.train.flow" in graph["richlazy.train.engine"]
     )
+
+
+ARCHITECTURE = TOOL.parents[1] / "docs" / "architecture.md"
+
+
+def test_the_map_in_the_docs_is_the_tools_layer_table(layers):
+    """docs/architecture.md's layer table: the tool's LAYERS row for row (number, name, modules)."""
+    rows = re.findall(r"^\| (\d+)\. ([^|]+?) \| ([^|]+?) \|", ARCHITECTURE.read_text(), re.M)
+
+    def as_path(prefix: str) -> str:  # richlazy.x.y -> x/y.py or x/y/ as the table writes it
+        parts = prefix.split(".")[1:]
+        source = Path(layers.ROOT, "src", *prefix.split("."))
+        if not parts:
+            return "__init__.py"
+        return "/".join(parts) + ("/" if source.is_dir() else ".py")
+
+    documented = {
+        int(number): (name, set(re.findall(r"`([^`]+)`", modules)))
+        for number, name, modules in rows
+    }
+    expected = {
+        index: (name, {as_path(prefix) for prefix in prefixes})
+        for index, (name, prefixes) in enumerate(layers.LAYERS)
+    }
+    assert documented == expected
 
 
 def test_cycles_are_found_and_a_dag_has_none(layers):
@@ -68,7 +94,7 @@ def test_importing_the_theory_loads_neither_torch_nor_xarray():
     assert loaded_after("import richlazy; richlazy.run_experiment") == {"xarray"}  # on use
 
 
-@pytest.mark.parametrize("arguments", [["list"], ["--help"], ["run", "--help"]])
+@pytest.mark.parametrize("arguments", [["list"], ["--help"], ["--version"], ["run", "--help"]])
 def test_listing_and_help_do_not_import_torch(arguments):
     code = (
         "import sys, contextlib, io\n"

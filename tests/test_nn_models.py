@@ -86,12 +86,3 @@ def test_import_richlazy_loads_neither_torch_nor_richlazy_nn():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)  # fmt: skip
     assert done.stdout.split() == ["False", "False"]
-
-
-def test_the_guide_example_runs(tmp_path, monkeypatch):
-    guide = Path(__file__).resolve().parents[1] / "docs" / "nn.md"
-    text = guide.read_text()
-    code = text.split("```python\n", 1)[1].split("```", 1)[0]
-    monkeypatch.chdir(tmp_path)
-    exec(compile(code, str(guide), "exec"), {"__name__": "guide"})
-    assert (tmp_path / "monitor.png").stat().st_size > 0

@@ -216,3 +216,126 @@ def test_bad_grid_input():
         reference_cells([1, -2], 0.5, 0.0, **SMALL)
     with pytest.raises(ValueError, match="broadcast"):
         reference_cells([1], [0.5, 1.0], [0.0, 0.1, 0.2], **SMALL)
+
+
+# Figure 1a's notebook: its cells as (scale, its layer ratio α_ref), the lazy scale an int.
+FIG1A_CELLS = ((0.1, 1), (2, 1), (0.1, 0.1), (0.1, 10))
+
+
+def literal_figure1a(scale, ratio, *, d=2, m=50, n=20, teacher_seed=15, seed=100):
+    """Figure 1a's notebook, call by call on the global generator: one teacher after
+    manual_seed(teacher_seed), then per cell manual_seed(seed), the student and the data."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(teacher_seed)
+        teacher_1, teacher_2 = nn.Linear(d, 3, bias=False), nn.Linear(3, 1, bias=False)
+        directions = torch.randn(3, d)
+        directions = directions / torch.norm(directions, dim=1, keepdim=True)
+        with torch.no_grad():
+            teacher_1.weight.copy_(directions)
+        readouts = torch.randn(3)
+        with torch.no_grad():
+            teacher_2.weight.copy_(torch.sign(readouts))
+        teacher = nn.Sequential(teacher_1, nn.ReLU(), teacher_2)
+        # The notebook names a cell by (scale, α_ref), turns it into δ, and δ back into α_ref.
+        delta = scale**2 * (1 / ratio**2 - ratio**2)
+        alpha = np.sqrt((np.sqrt(4 + (delta / scale**2) ** 2) - delta / scale**2) / 2)
+        torch.manual_seed(seed)
+        student_1, student_2 = nn.Linear(d, m, bias=False), nn.Linear(m, 1, bias=False)
+        half = m // 2
+        w = torch.randn(half, d)
+        w = w / torch.norm(w, dim=1, keepdim=True) * scale * alpha
+        w = w.repeat(2, 1)
+        a = torch.sign(torch.randn(half)) * scale / alpha
+        a = a.repeat(2)
+        a[half:] *= -1
+        with torch.no_grad():
+            student_1.weight.copy_(w)
+            student_2.weight.copy_(a)
+        X = torch.randn(n, d)
+        X = X / torch.norm(X, dim=1, keepdim=True)
+        with torch.no_grad():
+            y = teacher(X)
+    values = {
+        "teacher_w": teacher_1.weight,
+        "teacher_a": teacher_2.weight[0],
+        "W": student_1.weight,
+        "a": student_2.weight[0],
+        "X": X,
+        "y": y[:, 0],
+    }
+    return delta, {k: np.float64(v.detach().numpy()) for k, v in values.items()}
+
+
+def test_figure1a_preset_replays_the_notebook_draw_bitwise():
+    from richlazy.experiments.two_layer import fig1a
+
+    config = fig1a.PRESETS["paper"]
+    dataset = config.dataset(100)
+    W, a = dataset.students  # (K, m, d), (K, m), τ-major
+    for scale, ratio in FIG1A_CELLS:
+        delta, expected = literal_figure1a(scale, ratio)
+        # The notebook's downstream δ is −0.9999000000000001: the preset's −0.9999 is that cell.
+        i = config.taus.index(float(scale))
+        j = int(np.argmin(np.abs(np.array(config.deltas) - delta)))
+        assert abs(config.deltas[j] - delta) <= 1e-15
+        k = i * len(config.deltas) + j
+        assert np.array_equal(W[k], expected["W"]), (scale, ratio)
+        assert np.array_equal(a[k], expected["a"]), (scale, ratio)
+        assert np.array_equal(dataset.X, expected["X"])
+        assert np.array_equal(dataset.y, expected["y"])
+        assert np.array_equal(dataset.teacher_readouts, expected["teacher_a"])
+        neurons = expected["teacher_a"][:, None] * expected["teacher_w"]
+        assert np.array_equal(dataset.teacher, neurons)
+    # The draw the notebook printed: teacher readouts (−1, −1, +1).
+    assert dataset.teacher_readouts.tolist() == [-1.0, -1.0, 1.0]
+    # The test set (not in the notebook) is the grid runs' one, labelled by this teacher.
+    grid = reference_cells([100], 0.1, 0.0, d=2, n=20, n_test=1000, teacher_seed=15)
+    assert np.array_equal(dataset.X_test, grid.X_test[0])
+    assert np.array_equal(dataset.y_test, grid.y_test[0])
+    expected_test = np.maximum(grid.X_test[0] @ grid.teacher_w[0].T, 0) @ grid.teacher_a[0]
+    np.testing.assert_allclose(dataset.y_test, expected_test, rtol=0, atol=1e-6)
+
+
+def test_teacher_seed_draws_one_teacher_and_starts_each_seed_at_the_student():
+    sizes = {"d": 5, "n": 9, "m": 6}
+    grid = reference_cells([100, 3], 0.3, 0.0, teacher_seed=15, n_test=7, **sizes)
+    for i, seed in enumerate((100, 3)):
+        _, expected = literal_figure1a(0.3, 1, seed=seed, **sizes)
+        for field in ("teacher_w", "teacher_a", "X", "y"):
+            assert np.array_equal(getattr(grid, field)[i], expected[field]), (seed, field)
+        assert np.array_equal(grid.W[i, 0], expected["W"]) and np.array_equal(
+            grid.a[i, 0], expected["a"]
+        )
+    # Without teacher_seed the teacher opens the seed's stream (the grid runs): another draw.
+    other = reference_cells([100], 0.3, 0.0, n_test=7, **sizes)
+    assert not np.array_equal(other.teacher_w[0], grid.teacher_w[0])
+    assert not np.array_equal(other.X[0], grid.X[0])
+    with pytest.raises(ValueError, match=r"^teacher_seed"):
+        reference_cells([1], 0.3, 0.2, teacher_seed=-1, n_test=7, **sizes)
+
+
+def test_figure1a_paper_preset_trains_the_notebook_draw_as_the_notebook_steps(single_thread):
+    from richlazy.experiments import runner
+
+    steps = 40
+    results = runner.run("fig1a", preset="paper", overrides={"steps": steps}).results
+    assert results.seed.values.tolist() == [100]
+    assert results.teacher_readout.sel(seed=100).values.tolist() == [-1.0, -1.0, 1.0]
+    for scale, ratio in FIG1A_CELLS:
+        delta, draw = literal_figure1a(scale, ratio)
+        cell = results.sel(tau=scale, delta=delta, method="nearest").sel(seed=100)
+        assert float(cell.delta) == pytest.approx(delta, abs=1e-15)
+        # Step 0 is the notebook's draw, bitwise.
+        start = np.abs(draw["a"])[:, None] * draw["W"]  # (m, 2)
+        assert np.array_equal(cell.scaled_weight.sel(step=0).values, start)
+        assert np.array_equal(cell.readout.sel(step=0).values, draw["a"])
+        # The notebook's update (θ ← θ − lr·∇MSE, float64): the displacement after 40 steps, to
+        # float64 rounding of the gradient's summation order (as the test above).
+        W, a = numpy_reference_gd(draw["W"], draw["a"], draw["X"], draw["y"], lr=1e-4, steps=steps)
+        assert np.abs(a - draw["a"]).max() > 1e-9  # the steps moved the network
+        got_a = cell.readout.sel(step=steps).values
+        np.testing.assert_allclose(got_a - draw["a"], a - draw["a"], rtol=1e-9, atol=1e-15)
+        got = cell.scaled_weight.sel(step=steps).values
+        np.testing.assert_allclose(
+            got - start, np.abs(a)[:, None] * W - start, rtol=1e-9, atol=1e-15
+        )

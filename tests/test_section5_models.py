@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional
 
 from richlazy.data import modular_arithmetic, random_hierarchy
-from richlazy.nn import Optimizer, fit, unbalance
+from richlazy.nn import SGD, AdamW, CosineAnnealing, LinearWarmUp, fit, unbalance
 from richlazy.nn.models import (
     GrokkingTransformer,
     HierarchicalCNN,
@@ -143,7 +143,8 @@ def test_alpha_keeps_the_mean_field_mlps_function_and_moves_its_gradients(alpha)
 
 def test_the_mean_field_mlp_trains_as_one_vmapped_batch():
     """fit's vectorized path (stacked parameters, vmap) equals run by run, in float64, on the
-    paper's recipe (SGD, momentum 0.9, rate 0.1·width, batch 128) at α = 0.1 and 10."""
+    paper's recipe (SGD, momentum 0.9, rate 0.1·width, batch 128, cosine annealing per epoch
+    over 80% of the epochs) at α = 0.1 and 10."""
     x, y = _rhm_inputs(256).float(), torch.arange(256) % 8
     runs = {}
     for vectorize in (True, False):
@@ -152,8 +153,9 @@ def test_the_mean_field_mlp_trains_as_one_vmapped_batch():
             torch.manual_seed(seed)
             models.append(MeanFieldMLP(64, 64, 3, 8).double())
             unbalance(models[-1], alpha)
-        fit(models, x.double(), y, optimizer=Optimizer("sgd", lr=6.4, momentum=0.9), steps=6,
-            batch_size=128, seed=[0, 1], vectorize=vectorize)  # fmt: skip
+        fit(models, x.double(), y, optimizer=SGD(6.4, momentum=0.9), epochs=3, batch_size=128,
+            schedule=CosineAnnealing(0.8 * 3, unit="epoch"), seed=[0, 1],
+            vectorize=vectorize)  # fmt: skip
         runs[vectorize] = [torch.cat([p.flatten() for p in m.parameters()]) for m in models]
     for a, b in zip(runs[True], runs[False], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
@@ -245,17 +247,18 @@ def test_alpha_divides_exactly_the_embeddings_and_tau_scales_the_logits():
 
 def test_the_grokking_transformer_trains_as_one_vmapped_batch_over_tau():
     """τ is a buffer, so one vmapped batch holds several τ: fit's vectorized path equals run by
-    run in float64 (AdamW, the paper's betas and weight decay)."""
+    run in float64 (AdamW, the paper's betas, weight decay and warm-up)."""
     split = modular_arithmetic(11, fraction=0.5, seed=0, sequence="a op b =")
     x, y = torch.as_tensor(split.x), torch.as_tensor(split.y)
-    optimizer = Optimizer("adamw", lr=1e-3, betas=(0.9, 0.98), weight_decay=1.0)
+    optimizer = AdamW(1e-3, betas=(0.9, 0.98), weight_decay=1.0)
     runs = {}
     for vectorize in (True, False):
         models = []
         for tau in (0.5, 1.5):
             torch.manual_seed(0)
             models.append(GrokkingTransformer(11, d_model=16, n_heads=2, tau=tau).double())
-        fit(models, x, y, optimizer=optimizer, steps=5, batch_size=32, vectorize=vectorize)
+        fit(models, x, y, optimizer=optimizer, schedule=LinearWarmUp(10), steps=5,
+            batch_size=32, vectorize=vectorize)  # fmt: skip
         runs[vectorize] = [torch.cat([p.flatten() for p in m.parameters()]) for m in models]
     for a, b in zip(runs[True], runs[False], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

@@ -711,7 +711,8 @@ def test_teacher_student_labels_are_the_teachers_outputs():
     # reproduces every label as Σ_j s_j relu(u_jᵀx), on training and test inputs alike.
     np.testing.assert_allclose(np.linalg.norm(data.teacher, axis=1), 1.0, rtol=1e-15)
     matches = []
-    for signs in np.array(np.meshgrid(*[[-1.0, 1.0]] * 3)).reshape(3, -1).T:
+    choices = np.array(np.meshgrid(*[[-1.0, 1.0]] * 3)).reshape(3, -1).T  # (8, 3)
+    for signs in choices:
         units = signs[:, None] * data.teacher
         outputs = [np.maximum(X @ units.T, 0) @ signs for X in (data.X, data.X_test)]
         matches.append(
@@ -719,6 +720,8 @@ def test_teacher_student_labels_are_the_teachers_outputs():
             and np.allclose(outputs[1], data.y_test, rtol=0, atol=1e-14)
         )
     assert sum(matches) == 1
+    # ... and that choice is the one the dataset reports.
+    np.testing.assert_array_equal(data.teacher_readouts, choices[np.argmax(matches)])
     assert np.std(data.y) > 0.1  # non-trivial labels
 
 

@@ -134,3 +134,136 @@ def test_gradient_flow_and_descent_grids_agree():
     for name in ("train_loss", "kernel_distance"):
         # GD lags its flow by O(h): a few percent where the loss drops by 50x within a checkpoint.
         np.testing.assert_allclose(gf[name], gd[name], rtol=5e-2, atol=1e-5)
+
+
+# Figure 1a as published (docs/theory.md §5.1): the paper preset's draw, a few GD steps.
+PUBLISHED_STEPS = {"steps": 30}
+
+
+@pytest.fixture(scope="module")
+def published():
+    return runner.run("fig1a", preset="paper", overrides=PUBLISHED_STEPS).results
+
+
+def _config():
+    from richlazy import experiments
+
+    return experiments.get("fig1a").configure("paper", PUBLISHED_STEPS)
+
+
+def test_fig1a_paper_preset_is_the_notebook_setting():
+    from richlazy.experiments.two_layer import fig1a
+
+    config = fig1a.PRESETS["paper"]
+    assert config.seeding == "reference" and config.teacher_seed == 15 and config.seeds == (100,)
+    assert (config.d, config.n, config.width) == (2, 20, 50)
+    assert (config.method, config.lr, config.lr_per_tau2, config.steps) == (
+        "gd",
+        1e-4,
+        False,
+        10**6,
+    )
+    assert config.taus == (0.1, 2.0) and config.deltas == (-0.9999, 0.0, 0.9999)
+    # The notebook's cells (τ, δ): rich, lazy, upstream, downstream; δ = τ²(α_ref⁻² − α_ref²).
+    cells = {(tau, delta) for tau in config.taus for delta in config.deltas}
+    for tau, ratio in ((0.1, 1), (2, 1), (0.1, 0.1), (0.1, 10)):
+        delta = tau**2 * (1 / ratio**2 - ratio**2)
+        assert any(t == tau and abs(d - delta) <= 1e-15 for t, d in cells)
+    # Flow time of the run (docs/theory.md §0): 2·lr·steps/n = 10.
+    assert 2 * config.lr * config.steps / config.n == pytest.approx(10.0)
+
+
+def test_fig1a_teacher_seed_needs_reference_seeding():
+    from richlazy.experiments.two_layer.fig1a import Config
+
+    with pytest.raises(ValueError, match=r"^teacher_seed .*seeding 'reference'"):
+        Config(teacher_seed=15)
+    with pytest.raises(ValueError, match=r"^teacher_seed"):
+        Config(seeding="reference", teacher_seed=-1)
+    with pytest.raises(TypeError, match=r"^teacher_seed"):
+        Config(seeding="reference", teacher_seed="15")
+
+
+def _ray_directions(ax):
+    """The dashed lines of an axes (the teacher's rays): unit directions and colours."""
+    rays = [line for line in ax.lines if line.get_linestyle() == "--"]
+    ends = np.array([line.get_xydata()[-1] for line in rays])  # (m0, 2)
+    return ends / np.linalg.norm(ends, axis=1, keepdims=True), [line.get_color() for line in rays]
+
+
+def test_fig1a_published_panels_draw_the_papers_cells_and_insets(published):
+    from matplotlib.colors import to_rgba
+
+    from richlazy.experiments.two_layer import fig1a
+
+    fig = fig1a.plot(published, _config())["fig1a_published"]
+    mains = [ax for ax in fig.axes if ax.child_axes]
+    assert len(mains) == 2 and all(len(ax.child_axes) == 1 for ax in mains)
+    readouts = published.teacher_readout.sel(seed=100).values  # (3,)
+    directions = readouts[:, None] * published.teacher.sel(seed=100).values  # u_j: (3, 2)
+    expected = {  # axes -> its cell (τ, δ)
+        mains[0]: (0.1, 0.0),
+        mains[0].child_axes[0]: (2.0, 0.0),
+        mains[1]: (0.1, 0.9999),
+        mains[1].child_axes[0]: (0.1, -0.9999),
+    }
+    for ax, (tau, delta) in expected.items():
+        assert f"τ = {tau:g}," in ax.get_title()
+        assert ax.get_title().endswith(f"δ = {delta:g})".replace("-", "−"))
+        cell = published.sel(tau=tau, delta=delta, seed=100)
+        # End points at the last checkpoint, blue where a_k ≥ 0 and red where a_k < 0.
+        (points,) = ax.collections
+        end = cell.scaled_weight.isel(step=-1).values  # (m, 2)
+        assert np.array_equal(points.get_offsets(), end)
+        positive = cell.readout.isel(step=-1).values >= 0
+        colors = points.get_facecolors()[:, :3]
+        assert np.allclose(colors[positive], to_rgba("tab:blue")[:3])
+        assert np.allclose(colors[~positive], to_rgba("tab:red")[:3])
+        # One path per neuron; the teacher's rays along u_j (not s_j u_j), coloured by s_j.
+        assert sum(line.get_linestyle() == "-" for line in ax.lines) == 50 + 1  # + the circle
+        rays, ray_colors = _ray_directions(ax)
+        np.testing.assert_allclose(rays, directions, atol=1e-12)
+        assert ray_colors == ["tab:red", "tab:red", "tab:blue"]
+        low, high = ax.get_xlim()
+        paths = cell.scaled_weight.values  # (C, m, 2)
+        assert low < paths.min() and paths.max() < high and ax.get_ylim() == (low, high)
+    # The existing per-cell figure draws the same teacher directions.
+    for ax in fig1a.plot(published, _config())["fig1a"].axes:
+        rays = [line for line in ax.lines if line.get_linestyle() == ":"]
+        ends = np.array([line.get_xydata()[-1] for line in rays])
+        np.testing.assert_allclose(ends / np.linalg.norm(ends, axis=1)[:, None], directions)
+
+
+def _upstream_on(results, which):
+    """``results`` with the upstream cell fitted and its neurons' final |a_k| w_k moved onto the
+    direction of teacher neuron ``which(sign of a_k)``, keeping their norms."""
+    results = results.copy(deep=True)
+    teacher = results.teacher_readout.values[0][:, None] * results.teacher.values[0]  # (3, 2)
+    cell = {"tau": 0.1, "delta": 0.9999, "seed": 100}
+    end = results.scaled_weight.loc[cell].isel(step=-1).values  # (m, 2)
+    signs = np.sign(results.readout.loc[cell].isel(step=-1).values)  # (m,)
+    moved = np.linalg.norm(end, axis=1)[:, None] * teacher[[which(s) for s in signs]]
+    results.scaled_weight.loc[cell][-1] = moved
+    results.train_loss.loc[cell][-1] = 0.0
+    return results
+
+
+def test_fig1a_alignment_claim_matches_neurons_to_teacher_neurons_of_their_sign(published):
+    from richlazy.experiments.claims import Verdict
+    from richlazy.experiments.two_layer import fig1a
+
+    def alignment(results):
+        (claim,) = [
+            c for c in fig1a.claims(results, _config()) if "striking alignment" in c.statement
+        ]
+        return claim
+
+    # Teacher readouts (−1, −1, +1): a neuron with a_k > 0 can only match teacher neuron 2.
+    on = alignment(_upstream_on(published, lambda s: 2 if s > 0 else 0))
+    assert on.verdict == Verdict.HOLDS and float(on.measured) == pytest.approx(1.0)
+    crossed = alignment(_upstream_on(published, lambda s: 0 if s > 0 else 2))
+    assert crossed.verdict == Verdict.FAILS and float(crossed.measured) < 0
+    # Results of an earlier version, without the readouts, cannot decide it; they still draw.
+    older = published.drop_vars(["readout", "teacher_readout"])
+    assert alignment(older).verdict == Verdict.NOT_MEASURED
+    assert set(fig1a.plot(older, _config())) == {"fig1a", "fig1a_published"}

@@ -24,6 +24,7 @@ PACKAGE = "richlazy"
 
 # Bottom to top. A module belongs to the first layer one of whose prefixes it starts with.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("the package's version and commit", ("richlazy._version", "richlazy._source")),
     ("input checks", ("richlazy._validate", "richlazy._exports")),
     ("bounded integration, runtime", ("richlazy._ode", "richlazy.runtime")),
     (

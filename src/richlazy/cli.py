@@ -186,6 +186,30 @@ def _write_report(source: Path, html: Path | None = None) -> tuple[reporting.Rep
         raise  # unreachable: _fail exits
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from richlazy import __version__, _source
+
+        print(f"richlazy {__version__} (commit {_source.commit()})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print richlazy's version and the commit it was built from, and exit.",
+        ),
+    ] = False,
+) -> None:
+    # Options of the command itself, before any subcommand.
+    pass
+
+
 @app.command("list")
 def list_experiments() -> None:
     """List what can be reproduced."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import count
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEVICES",
     "DTYPES",
+    "DType",
+    "Device",
     "Progress",
     "SilentProgress",
     "device_of",
@@ -39,9 +41,11 @@ __all__ = [
 ]
 
 #: The devices richlazy computes on; ``device_of`` also takes "auto".
-DEVICES = ("cpu", "cuda")
+Device = Literal["cpu", "cuda"]
+DEVICES: tuple[str, ...] = get_args(Device)
 #: The floating-point dtypes richlazy computes in, by name.
-DTYPES = ("float64", "float32")
+DType = Literal["float64", "float32"]
+DTYPES: tuple[str, ...] = get_args(DType)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,7 +117,7 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(saved)
 
 
-def device_of(name: str) -> torch.device:
+def device_of(name: Device | Literal["auto"]) -> torch.device:
     """The torch device ``name`` stands for: one of DEVICES, or "auto" (CUDA when available).
 
     Raises:
@@ -131,7 +135,7 @@ def device_of(name: str) -> torch.device:
     return torch.device(name)
 
 
-def dtype_of(name: str) -> torch.dtype:
+def dtype_of(name: DType) -> torch.dtype:
     """The torch dtype ``name`` (one of DTYPES) stands for.
 
     Raises:

@@ -36,7 +36,6 @@ import os
 import platform
 import shutil
 import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -47,6 +46,8 @@ from pathlib import Path
 from typing import Any
 
 import xarray as xr
+
+from richlazy import _source
 
 try:  # an OS lock released when its holder dies (POSIX); elsewhere a lock file with a pid
     import fcntl
@@ -233,7 +234,7 @@ def provenance() -> dict[str, Any]:
     """Package and library versions, git revision, platform and time of a run."""
     record: dict[str, Any] = {
         "richlazy_version": metadata.version("richlazy"),
-        "git_revision": _git_revision(),
+        "git_revision": _source.commit(),  # richlazy's own commit
         "python": platform.python_version(),
         "platform": platform.platform(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -243,31 +244,6 @@ def provenance() -> dict[str, Any]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             record[f"{library}_version"] = metadata.version(library)
     return record
-
-
-def _git_revision() -> str:
-    """The source checkout's commit (with '-dirty' for local changes), or 'unknown'."""
-    source = Path(__file__).resolve().parent
-    try:
-        revision = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=source,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=source,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return revision + ("-dirty" if dirty else "")
 
 
 class RunDirectory:

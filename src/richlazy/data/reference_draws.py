@@ -15,6 +15,10 @@ The paper draws every cell through torch's CPU generator, in float32, in this or
 5. the test set: ``torch.manual_seed(test_seed)``, ``randn(n_test, d)`` normalised, labelled by
    the teacher.
 
+Figure 1a's notebook draws its one teacher from a stream of its own (``teacher_seed``, 15 there):
+step 2 follows ``torch.manual_seed(teacher_seed)``, and each seed's stream (100 there) begins
+with the student of step 3. Its notebook has no test set; richlazy's is step 5's.
+
 Here α_ref = √((√(4 + (δ/τ²)²) − δ/τ²)/2) = 1/α of docs/theory.md §5.1, computed in float64 with
 the reference's own formula. Everything is promoted to float64 at the end.
 
@@ -132,16 +136,32 @@ def reference_cell(
     m: int = 50,
     n_test: int = 10_000,
     test_seed: int = 201,
+    teacher_seed: int | None = None,
 ) -> ReferenceCell:
     """The teacher, student and data of one cell, drawn as the paper's code draws them
     (docs/theory.md §5.1; the sequence is in this module's docstring).
 
+    Args:
+        teacher_seed: None draws the teacher from ``seed``'s stream, as the Figure-1b grid runs
+            do; a seed draws it from a stream of its own, as Figure 1a's notebook does (15).
+
     Raises:
-        ValueError: naming the argument: a seed that is not an integer in [0, 2⁶⁴), τ not finite
-            and > 0, δ not finite, m not even and ≥ 2, d, n or n_test < 1, or (τ, δ) whose
-            weights overflow float32 (δ/τ² so large that the reference's α_ref cancels to 0).
+        ValueError: naming the argument: a seed (or teacher_seed) that is not an integer in
+            [0, 2⁶⁴), τ not finite and > 0, δ not finite, m not even and ≥ 2, d, n or n_test < 1,
+            or (τ, δ) whose weights overflow float32 (δ/τ² so large that the reference's α_ref
+            cancels to 0).
     """
-    grid = reference_cells([seed], tau, delta, d=d, n=n, m=m, n_test=n_test, test_seed=test_seed)
+    grid = reference_cells(
+        [seed],
+        tau,
+        delta,
+        d=d,
+        n=n,
+        m=m,
+        n_test=n_test,
+        test_seed=test_seed,
+        teacher_seed=teacher_seed,
+    )
     return ReferenceCell(
         grid.teacher_w[0],
         grid.teacher_a[0],
@@ -164,6 +184,7 @@ def reference_cells(
     m: int = 50,
     n_test: int = 10_000,
     test_seed: int = 201,
+    teacher_seed: int | None = None,
 ) -> ReferenceGrid:
     """Every cell (τ_k, δ_k) of every seed, each equal to its :func:`reference_cell`.
 
@@ -171,6 +192,7 @@ def reference_cells(
         seeds: the seeds, (S,) or a single int.
         taus, deltas: the cells; they are broadcast together and flattened in C order, so a grid
             is ``*np.meshgrid(taus, deltas, indexing="ij")`` (the order of ``initial_cells``).
+        teacher_seed: as :func:`reference_cell`; one teacher then serves every seed.
 
     Raises:
         ValueError: as :func:`reference_cell`.
@@ -179,6 +201,8 @@ def reference_cells(
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     test_seed = _seed("test_seed", test_seed)
+    if teacher_seed is not None:
+        teacher_seed = _seed("teacher_seed", teacher_seed)
     for name, value, least in (("d", d, 1), ("n", n, 1), ("n_test", n_test, 1), ("m", m, 2)):
         if not _is_int(value) or value < least:
             raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
@@ -199,10 +223,15 @@ def reference_cells(
 
     g = torch.Generator()
     X_test = _sphere(g.manual_seed(test_seed), n_test, d)  # (n_test, d) float32
+    if teacher_seed is not None:  # Figure 1a: one teacher from a stream of its own
+        shared_teacher = _network(g.manual_seed(teacher_seed), d, TEACHER_WIDTH, TEACHER_WIDTH)
     parts = {k: [] for k in ("teacher_w", "teacher_a", "W", "a", "X", "y", "y_test")}
     for seed in seeds:
         g.manual_seed(seed)
-        teacher_w, teacher_a = _network(g, d, TEACHER_WIDTH, TEACHER_WIDTH)  # (3, d), (3,)
+        if teacher_seed is None:  # the grid runs: the teacher opens the seed's stream
+            teacher_w, teacher_a = _network(g, d, TEACHER_WIDTH, TEACHER_WIDTH)  # (3, d), (3,)
+        else:
+            teacher_w, teacher_a = shared_teacher
         U, s = _network(g, d, m, m // 2)  # (m/2, d), (m/2,)
         X = _sphere(g, n, d)  # (n, d)
         # The reference's float32 operations, per cell: u·τ·α_ref and s·τ/α_ref.
@@ -230,13 +259,13 @@ def reference_cells(
     )
 
 
-def reference_dataset(seed: int, taus, deltas, **sizes: int) -> Dataset:
+def reference_dataset(seed: int, taus, deltas, **sizes: int | None) -> Dataset:
     """One seed of a (τ, δ) grid as the reference draws it (docs/theory.md §5.1): the data, the
     teacher, and the initial student of every cell, τ-major (``np.meshgrid(taus, deltas,
     indexing="ij")``, the order of ``richlazy.sweeps.initial_cells``).
 
     Args:
-        sizes: d, n, m, n_test, test_seed as :func:`reference_cells` takes them.
+        sizes: d, n, m, n_test, test_seed, teacher_seed as :func:`reference_cells` takes them.
 
     Raises:
         ValueError: as :func:`reference_cell`.
@@ -248,6 +277,7 @@ def reference_dataset(seed: int, taus, deltas, **sizes: int) -> Dataset:
         X_test=np.array(grid.X_test[0]),
         y_test=grid.y_test[0],
         teacher=grid.teacher_a[0][:, None] * grid.teacher_w[0],  # (3, d): readout × direction
+        teacher_readouts=grid.teacher_a[0],  # (3,)
         students=(grid.W[0], grid.a[0]),  # (K, m, d), (K, m)
     )
 

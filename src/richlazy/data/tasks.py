@@ -18,6 +18,8 @@ class Dataset:
         X_test, y_test: test inputs (n_test, d) and targets (n_test,).
         teacher: for teacher–student tasks, the teacher's unit directions (m0, d) times its
             readouts ±1; None otherwise.
+        teacher_readouts: those readouts ±1, (m0,), so that the directions are
+            ``teacher_readouts[:, None] * teacher``; None where ``teacher`` is.
         students: when the task also fixes the initial students (the reference's draws,
             ``richlazy.data.reference_dataset``): W (K, m, d) and a (K, m) of every (τ, δ) cell,
             τ-major; None lets the sweep draw them (docs/theory.md §5.1).
@@ -28,6 +30,7 @@ class Dataset:
     X_test: np.ndarray
     y_test: np.ndarray
     teacher: np.ndarray | None = None
+    teacher_readouts: np.ndarray | None = None
     students: tuple[np.ndarray, np.ndarray] | None = None
 
 
@@ -79,7 +82,9 @@ def teacher_student(seed: int, *, d: int, n: int, n_test: int, teacher_width: in
         return np.maximum(X @ directions.T, 0) @ readouts
 
     X, X_test = sphere(train_rng, n, d), sphere(test_rng, n_test, d)
-    return Dataset(X, label(X), X_test, label(X_test), directions * readouts[:, None])
+    return Dataset(
+        X, label(X), X_test, label(X_test), directions * readouts[:, None], readouts.copy()
+    )
 
 
 def xor() -> Dataset:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from numbers import Real
+from typing import Literal
 
 import numpy as np
 import torch
@@ -290,7 +291,7 @@ def symmetric_pairs(
     leak: float = 0.0,
     bias: bool = False,
     dtype: torch.dtype = torch.float64,
-    device: str = "cpu",
+    device: Literal["cpu", "cuda"] = "cpu",
 ) -> TwoLayerNets:
     """The paired initialization of docs/theory.md §5.1, one network per (dataset, cell).
 

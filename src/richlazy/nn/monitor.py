@@ -70,7 +70,7 @@ class FeatureMonitor:
         *,
         optimizer: torch.optim.Optimizer | None = None,
         every: int | Iterable[int] | None = None,
-        kernel: str = "sum",
+        kernel: ntk.Kernel = "sum",
         max_memory: int | None = None,
     ) -> None:
         self.model = _checks.module("model", model)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -37,9 +37,10 @@ from richlazy.nn.schedules import Schedule
 from richlazy.runtime import Progress, log_schedule, progress_task
 
 # OPTIMIZERS and Optimizer live in richlazy.nn.optimizers; they are kept here under their old path.
-__all__ = ["LOSSES", "OPTIMIZERS", "Optimizer", "fit"]
+__all__ = ["LOSSES", "OPTIMIZERS", "Loss", "Optimizer", "fit"]
 
-LOSSES = ("cross_entropy", "mse")
+Loss = Literal["cross_entropy", "mse"]
+LOSSES: tuple[str, ...] = get_args(Loss)
 # Points evaluated per forward pass when measuring a whole split (bounds the memory of evaluation).
 EVAL_CHUNK = 4096
 
@@ -58,7 +59,7 @@ def fit(
     epochs: int | None = None,
     batch_size: int | None = None,
     seed: int | Sequence[int] = 0,
-    loss: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = "cross_entropy",
+    loss: Loss | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = "cross_entropy",
     accuracy: bool | None = None,
     eval_steps: Sequence[int] | None = None,
     x_test: Tensors | None = None,

@@ -183,6 +183,7 @@ class TrainedGrid:
         result: the engine's output (snapshots at every checkpoint).
         X, y, X_test, y_test: the data as tensors of shape (1, n, d) and (1, n).
         teacher: the dataset's teacher neurons (m0, d), or None (``Dataset.teacher``).
+        teacher_readouts: their readouts ±1, (m0,), or None (``Dataset.teacher_readouts``).
     """
 
     initial: TwoLayerNets
@@ -192,6 +193,7 @@ class TrainedGrid:
     X_test: torch.Tensor
     y_test: torch.Tensor
     teacher: np.ndarray | None = None
+    teacher_readouts: np.ndarray | None = None
 
 
 def initial_cells(
@@ -271,7 +273,9 @@ def train_cells(
     if step0:
         times = step_size(lr, X.shape[1])[..., None] * checkpoints  # (1, K, C)
         result = replace(result, steps=checkpoints, time=times)
-    return TrainedGrid(initial, result, X, y, X_test, y_test, dataset.teacher)
+    return TrainedGrid(
+        initial, result, X, y, X_test, y_test, dataset.teacher, dataset.teacher_readouts
+    )
 
 
 def grid_metrics(trained: TrainedGrid) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Literal
 
 from richlazy import _validate as check
 
@@ -75,9 +76,10 @@ Solver = GD | GradientFlow
 #: The solvers' names at the edges (configs, command line).
 SOLVERS: dict[str, type[GD] | type[GradientFlow]] = {"gd": GD, "gf": GradientFlow}
 METHODS = tuple(SOLVERS)
+Method = Literal["gd", "gf"]  # the keys of SOLVERS
 
 
-def solver_named(method: str, **options: object) -> Solver:
+def solver_named(method: Method, **options: object) -> Solver:
     """The solver a method name stands for, built with ``options`` (at an edge: config, CLI).
 
     Example: ``solver_named("gf", rtol=1e-3)`` is ``GradientFlow(rtol=1e-3)``.
