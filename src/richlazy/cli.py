@@ -400,21 +400,45 @@ def report(
         Path | None,
         typer.Option("--html", help="the HTML page to write (default: DIR/report.html)"),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="print the claims as JSON instead of the table: a list of one object per claim "
+            "(experiment, claim, where, quantity, test, verdict, measured, expected, note, preset)",
+        ),
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(help="exit with status 1 when a claim fails (broken results: status 2)"),
+    ] = False,
 ) -> None:
-    """Print the paper's claims, decided from the results in DIR (no recomputing); write HTML."""
+    """Print the paper's claims, decided from the results in DIR (no recomputing); write HTML.
+
+    Exit status: 0; 2 when an experiment's results are broken (each named on stderr); with
+    --strict, 1 when a claim fails and none is broken. Claims not measured at the preset, and
+    experiments not run, fail nothing."""
     with _user_errors():
         result = reporting.evaluate(source) if source.is_dir() else None
         if result is None or all(s.status == reporting.NOT_RUN for s in result.sections):
             _fail(f"no finished results in {source}; run `richlazy run all --out {source}` first")
-        reporting.print_report(result, console)
+        if as_json:
+            records = [record for s in result.sections for record in s.claim_records()]
+            # a JSON list with one claim per line: for scripts, and for grep
+            print("[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]")
+        else:
+            reporting.print_report(result, console)
         _, path = _write_report(source, html)
-    console.print(Text(f"wrote {path}"))
+    if not as_json:  # stdout holds the JSON alone
+        console.print(Text(f"wrote {path}"))
     # the first problem of each broken experiment: the one that names the damaged file
     broken = [section.problems[0] for section in result.with_status(reporting.BROKEN)]
     for problem in broken[:-1]:  # each damaged store in one line; the status says it too
         _line("error", "bold red", problem)
     if broken:
         _fail(broken[-1])
+    if strict and result.counts()[reporting.Verdict.FAILS]:
+        raise typer.Exit(1)
 
 
 bench_app = typer.Typer(
