@@ -106,6 +106,14 @@ def one_error(status, lines, *, code=2):
         ),
         (("figure", "fig3", "--from", "/nonexistent/[bold]dir"), "/nonexistent/[bold]dir"),
         (("report", "--from", "/tmp/[bold]res"), "/tmp/[bold]res"),
+        (("run", "fig3", "--device", "tpu"), "'tpu' is not one of 'cpu', 'cuda'"),
+        (("run", "fig3", "--style", "bold"), "'bold' is not one of 'richlazy', 'paper'"),
+        (("run", "fig3", "--style", "paper"), "--style must be one of richlazy for fig3"),
+        (("run", "fig3", "--preset", "sgd"), "unknown preset 'sgd' for fig3"),
+        (("figure", "fig3", "fig99", "--from", "/tmp"), "unknown experiment 'fig99'"),
+        (("figure", "fig3", "--from", "/tmp", "--style", "x"), "--style"),
+        (("report", "--from", "/tmp", "--json", "--strict", "--bogus"), "--bogus"),
+        (("bench", "gf-vs-gd", "--device", "gpu"), "'gpu' is not one of 'cpu', 'cuda'"),
         (("bench", "two-layer", "--steps", "0"), "steps"),
         (("bench", "two-layer", "--steps", "10000000000", "--no-baseline"), "steps"),
         (("bench", "two-layer", "--width", "3", "--no-baseline"), "width"),
@@ -386,3 +394,39 @@ def test_an_unreadable_figure_of_another_experiment_does_not_fail_a_finished_run
     status, _, lines = richlazy("report", "--from", tmp_path)
     line = one_error(status, lines)
     assert f"cannot read the figure {figure}" in line and "richlazy figure fig8 --from" in line
+
+
+CLAIM_FIELDS = ["experiment", "claim", "where", "quantity", "test", "verdict", "measured"]
+CLAIM_FIELDS += ["expected", "note", "preset"]
+
+
+def test_report_json_is_one_object_per_claim_and_strict_fails_on_a_failing_claim(
+    richlazy, tmp_path
+):
+    assert richlazy("run", "fig3", "fig8", "--out", tmp_path)[0] == 0
+    status, out, lines = richlazy("report", "--from", tmp_path, "--json", "--strict")
+    assert status == 0 and lines == []
+    claims = json.loads(out)  # stdout holds the JSON alone
+    assert all(list(claim) == CLAIM_FIELDS for claim in claims)
+    assert len(out.strip().splitlines()) == len(claims) + 2  # one claim per line
+    assert {claim["experiment"] for claim in claims} == {"fig3", "fig8"}
+    assert {claim["preset"] for claim in claims} == {"quick"}
+    assert {claim["verdict"] for claim in claims} == {"holds"}
+    # the closed form made to disagree with its integrator: one claim fails
+    store = RunDirectory(tmp_path, "fig3")
+    results = store.load_results()
+    results["relative_error"] = results.relative_error * 0 + 1e-3
+    store.save_results(results, seconds=0.0)
+    status, out, lines = richlazy("report", "--from", tmp_path, "--json", "--strict")
+    assert status == 1 and lines == []
+    failing = [claim for claim in json.loads(out) if claim["verdict"] == "fails"]
+    assert [(c["experiment"], c["measured"], c["test"]) for c in failing] == [
+        ("fig3", "0.001", "≤ 1e-08")
+    ]
+    assert richlazy("report", "--from", tmp_path, "--json")[0] == 0  # not strict: reported
+    status, out, _ = richlazy("report", "--from", tmp_path, "--strict")
+    assert status == 1 and "fails" in out and "results of the quick preset" in out
+    # a broken experiment: status 2 with or without --strict, named on stderr
+    (tmp_path / "fig8" / "config.json").write_text("garbage")
+    status, out, lines = richlazy("report", "--from", tmp_path, "--json", "--strict")
+    assert "fig8" in one_error(status, lines) and json.loads(out)

@@ -113,7 +113,9 @@ def test_paper_style_draws_shared_linear_levels_and_masks_diverged_cells(tmp_pat
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "paper" / "fig1b" / "fig1b.png").stat().st_size > 10_000
+    paper = tmp_path / "paper" / "fig1b"  # another style: a file of its own, beside the default
+    assert (paper / "fig1b_paper.png").stat().st_size > 10_000
+    assert not (paper / "fig1b.png").exists()
     refused = subprocess.run(
         [
             sys.executable,

@@ -5,8 +5,10 @@ The browser test renders the page in headless Chromium (Debian's ``chromium`` pa
 whether every figure was decoded and displayed, and the counts the page shows.
 """
 
+import base64
 import glob
 import html
+import io
 import json
 import os
 import re
@@ -15,13 +17,16 @@ import subprocess
 import sys
 from collections import Counter
 
+import numpy as np
 import pytest
 import xarray as xr
+from PIL import Image
 from rich.console import Console
 
 from richlazy import experiments, report
 from richlazy.experiments import runner
-from richlazy.experiments.claims import Claim, Verdict
+from richlazy.experiments.claims import Claim, Verdict, step_count
+from richlazy.experiments.section5 import fig6d
 from richlazy.store import RunDirectory
 
 STORED = ("fig3", "fig4b", "fig7", "fig1b")  # smoke runs into the shared directory
@@ -124,7 +129,9 @@ def test_the_page_is_self_contained(results_dir, tmp_path):
     page = report.render_html(report.evaluate(results_dir))
     assert page.count('http-equiv="Content-Security-Policy"') == 1
     references = re.findall(r'(?:src|href)="([^"]*)"', page)
-    assert references and all(ref.startswith(("data:image/png;base64,", "#")) for ref in references)
+    assert references and all(
+        ref.startswith(("data:image/webp;base64,", "#")) for ref in references
+    )
     assert "<script" not in page and "<link" not in page and "@import" not in page
 
 
@@ -226,3 +233,66 @@ def test_the_page_loads_in_chromium_with_every_figure_and_the_stored_counts(resu
     assert probe["rows"] == probe["summary"]
     assert dict(probe["sections"])["fig2"] == "broken" and "fig2" in probe["errors"][0]
     assert dict(probe["sections"])["fig5"] == "not run"
+
+
+def test_the_page_names_the_preset_and_describes_each_figure(results_dir):
+    page = report.render_html(report.evaluate(results_dir))
+    assert '<p class="preset" id="preset">results of the smoke preset</p>' in page
+    fig3 = experiments.describe("fig3")
+    alt = f"fig3, reproducing {fig3.paper}: figure fig3 ({fig3.summary})"
+    assert f'<img alt="{html.escape(alt)}"' in page
+    assert page.count("<img alt=") == page.count("<figure>")
+    console = Console(record=True, width=200)
+    report.print_report(report.evaluate(results_dir, ["fig3"], draw=False), console)
+    assert "results of the smoke preset" in console.export_text()
+
+
+def test_presets_are_named_per_experiment_when_they_differ():
+    sections = tuple(
+        report.Section(name, "Figure", "s", report.REPORTED, preset=preset)
+        for name, preset in (("fig3", "quick"), ("fig8", "smoke"), ("fig2", "quick"))
+    )
+    both = report.Report(None, sections)
+    assert both.presets_summary() == "results of the presets quick (fig3, fig2); smoke (fig8)"
+    assert report.Report(None, sections[:1]).presets_summary() == "results of the quick preset"
+
+
+def test_a_claims_measured_value_is_shown_once_on_the_page():
+    failing = Claim("s", "Figure 1", "q", "≤ 1", Verdict.FAILS, measured="2.5e+07 unique")
+    section = report.Section("fig3", "Figure 3", "s", report.REPORTED, claims=(failing,))
+    page = report.render_html(report.Report(None, (section,)))
+    assert page.count("2.5e+07 unique") == 1  # in its row; the list at the top links to it
+    assert 'href="#fig3-claim-1"' in page and 'id="fig3-claim-1"' in page
+
+
+def test_figures_are_embedded_with_the_stored_pixels_in_fewer_bytes(results_dir):
+    png = (results_dir / "fig3" / "fig3.png").read_bytes()
+    uri = report.embedded_image(png)
+    assert uri.startswith("data:image/webp;base64,")
+    webp = base64.b64decode(uri.split(",", 1)[1])
+    assert len(webp) < len(png)
+    original, embedded = (Image.open(io.BytesIO(data)) for data in (png, webp))
+    assert np.array_equal(
+        np.asarray(original.convert("RGBA")), np.asarray(embedded.convert("RGBA"))
+    )
+
+
+def test_step_counts_print_as_whole_numbers_and_the_per_seed_claim_does_not_repeat_them():
+    assert [step_count(v) for v in (1000.0, 12345.5, 3, np.inf)] == ["1000", "12346", "3", "inf"]
+    config = fig6d.EXPERIMENT.configure("quick", {"threshold": 0.95, "max_steps": 40000})
+    steps = np.array([[15000.0, 20000.0, 30000.0], [1200.0, 5000.0, 12500.0]])
+    results = xr.Dataset(
+        {
+            "steps_to_generalize": (("alpha", "seed"), steps),
+            "censored": (("alpha", "seed"), np.zeros_like(steps, dtype=bool)),
+            "steps_to_memorize": (("alpha", "seed"), steps / 10),
+        },
+        coords={"alpha": [1.0, 4.0], "seed": [0, 1, 2]},
+    )
+    median, per_seed = fig6d.claims(results, config)
+    assert median.measured == "α = 4: 5000 [1200, 12500]; α = 1: 20000 [15000, 30000]"
+    assert per_seed.measured == "lower in 3 of 3 seeds"
+    lines = fig6d.headline(results, config)
+    assert (
+        lines["steps to memorize (median over every run)"] == "1375 [120, 3000]"
+    )  # (1250 + 1500) / 2

@@ -20,6 +20,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -34,17 +35,26 @@ from richlazy import experiments, store
 from richlazy import report as reporting
 from richlazy.experiments import runner
 from richlazy.runtime import DEVICES, DTYPES
+from richlazy.store import RunDirectory
 from richlazy.sweeps.cluster import cluster_client
 from richlazy.train.solvers import METHODS  # the solver registry's names (no torch)
 
-_DEVICE_HELP = " or ".join(DEVICES)
-_DTYPE_HELP = " or ".join(DTYPES)
+# The choices of --device, --dtype and --style, as enums: typer lists their values in the help,
+# refuses any other value, and completes them in the shell. Presets differ per experiment, so
+# --preset stays a string, completed from the registry (_complete_preset) and checked per
+# experiment when it is configured.
+DeviceChoice = StrEnum("DeviceChoice", {name: name for name in DEVICES})
+DTypeChoice = StrEnum("DTypeChoice", {name: name for name in DTYPES})
+#: Every figure style some experiment offers (tests/test_cli.py keeps it equal to their union);
+#: each experiment checks its own (``Experiment.styles``).
+STYLES = ("richlazy", "paper")
+StyleChoice = StrEnum("StyleChoice", {name: name for name in STYLES})
 
 INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
 LONG_RUN_SECONDS = 60  # runs estimated longer than this say so before they start
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Exact solutions and experiments on lazy versus rich learning.",
@@ -134,6 +144,33 @@ def _check_choice(option: str, value: str | None, choices: tuple[str, ...]) -> N
     """Fail with one line unless ``value`` (None: not given) is one of ``choices``."""
     if value is not None and value not in choices:
         _fail(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _complete_experiment(incomplete: str) -> list[str]:
+    """Shell completion of experiment names (the registry's, and 'all')."""
+    return [name for name in ("all", *experiments.names()) if name.startswith(incomplete)]
+
+
+def _complete_preset(context: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of --preset: the presets every experiment named so far declares (any
+    experiment's when none is named), read from the registry without importing any."""
+    given = context.params.get("names") or context.args  # completing, names may be unparsed
+    named = [name for name in given if name in experiments.names()]
+    declared = [experiments.preset_names(name) for name in named or experiments.names()]
+    shared = set.intersection(*map(set, declared)) if named else set().union(*declared)
+    ordered = dict.fromkeys(preset for presets in declared for preset in presets)
+    return [p for p in ordered if p in shared and p.startswith(incomplete)]
+
+
+_PRESET_HELP = (
+    "quick (minutes on a laptop), paper (the paper's sizes), smoke (seconds, for tests), or "
+    "another preset the experiment declares (see `richlazy list`)"
+)
+
+
+def _value(choice: StrEnum | None) -> str | None:
+    """The string an enum option stands for (None: not given)."""
+    return None if choice is None else choice.value
 
 
 def _resolve(names: list[str]) -> list[str]:
@@ -235,14 +272,22 @@ def list_experiments() -> None:
 
 @app.command()
 def run(
-    names: Annotated[list[str], typer.Argument(help="experiment names, or 'all'")],
-    preset: Annotated[str, typer.Option(help="quick (minutes on a laptop) or paper")] = "quick",
+    names: Annotated[
+        list[str],
+        typer.Argument(help="experiment names, or 'all'", autocompletion=_complete_experiment),
+    ],
+    preset: Annotated[
+        str, typer.Option(help=_PRESET_HELP, autocompletion=_complete_preset)
+    ] = "quick",
     out: Annotated[Path, typer.Option(help="output directory")] = Path("out"),
-    device: Annotated[str | None, typer.Option(help=f"{_DEVICE_HELP} (simulations only)")] = None,
-    dtype: Annotated[str | None, typer.Option(help=_DTYPE_HELP)] = None,
+    device: Annotated[
+        DeviceChoice | None, typer.Option(help="where simulations compute (simulations only)")
+    ] = None,
+    dtype: Annotated[DTypeChoice | None, typer.Option(help="simulations' float dtype")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace results of another config")] = False,
     style: Annotated[
-        str | None, typer.Option(help="figure style: richlazy (default) or paper, where offered")
+        StyleChoice | None,
+        typer.Option(help="figure style (default: richlazy); paper where the experiment offers it"),
     ] = None,
     scheduler: Annotated[
         str | None,
@@ -260,8 +305,7 @@ def run(
     ] = None,
 ) -> None:
     """Run experiments into OUT/NAME/ (results.zarr, config.json, PNGs); reruns resume."""
-    _check_choice("--device", device, DEVICES)
-    _check_choice("--dtype", dtype, DTYPES)
+    device, dtype, style = _value(device), _value(dtype), _value(style)
     selected = _resolve(names)
     if settings and len(selected) != 1:
         _fail("--set applies to one experiment; name exactly one")
@@ -315,27 +359,46 @@ def run(
 
 @app.command()
 def figure(
-    name: Annotated[str, typer.Argument(help="experiment name")],
+    names: Annotated[
+        list[str],
+        typer.Argument(help="experiment names, or 'all'", autocompletion=_complete_experiment),
+    ],
     out: Annotated[Path | None, typer.Option(help="output directory")] = None,
     source: Annotated[
         Path | None, typer.Option("--from", help="redraw from results stored in this directory")
     ] = None,
-    preset: Annotated[str, typer.Option(help="preset, when computing")] = "quick",
+    preset: Annotated[
+        str, typer.Option(help=f"when computing: {_PRESET_HELP}", autocompletion=_complete_preset)
+    ] = "quick",
     style: Annotated[
-        str | None, typer.Option(help="figure style: richlazy (default) or paper, where offered")
+        StyleChoice | None,
+        typer.Option(
+            help="figure style (default: richlazy); paper where the experiment offers it, "
+            "written as NAME_paper.png beside the default figure"
+        ),
     ] = None,
 ) -> None:
-    """Draw NAME's figures: from stored results (--from DIR) or by running it (--out DIR)."""
-    _resolve([name])
+    """Draw the figures of NAMES: from stored results (--from DIR) or by running them (--out
+    DIR); the report beside the results is rewritten to show them."""
+    selected = _resolve(names)
     if source is None and out is None:
-        _fail("give --out DIR to compute the figure, or --from DIR to redraw stored results")
+        _fail("give --out DIR to compute the figures, or --from DIR to redraw stored results")
+    written = []
     with _user_errors():
-        if source is not None:
-            outcome = runner.redraw(name, source, out, style=style)
-        else:
-            outcome = runner.run(name, preset=preset, out=out, style=style)
-    for path in outcome.figures:
+        styled = {name: _style(name, _value(style), len(selected) == 1) for name in selected}
+        for name in selected:
+            if source is None:
+                outcome = runner.run(name, preset=preset, out=out, style=styled[name])
+            elif names == ["all"] and not RunDirectory(source, name).results_path.exists():
+                continue  # 'all' redraws what is stored; a named experiment must be
+            else:
+                outcome = runner.redraw(name, source, out, style=styled[name])
+            written += outcome.figures
+    for path in written:
         console.print(Text(f"wrote {path}"))
+    if source is None or out is None:  # the figures sit beside their results: show them
+        _, path = _write_report(source if out is None else out)
+        console.print(Text(f"report: {path}"))
 
 
 @app.command()
@@ -345,21 +408,45 @@ def report(
         Path | None,
         typer.Option("--html", help="the HTML page to write (default: DIR/report.html)"),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="print the claims as JSON instead of the table: a list of one object per claim "
+            "(experiment, claim, where, quantity, test, verdict, measured, expected, note, preset)",
+        ),
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(help="exit with status 1 when a claim fails (broken results: status 2)"),
+    ] = False,
 ) -> None:
-    """Print the paper's claims, decided from the results in DIR (no recomputing); write HTML."""
+    """Print the paper's claims, decided from the results in DIR (no recomputing); write HTML.
+
+    Exit status: 0; 2 when an experiment's results are broken (each named on stderr); with
+    --strict, 1 when a claim fails and none is broken. Claims not measured at the preset, and
+    experiments not run, fail nothing."""
     with _user_errors():
         result = reporting.evaluate(source) if source.is_dir() else None
         if result is None or all(s.status == reporting.NOT_RUN for s in result.sections):
             _fail(f"no finished results in {source}; run `richlazy run all --out {source}` first")
-        reporting.print_report(result, console)
+        if as_json:
+            records = [record for s in result.sections for record in s.claim_records()]
+            # a JSON list with one claim per line: for scripts, and for grep
+            print("[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]")
+        else:
+            reporting.print_report(result, console)
         _, path = _write_report(source, html)
-    console.print(Text(f"wrote {path}"))
+    if not as_json:  # stdout holds the JSON alone
+        console.print(Text(f"wrote {path}"))
     # the first problem of each broken experiment: the one that names the damaged file
     broken = [section.problems[0] for section in result.with_status(reporting.BROKEN)]
     for problem in broken[:-1]:  # each damaged store in one line; the status says it too
         _line("error", "bold red", problem)
     if broken:
         _fail(broken[-1])
+    if strict and result.counts()[reporting.Verdict.FAILS]:
+        raise typer.Exit(1)
 
 
 bench_app = typer.Typer(
@@ -383,8 +470,8 @@ def bench_two_layer(
     nets: Annotated[int, typer.Option(help="networks G trained together")] = 256,
     steps: Annotated[int, typer.Option(help="GD steps (or their time, for gf)")] = 2000,
     method: Annotated[str, typer.Option(help=" or ".join(METHODS))] = "gd",
-    device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "cpu",
-    dtype: Annotated[str, typer.Option(help=_DTYPE_HELP)] = "float64",
+    device: Annotated[DeviceChoice, typer.Option(help="where the engine computes")] = "cpu",
+    dtype: Annotated[DTypeChoice, typer.Option(help="the engine's float dtype")] = "float64",
     fuse: Annotated[
         bool | None,
         typer.Option(help="GD: torch.compile-fused steps (default: large batches on a GPU)"),
@@ -397,7 +484,6 @@ def bench_two_layer(
     from richlazy import benchmarks
 
     _check_choice("--method", method, METHODS)
-    _check_choice("--device", device, DEVICES)
     _print_json(
         benchmarks.two_layer,
         width=width,
@@ -406,8 +492,8 @@ def bench_two_layer(
         nets=nets,
         steps=steps,
         method=method,
-        device=device,
-        dtype=dtype,
+        device=_value(device),
+        dtype=_value(dtype),
         fuse=fuse,
         baseline=baseline,
     )
@@ -421,12 +507,11 @@ def bench_gf_vs_gd(
         int, typer.Option(help="GD steps whose time both methods cover (full size: 1000000)")
     ] = 100_000,
     rtol: Annotated[float, typer.Option(help="gradient-flow tolerance")] = 1e-3,
-    device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "cpu",
+    device: Annotated[DeviceChoice, typer.Option(help="where both methods compute")] = "cpu",
 ) -> None:
     """Gradient flow vs GD on Figure-1b cells: evaluations and differences at every checkpoint."""
     from richlazy import benchmarks
 
-    _check_choice("--device", device, DEVICES)
     with _progress_bars() as progress:  # transient bars; the JSON line goes to stdout after
         _print_json(
             benchmarks.gf_vs_gd,
@@ -434,7 +519,7 @@ def bench_gf_vs_gd(
             dim=dim,
             steps=steps,
             rtol=rtol,
-            device=device,
+            device=_value(device),
             progress=progress,
         )
 
@@ -450,7 +535,7 @@ def bench_ntk(
         list[int] | None, typer.Option("--n", help="probe points N (repeatable; 64 and 128)")
     ] = None,
     width: Annotated[int, typer.Option(help="the ResNet-18's first-stage width (64: full)")] = 64,
-    dtype: Annotated[str, typer.Option(help=f"the model's dtype: {_DTYPE_HELP}")] = "float64",
+    dtype: Annotated[DTypeChoice, typer.Option(help="the model's dtype")] = "float64",
     threads: Annotated[int | None, typer.Option(help="torch threads per subprocess")] = None,
     repeats: Annotated[int, typer.Option(help="alternating runs per method; fastest kept")] = 1,
 ) -> None:
@@ -458,10 +543,13 @@ def bench_ntk(
     peak memory and agreement, each method in its own subprocess (one JSON line per N)."""
     from richlazy.nn.benchmark import ntk_benchmark
 
-    _check_choice("--dtype", dtype, DTYPES)
     with _user_errors():
         records = ntk_benchmark(
-            tuple(n or (64, 128)), width=width, dtype=dtype, threads=threads, repeats=repeats
+            tuple(n or (64, 128)),
+            width=width,
+            dtype=_value(dtype),
+            threads=threads,
+            repeats=repeats,
         )
     for record in records:
         print(json.dumps(record), flush=True)

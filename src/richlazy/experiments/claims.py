@@ -43,6 +43,7 @@ __all__ = [
     "at_most",
     "much_larger",
     "number",
+    "step_count",
 ]
 
 # What "much larger" means in every claim that compares magnitudes: a factor of ten.
@@ -196,6 +197,15 @@ def number(value: float) -> str:
         return f"{value:.3g}"
     mantissa, exponent = f"{value:.2e}".split("e")
     return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
+
+
+def step_count(value: float) -> str:
+    """A number of steps as a whole number ("12346"; a median between two counts is rounded
+    half up), and ±inf (a censored run) as "inf"."""
+    value = float(value)
+    if not math.isfinite(value):
+        return str(value)
+    return str(math.floor(value + 0.5))
 
 
 def _finite(*values: float) -> bool:

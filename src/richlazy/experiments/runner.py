@@ -215,13 +215,16 @@ def draw(
     config: Any = None,
 ) -> tuple[Path, ...]:
     """Draw the experiment's figures from ``results`` and their ``config`` (None: the config
-    stored with them) in ``style``, if given, and save them as PNGs in ``directory``."""
+    stored with them) in ``style``, if given, and save them as PNGs in ``directory``: STEM.png
+    in the default style, STEM_STYLE.png in another (so a redraw never replaces the figure of
+    another style)."""
     paths = []
     experiment = get(name)
     config = experiment.config_of(results) if config is None else config
     drawn = results if style is None else results.assign_attrs(style=style)
+    suffix = "" if style in (None, experiment.styles[0]) else f"_{style}"
     for stem, figure in experiment.plot(drawn, config).items():
-        paths.append(directory.save_figure(stem, figure))
+        paths.append(directory.save_figure(stem + suffix, figure))
     return tuple(paths)
 
 

@@ -9,6 +9,7 @@ ends by writing DIR/report.html.
 
 from __future__ import annotations
 
+from richlazy.experiments.claims import Verdict
 from richlazy.report.evaluate import (
     BROKEN,
     NOT_RUN,
@@ -20,6 +21,7 @@ from richlazy.report.evaluate import (
     evaluate_results,
     stored_results,
 )
+from richlazy.report.html import embedded_image
 from richlazy.report.html import render as render_html
 from richlazy.report.html import write as write_html
 from richlazy.report.terminal import claims_table, print_report, summary_text
@@ -31,7 +33,9 @@ __all__ = [
     "Figure",
     "Report",
     "Section",
+    "Verdict",
     "claims_table",
+    "embedded_image",
     "evaluate",
     "evaluate_results",
     "print_report",

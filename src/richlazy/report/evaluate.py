@@ -66,6 +66,7 @@ class Section:
         headline: its headline numbers.
         figures: its figures.
         record: its config.json (resolved config, provenance, wall time), or {}.
+        preset: the preset its results were computed with ("" when unknown).
     """
 
     name: str
@@ -77,10 +78,30 @@ class Section:
     headline: Mapping[str, str] = field(default_factory=dict)
     figures: tuple[Figure, ...] = ()
     record: Mapping[str, Any] = field(default_factory=dict)
+    preset: str = ""
 
     def counts(self) -> Counter:
         """How many of its claims have each verdict."""
         return Counter(claim.verdict for claim in self.claims)
+
+    def claim_records(self) -> list[dict[str, str]]:
+        """Its claims as plain dicts, one per claim (``richlazy report --json``): experiment,
+        claim, where, quantity, test, verdict, measured, expected, note, preset."""
+        return [
+            {
+                "experiment": self.name,
+                "claim": claim.statement,
+                "where": claim.where,
+                "quantity": claim.quantity,
+                "test": claim.test,
+                "verdict": str(claim.verdict),
+                "measured": claim.measured,
+                "expected": claim.expected,
+                "note": claim.note,
+                "preset": self.preset,
+            }
+            for claim in self.claims
+        ]
 
 
 @dataclass(frozen=True)
@@ -99,6 +120,25 @@ class Report:
 
     def with_status(self, status: str) -> list[Section]:
         return [section for section in self.sections if section.status == status]
+
+    def presets(self) -> dict[str, list[str]]:
+        """The presets the results come from, each with its experiments (run ones only)."""
+        found: dict[str, list[str]] = {}
+        for section in self.sections:
+            if section.status != NOT_RUN:
+                found.setdefault(section.preset or "unknown", []).append(section.name)
+        return found
+
+    def presets_summary(self) -> str:
+        """ "results of the quick preset", or each preset with its experiments."""
+        presets = self.presets()
+        if not presets:
+            return "no results"
+        if len(presets) == 1:
+            return f"results of the {next(iter(presets))} preset"
+        return "results of the presets " + "; ".join(
+            f"{preset} ({', '.join(names)})" for preset, names in presets.items()
+        )
 
     def summary(self) -> str:
         """One line: the claims holding, failing and not measured, and the experiments."""
@@ -161,13 +201,22 @@ def evaluate(source: Path | str, names: list[str] | None = None, *, draw: bool =
         results, problem = stored_results(name, source)
         directory = run_directory(source, name)
         record, record_problem = _record(directory)
+        preset = str((record.get("config") or {}).get("preset", ""))
         if results is None and problem is None:
             sections.append(Section(name, listing.paper, listing.summary, NOT_RUN, record=record))
             continue
         if results is None:
             problems = tuple(filter(None, [problem, record_problem]))
             sections.append(
-                Section(name, listing.paper, listing.summary, BROKEN, problems, record=record)
+                Section(
+                    name,
+                    listing.paper,
+                    listing.summary,
+                    BROKEN,
+                    problems,
+                    record=record,
+                    preset=preset,
+                )
             )
             continue
         stored, figure_problems = _stored_figures(name, directory)
@@ -189,6 +238,7 @@ def evaluate(source: Path | str, names: list[str] | None = None, *, draw: bool =
                 section.headline,
                 section.figures,
                 record,
+                section.preset or preset,
             )
         )
     return Report(source, tuple(sections))
@@ -214,6 +264,7 @@ def evaluate_results(
     """
     experiment = experiments.get(name)
     listing = experiments.describe(name)
+    preset = str(results.attrs.get("preset") or (record or {}).get("preset") or "")
     problems = []
     claims: tuple[Claim, ...] = ()
     headline: dict[str, str] = {}
@@ -222,7 +273,13 @@ def evaluate_results(
     except Exception as error:  # shown in the report, with its message
         problems.append(f"its config cannot be read from the results: {_described(error)}")
         return Section(
-            name, listing.paper, listing.summary, BROKEN, tuple(problems), figures=figures or ()
+            name,
+            listing.paper,
+            listing.summary,
+            BROKEN,
+            tuple(problems),
+            figures=figures or (),
+            preset=preset,
         )
     try:
         claims = tuple(experiment.claims(results, config))
@@ -243,7 +300,15 @@ def evaluate_results(
                 )
     status = BROKEN if problems else REPORTED
     return Section(
-        name, listing.paper, listing.summary, status, tuple(problems), claims, headline, figures
+        name,
+        listing.paper,
+        listing.summary,
+        status,
+        tuple(problems),
+        claims,
+        headline,
+        figures,
+        preset=preset,
     )
 
 

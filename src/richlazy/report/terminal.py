@@ -28,7 +28,8 @@ STYLES = {
 
 def claims_table(report: Report) -> Table:
     """A table of every claim: experiment, verdict, the paper's words, where, measured, test."""
-    table = Table(title="the paper's claims, measured", show_lines=True, expand=False)
+    title = f"the paper's claims, measured ({report.presets_summary()})"
+    table = Table(title=escape(title), show_lines=True, expand=False)
     for column, ratio in (
         ("experiment", None),
         ("verdict", None),

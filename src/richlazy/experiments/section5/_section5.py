@@ -6,6 +6,8 @@ docs/performance.md, "Section 5")."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from richlazy import _validate as check
@@ -13,12 +15,14 @@ from richlazy._validate import require
 from richlazy.experiments.claims import number
 
 
-def spread(values) -> str:
-    """'median [min, max]' of finite or infinite values (censored runs as ±inf)."""
+def spread(values, formatted: Callable[[float], str] = number) -> str:
+    """'median [min, max]' of finite or infinite values (censored runs as ±inf), each
+    ``formatted`` (three significant digits; ``step_count`` for steps)."""
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return "none"
-    return f"{number(np.median(values))} [{number(values.min())}, {number(values.max())}]"
+    median, low, high = np.median(values), values.min(), values.max()
+    return f"{formatted(median)} [{formatted(low)}, {formatted(high)}]"
 
 
 _POSITIVE_VALUES = check.tuple_of(check.positive_float)

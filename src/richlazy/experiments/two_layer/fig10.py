@@ -65,7 +65,7 @@ def plot(results: xr.Dataset, config: Config) -> dict:
 def headline(results: xr.Dataset, config: Config) -> dict[str, str]:
     """Figure 1b's headline numbers at the last checkpoint, and how far it is."""
     return {
-        "last checkpoint": f"step {int(results.step[-1]):.0e}",
+        "last checkpoint": f"step {int(results.step[-1])}",
         **fig1b.headline(results, config),
     }
 
@@ -85,7 +85,7 @@ def claims(results: xr.Dataset, config: Config) -> list[Claim]:
     """Figure 1b's claims on the longer run, and that every network fits its data by 1e6."""
     last = int(results.step[-1])
     if last < 1_000_000:
-        fits = FITS.not_measured(f"the run ends at step {last:.0e}, before 1e6")
+        fits = FITS.not_measured(f"the run ends at step {int(last)}, before step 1000000")
     else:
         final = results.train_loss.isel(step=-1).where(~results.diverged).mean("seed")
         fits = FITS.of(float(final.max()))
