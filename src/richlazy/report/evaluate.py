@@ -122,11 +122,13 @@ class Report:
         return [section for section in self.sections if section.status == status]
 
     def presets(self) -> dict[str, list[str]]:
-        """The presets the results come from, each with its experiments (run ones only)."""
+        """The presets the results come from, each with its experiments (run ones whose preset
+        is known: a folder holding another experiment's results, or an unreadable config, names
+        none)."""
         found: dict[str, list[str]] = {}
         for section in self.sections:
-            if section.status != NOT_RUN:
-                found.setdefault(section.preset or "unknown", []).append(section.name)
+            if section.status != NOT_RUN and section.preset:
+                found.setdefault(section.preset, []).append(section.name)
         return found
 
     def presets_summary(self) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from richlazy.experiments._style import alpha_colors, alpha_label, figure
-from richlazy.experiments.claims import Claim, Rule, number
+from richlazy.experiments.claims import Claim, Rule, step_count
 from richlazy.experiments.section5._section5 import direction, per_seed_panel, spread
 
 WHERE = "Figure 6d and Fig. 12 (§5)"
@@ -119,15 +119,17 @@ def headline(results: xr.Dataset, config: Any) -> dict[str, str]:
     for alpha in results.alpha.values:
         values = ordinal.sel(alpha=alpha).values
         lines[f"steps to grok τ = {tau:g}, {alpha_label(alpha)} (median [min, max]; censored)"] = (
-            f"{spread(values)}; {int(np.isinf(censored.sel(alpha=alpha).values).sum())} of "
-            f"{values.size}"
+            f"{spread(values, step_count)}; "
+            f"{int(np.isinf(censored.sel(alpha=alpha).values).sum())} of {values.size}"
         )
     memorize = ordinal_steps(results, "steps_to_memorize").sel(tau=tau).values
-    lines[f"steps to memorize τ = {tau:g} (median [min, max] over every run)"] = spread(memorize)
+    lines[f"steps to memorize τ = {tau:g} (median [min, max] over every run)"] = spread(
+        memorize, step_count
+    )
     if results.tau.size > 1:
         alpha, best_tau, value = _fastest(results)
         lines["fastest grokking (median over seeds)"] = (
-            f"τ = {best_tau:g}, {alpha_label(alpha)}: {number(value)} steps"
+            f"τ = {best_tau:g}, {alpha_label(alpha)}: {step_count(value)} steps"
         )
     if "diverged" in results:
         lines["diverged runs"] = f"{int(results.diverged.sum())} of {results.diverged.size}"
@@ -174,7 +176,9 @@ def claims(results: xr.Dataset, config: Any) -> list[Claim]:
         reason = "needs two α and two seeds"
         return [FALLS.not_measured(reason), UNBALANCED.not_measured(reason)]
     medians = np.asarray([float(np.median(row.sel(alpha=a).values)) for a in alphas])
-    measured = ", ".join(f"{alpha_label(a)}: {spread(row.sel(alpha=a).values)}" for a in alphas)
+    measured = ", ".join(
+        f"{alpha_label(a)}: {spread(row.sel(alpha=a).values, step_count)}" for a in alphas
+    )
     settings = f"τ = {tau:g}, threshold {config.threshold:g}, max_steps {config.max_steps}"
     if np.all(np.isinf(medians)):
         found.append(FALLS.not_measured("most runs censored at every α: raise max_steps",
@@ -195,8 +199,8 @@ def claims(results: xr.Dataset, config: Any) -> list[Claim]:
     best_balanced = float(balanced.min())
     balanced_tau = float(results.tau[int(np.argmin(balanced.values))])
     measured = (
-        f"fastest τ = {best_tau:g}, {alpha_label(alpha)}: {number(value)} steps; fastest at "
-        f"α = 1: {number(best_balanced)} (τ = {balanced_tau:g})"
+        f"fastest τ = {best_tau:g}, {alpha_label(alpha)}: {step_count(value)} steps; fastest at "
+        f"α = 1: {step_count(best_balanced)} (τ = {balanced_tau:g})"
     )
     note = f"{results.tau.size} τ × {alphas.size} α, {results.seed.size} seeds"
     return [*found, UNBALANCED.decide(alpha != 1.0, measured, note=note)]
