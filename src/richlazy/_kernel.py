@@ -17,8 +17,8 @@ def kernel_distance(K0: np.ndarray, Kt: np.ndarray) -> np.ndarray:
         Kt: kernel matrices, shape (..., n, n), broadcastable against ``K0``.
 
     Returns:
-        Array of shape ``broadcast(K0, Kt).shape[:-2]``, exactly 0 where the kernels are equal. Where either kernel is identically
-        zero the distance is undefined and NaN is returned.
+        Array of shape ``broadcast(K0, Kt).shape[:-2]``, exactly 0 where the kernels are equal.
+        Where either kernel is identically zero the distance is undefined and NaN is returned.
 
     Raises:
         ValueError: if an argument is not a stack of square matrices, is not finite, or the
@@ -39,7 +39,7 @@ def kernel_distance(K0: np.ndarray, Kt: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         distance = np.where(norms > 0, 1.0 - inner / np.where(norms > 0, norms, 1.0), np.nan)
     # S(K, K) = 0 exactly: the rounding of the norms would leave ±1e-16 (invisible on log axes).
-    same = np.all(K0 == Kt, axis=(-2, -1)) & (norms > 0)
+    same = np.all(Kt == K0, axis=(-2, -1)) & (norms > 0)
     return np.where(same, 0.0, distance)
 
 
