@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from richlazy._kernel import kernel_distance as numpy_kernel_distance
 from richlazy.nn import FeatureMonitor, kernel_distance
+from richlazy.single_neuron import kernel_distance as numpy_kernel_distance
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 D = torch.float64
