@@ -49,8 +49,13 @@ def test_alpha_one_is_the_plain_model():
     torch.manual_seed(3)
     model = tiny()
     monitor = FeatureMonitor(model, X[:8], optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+
+    def evaluate(step, run, trained):
+        monitor.log(step)
+        return {}
+
     history = fit(model, X, Y, optimizer=SGD(0.1), steps=10, seed=3, loss="mse",
-                  eval_steps=STEPS, evaluate=lambda step, run, m: monitor.log(step) and {})  # fmt: skip
+                  eval_steps=STEPS, evaluate=evaluate)  # fmt: skip
     plain = monitor.to_xarray()
     np.testing.assert_array_equal(ds.kernel_distance.sel(alpha=1.0, seed=3), plain.kernel_distance)
     np.testing.assert_array_equal(ds.train_loss.sel(alpha=1.0, seed=3), history.train_loss[0])
