@@ -72,3 +72,10 @@ def test_bad_input_is_refused():
         alpha_sweep(tiny, [1.0], X, optimizer=SGD(0.1), steps=1)
     with pytest.raises(ValueError, match="variable"):
         plot_alpha_sweep(sweep([1.0], seeds=[0]), "nothing")
+
+
+def test_a_diverged_run_has_nan_measures_from_then_on():
+    ds = alpha_sweep(tiny, [1.0], (X, 1e3 * Y), optimizer=SGD(10.0), steps=10, seeds=[0],
+                     probe=X[:8], eval_steps=STEPS)  # fmt: skip
+    distance = ds.kernel_distance.sel(alpha=1.0, seed=0).values
+    assert distance[0] == 0.0 and np.isnan(distance[-1])

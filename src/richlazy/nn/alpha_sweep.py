@@ -66,7 +66,8 @@ def alpha_sweep(
         Dataset with dims (alpha, seed, step): ``kernel_distance`` S(0, t), ``kernel_velocity``,
         ``kernel_norm``, ``parameter_distance``, ``train_loss``, and with the further dims of
         ``FeatureMonitor.to_xarray`` ``layer_parameter_distance``, ``hamming_distance``,
-        ``hamming_fraction``, ``conserved_drift``.
+        ``hamming_fraction``, ``conserved_drift``. A run whose outputs on the probe points stop
+        being finite (it diverged) has NaN measures from then on; its ``train_loss`` is ``fit``'s.
 
     Raises:
         TypeError: ``make_model`` is not callable or does not return a module; ``data`` is not
@@ -99,13 +100,16 @@ def alpha_sweep(
             monitor = FeatureMonitor(model, probe, optimizer=rates, kernel=kernel)
 
             def evaluate(step, run, trained, monitor=monitor):
-                monitor.log(step)
+                with torch.no_grad():
+                    finite = bool(trained(probe).isfinite().all())
+                if finite:
+                    monitor.log(step)  # a diverged run has no kernel: NaN from here on
                 return {}
 
             history = fit(model, x, y, optimizer=optimizer, steps=steps, batch_size=batch_size,
                           seed=seed, loss=loss, eval_steps=eval_steps, evaluate=evaluate,
                           lr_scales=dict(geometry.lr_scales))  # fmt: skip
-            measures = monitor.to_xarray().drop_attrs()
+            measures = monitor.to_xarray().drop_attrs().reindex(step=history.step.values)
             measures["train_loss"] = history.train_loss.isel(run=0, drop=True).drop_vars(
                 "epoch", errors="ignore"
             )
