@@ -194,3 +194,65 @@ def test_cifar10_reads_pickle_batches_and_refuses_bad_ones(tmp_path):
         cifar10(folder)
     with pytest.raises(ValueError, match=r"data_dir must name a local directory"):
         cifar10("")
+
+
+def test_the_loaders_refuse_integer_dtypes_and_bad_seeds_by_name(tmp_path):
+    _write_mnist(tmp_path)
+    loaders = [
+        digits,
+        mnist5k,
+        lambda **k: mnist(tmp_path, **k),
+        lambda **k: cifar10(tmp_path, **k),
+    ]
+    for load in loaders:
+        for dtype in (np.int64, np.uint8, "int32", bool):
+            with pytest.raises(TypeError, match=r"dtype must be a float dtype"):
+                load(dtype=dtype)
+        with pytest.raises(TypeError, match=r"dtype must be a NumPy float dtype"):
+            load(dtype=object())
+        for seed, error in ((-1, ValueError), (2**32, ValueError), (1.5, ValueError),
+                            (True, TypeError), ("0", TypeError)):  # fmt: skip
+            with pytest.raises(error, match=r"seed must be an integer in \[0, 4.29e\+09\]"):
+                load(seed=seed)
+
+
+def test_mnist_refuses_empty_files_and_labels_beyond_9_naming_the_file(tmp_path):
+    arrays = _write_mnist(tmp_path)
+    (tmp_path / MNIST_FILES["test_labels"]).write_bytes(b"")
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte is not an idx file"):
+        mnist(tmp_path)
+    (tmp_path / MNIST_FILES["test_labels"]).write_bytes(_idx(np.zeros(0)))
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte is empty \(dims \(0,\)\)"):
+        mnist(tmp_path)
+    (tmp_path / MNIST_FILES["test_labels"]).write_bytes(_idx(arrays["test_labels"] + 200))
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte holds label 203; labels are "
+                                         r"classes 0-9"):  # fmt: skip
+        mnist(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "batch, reason",
+    [
+        ({b"data": np.full((3, 3072), np.nan), b"labels": [0, 1, 2]},
+         r"its 'data' is not pixel values 0-255 as integers: float64, NaN"),
+        ({b"data": np.zeros((3, 3072)), b"labels": [0, 1, 2]},
+         r"its 'data' is not pixel values 0-255 as integers: float64\)"),
+        ({b"data": np.full((3, 3072), 300), b"labels": [0, 1, 2]}, r"pixel values 0-255"),
+        ({b"data": np.zeros((3, 3072), np.uint8), b"labels": [0.5, 1.0, 2.0]},
+         r"its 'labels' are not 3 integer classes 0-9"),
+        ({b"data": np.zeros((3, 3072), np.uint8), b"labels": [0, 1, 10]},
+         r"its 'labels' are not 3 integer classes 0-9"),
+        ({b"data": np.zeros((3, 3072), np.uint8), b"labels": [0, -1, 2]}, r"integer classes 0-9"),
+        ({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}, r"it holds no images"),
+    ],
+)  # fmt: skip
+def test_cifar10_refuses_nan_images_and_bad_labels_naming_the_file(tmp_path, batch, reason):
+    _write_cifar(tmp_path)
+    (tmp_path / "data_batch_2").write_bytes(pickle.dumps(batch))
+    with pytest.raises(
+        ValueError, match=r"data_batch_2 is not a CIFAR-10 python batch \(.*" + reason
+    ):
+        cifar10(tmp_path)
+    (tmp_path / "data_batch_2").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"data_batch_2 is not a CIFAR-10 python batch \(EOFError"):
+        cifar10(tmp_path)

@@ -147,3 +147,31 @@ def test_smoothness_refuses_bad_filters_by_name():
         filter_smoothness(np.full((1, 1, 5, 5), np.inf))
     with pytest.raises(ValueError, match="padding must be one of 'valid', 'same'; got 'full'"):
         filter_smoothness(np.ones((1, 1, 5, 5)), padding="full")
+
+
+def test_shape_scores_are_the_same_for_filters_of_1e300_and_1e_minus_300():
+    """Scaling by a power of two is exact, so there the scores agree bitwise; by 10^±300 the
+    filter itself is rounded (relative 1e-16 per entry), so the scores agree to 1e-13."""
+    rng = np.random.default_rng(0)
+    filters = np.stack([_gabor(), rng.normal(size=(5, 5)), np.indices((5, 5)).sum(0) % 2])
+    for score in (filter_total_variation, filter_low_frequency):
+        plain = score(filters)
+        assert np.isfinite(plain).all()
+        for power in (2.0**1000, 2.0**-1000):
+            assert np.array_equal(score(filters * power), plain)
+        for scale in (1e300, 1e-300):
+            np.testing.assert_allclose(score(filters * scale), plain, rtol=1e-13, atol=0)
+
+
+def test_complex_and_1x1_filters_are_refused_by_name():
+    for score in (filter_total_variation, filter_low_frequency, mean_removed, filter_smoothness):
+        for complex_filters in (np.ones((2, 1, 3, 3)) * (1 + 1j),
+                                torch.ones(2, 1, 3, 3, dtype=torch.complex64)):  # fmt: skip
+            with pytest.raises(TypeError, match=r"filters must be real; got a complex"):
+                score(complex_filters)
+    for score in (filter_total_variation, filter_low_frequency, mean_removed):
+        with pytest.raises(ValueError, match=r"filters must be at least 2 pixels .*1×1"):
+            score(np.ones((2, 3, 1, 1)))
+        with pytest.raises(TypeError, match=r"filters must be a real array, got dtype <U1"):
+            score(np.array([[["a", "b"]]]))
+    assert filter_total_variation(np.array([[[0.0, 1.0]]]))[0] == 1.0  # 1×2: |1| over |−½|+|½|

@@ -168,15 +168,19 @@ def test_param_groups_feed_any_optimizer_and_survive_json():
         geometry.param_groups(0.1, model=MLP(4, 6, 3, 1))
 
 
-@pytest.mark.parametrize("attribute", ["module", "_orig_mod"])
-def test_wrapper_prefixes_are_removed(attribute):
+@pytest.mark.parametrize("wrap", [nn.DataParallel, torch.compile, lambda m: Wrapped(m, "net")])
+def test_wrapper_prefixes_are_removed(wrap):
     torch.manual_seed(7)
     inner = MLP(3, 4, 2).to(D)
-    wrapped = Wrapped(inner, attribute)
-    geometry = unbalance(wrapped, 2.0, lr_scales={f"{attribute}.layers.2": 3.0})
-    assert set(geometry.scales) == {"layers.0.weight", "layers.2.weight", "layers.4.weight"}
-    assert geometry.lr_scales["layers.2.weight"] == 3.0 and geometry.first == "layers.0"
-    groups = geometry.param_groups(1.0, model=inner)
+    wrapped = wrap(inner)
+    prefix = {nn.DataParallel: "module.", torch.compile: "_orig_mod."}.get(wrap, "net.")
+    geometry = unbalance(wrapped, 2.0, lr_scales={f"{prefix}layers.2": 3.0})
+    names = {"layers.0.weight", "layers.2.weight", "layers.4.weight"}
+    if prefix == "net.":  # a submodule of the user's own is part of the names
+        names = {prefix + n for n in names}
+    assert set(geometry.scales) == names
+    assert geometry.lr_scales[f"{prefix if prefix == 'net.' else ''}layers.2.weight"] == 3.0
+    groups = geometry.param_groups(1.0, model=wrapped)
     assert [g["lr"] for g in groups] == [1.0, 3.0]
     assert groups[1]["params"] == [inner.layers[2].weight] and len(groups[0]["params"]) == 2
     with pytest.raises(ValueError, match=r"already unbalanced"):
@@ -184,10 +188,75 @@ def test_wrapper_prefixes_are_removed(attribute):
     x = torch.randn(5, 3, dtype=D)
     torch.testing.assert_close(
         empirical_ntk(wrapped, x, lr_weights=geometry),
-        empirical_ntk(inner, x, lr_weights=geometry),
+        empirical_ntk(inner if prefix != "net." else wrapped, x, lr_weights=geometry),
         rtol=1e-14,
         atol=0,
     )
+
+
+def test_a_submodule_named_module_is_not_a_wrapper():
+    """Only DataParallel, DDP and torch.compile wrap: a user's ``module`` attribute is a name."""
+    model = nn.Sequential()
+    model.add_module("module", nn.Linear(3, 4))
+    model.add_module("relu", nn.ReLU())
+    model.add_module("out", nn.Linear(4, 1))
+    geometry = unbalance(model.to(D), 2.0, lr_scales={"module.weight": 5.0})
+    assert geometry.first == "module" and geometry.last == "out"
+    assert set(geometry.scales) == {"module.weight", "module.bias", "out.weight", "out.bias"}
+    assert geometry.lr_scales == {"module.weight": 5.0, "module.bias": 1.0,
+                                  "out.weight": 1.0, "out.bias": 1.0}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("dtype", "alpha", "scales", "match"),
+    [
+        (torch.float32, 1e40, None, r"alpha give parameter 'layers.0.weight' \(torch.float32\)"
+                                    r" the factor 1e-40: its values would underflow to 0"),
+        (torch.float32, 1e-40, None, r"alpha give parameter 'layers.0.weight' .* overflow"),
+        (torch.float32, None, {"layers.2": 1e40}, r"scales give parameter 'layers.2.weight'"),
+        (torch.float32, 2.0, {"layers.0.weight": 1e-39},
+         r"alpha and scales give parameter 'layers.0.weight'"),
+        (torch.float16, 1e6, None, r"'layers.0.weight' \(torch.float16\) the factor 1e-06"),
+        (torch.float16, 1e-6, None, r"'layers.0.weight' \(torch.float16\) the factor 1e\+06"),
+    ],
+)  # fmt: skip
+def test_factors_beyond_the_dtype_are_refused_and_nothing_changes(dtype, alpha, scales, match):
+    torch.manual_seed(0)
+    model = MLP(3, 4, 1).to(dtype)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=match):
+        unbalance(model, alpha, scales=scales)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before, strict=True))
+    unbalance(model, 2.0)  # nothing was registered either
+    assert all(torch.isfinite(p).all() and (p != 0).any() for p in model.parameters())
+
+
+def test_a_tie_of_the_first_or_last_layer_to_a_middle_one_is_refused_and_nothing_changes():
+    for end in ("first", "last"):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(),
+                              nn.Linear(4, 4))  # fmt: skip
+        tied = 0 if end == "first" else 4
+        model[2].weight = model[tied].weight  # the middle layer shares the weight
+        x = torch.randn(3, 4)
+        out = model(x)
+        before = [p.detach().clone() for p in model.parameters()]
+        with pytest.raises(ValueError, match=rf"of the {end} layer '{tied}' is tied to the layer"
+                                             r" '2' in between: .*untie them"):  # fmt: skip
+            unbalance(model, 2.0)
+        assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before, strict=True))
+        torch.testing.assert_close(model(x), out, rtol=0, atol=0)
+        unbalance(model, 2.0, rescale_last=False) if end == "last" else None
+
+
+def test_a_failure_after_the_first_layer_changes_nothing():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    model[2].weight.data = model[2].weight.data.to(torch.float16)  # a mixed model
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"'2.weight' \(torch.float16\) the factor 1e\+06"):
+        unbalance(model, 1e6)  # float32 holds 1e-6 for the first layer, float16 not 1e6
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before, strict=True))
+    unbalance(model, 2.0)  # not registered by the failed call
 
 
 def test_a_second_unbalance_needs_force():
@@ -292,3 +361,111 @@ def test_named_layers_are_checked(options, kind, message):
         unbalance(_Embedded(), 2.0, **options)
     with pytest.raises(ValueError, match="give alpha too"):
         unbalance(_Embedded(), None, first="embed")
+
+
+def test_from_json_checks_what_it_loads():
+    good = unbalance(MLP(3, 4, 1).to(D), 2.0).to_dict()
+    assert InitGeometry.from_json(json.dumps(good)) == InitGeometry.from_dict(good)
+    for change, error, match in [
+        ({"scales": {**good["scales"], "layers.0.weight": -1.0}}, ValueError,
+         r"data\['scales'\]\['layers.0.weight'\] must be > 0"),
+        ({"lr_scales": {**good["lr_scales"], "layers.0.weight": "x"}}, TypeError,
+         r"data\['lr_scales'\]\['layers.0.weight'\] must be a real number"),
+        ({"scales": [1.0]}, TypeError, r"data\['scales'\] must be a mapping"),
+        ({"alpha": 0.0}, ValueError, r"data\['alpha'\] must be > 0"),
+        ({"alpha": "2"}, TypeError, r"data\['alpha'\] must be a real number"),
+        ({"rescale_last": "yes"}, TypeError, r"data\['rescale_last'\] must be a bool"),
+        ({"first": 3}, TypeError, r"data\['first'\] must be a module name or None"),
+        ({"extra": 1}, ValueError, r"data has unknown fields \['extra'\]"),
+        ({"lr_scales": {"layers.0.weight": 1.0}}, ValueError, r"must name the same parameters"),
+    ]:  # fmt: skip
+        with pytest.raises(error, match=match):
+            InitGeometry.from_json(json.dumps({**good, **change}))
+    with pytest.raises(ValueError, match=r"text is not JSON written by InitGeometry.to_json"):
+        InitGeometry.from_json("{scales")
+    with pytest.raises(TypeError, match=r"text must be the JSON string"):
+        InitGeometry.from_json(None)
+    with pytest.raises(ValueError, match=r"data must be a mapping"):
+        InitGeometry.from_json("[1, 2]")
+
+
+def _project_models():
+    from richlazy.nn.models import (
+        DawnResNet,
+        GrokkingTransformer,
+        HierarchicalCNN,
+        LeNet5,
+        MeanFieldMLP,
+    )
+
+    torch.manual_seed(0)
+    return {
+        "HierarchicalCNN": (HierarchicalCNN(4, 6, 2), torch.randn(3, 4, 4, dtype=D),
+                            ["layers.0->layers.2", "layers.2->readout"]),
+        "MeanFieldMLP": (MeanFieldMLP(5, width=6, depth=2), torch.randn(3, 5, dtype=D),
+                         ["hidden.0->hidden.1", "hidden.1->readout"]),
+        "LeNet5": (LeNet5(), torch.randn(2, 1, 28, 28, dtype=D),
+                   ["conv1->conv2", "conv2->fc1", "fc1->fc2", "fc2->fc3"]),
+        "DawnResNet": (DawnResNet(width=4), torch.randn(2, 3, 8, 8, dtype=D), []),
+        "GrokkingTransformer": (GrokkingTransformer(7, d_model=8, n_heads=2),
+                                torch.randint(0, 9, (3, 4)), []),
+    }  # fmt: skip
+
+
+def test_the_project_models_are_traced_and_their_pairs_are_symmetries():
+    """Every pair found is a symmetry: scaling unit k's incoming weights by c and its outgoing
+    ones by 1/c leaves the output unchanged (float64, to rounding)."""
+    for name, (model, x, expected) in _project_models().items():
+        model = model.to(D).eval()
+        ds = conserved_quantities(model)
+        assert list(ds.pair.values) == expected, name
+        assert not any("could not trace" in s for s in ds.attrs["skipped"]), name
+        if not expected:
+            assert ds.attrs["skipped"], name  # each layer not paired says why
+        out = model(x)
+        modules = dict(model.named_modules())
+        for inner, outer in (p.split("->") for p in expected):
+            k, c = 1, 3.0
+            with torch.no_grad():
+                modules[inner].weight[k] *= c
+                if modules[inner].bias is not None:
+                    modules[inner].bias[k] *= c
+                w = modules[outer].weight
+                if w.ndim == 2 and w.shape[1] != modules[inner].weight.shape[0]:  # flattened
+                    w.view(w.shape[0], modules[inner].weight.shape[0], -1)[:, k] /= c
+                else:
+                    w[:, k] /= c
+            torch.testing.assert_close(model(x), out, rtol=1e-12, atol=1e-12, msg=name)
+
+
+def test_ddp_dataparallel_and_compiled_models_are_measured_as_the_model_inside(tmp_path):
+    """A single-process gloo group on loopback: DDP's forward is the inner model's."""
+    import torch.distributed as dist
+
+    from richlazy.nn import FeatureMonitor
+
+    torch.manual_seed(0)
+    model = SmallCNN(8, width=2, num_classes=3).to(D)
+    x = torch.randn(4, 1, 8, 8, dtype=D)
+    K = empirical_ntk(model, x)
+    plain_pairs = conserved_quantities(model)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0,
+                            world_size=1)  # fmt: skip
+    try:
+        wrappers = [nn.parallel.DistributedDataParallel(model), nn.DataParallel(model),
+                    torch.compile(model), nn.DataParallel(torch.compile(model))]  # fmt: skip
+        for wrapped in wrappers:
+            torch.testing.assert_close(empirical_ntk(wrapped, x), K, rtol=1e-13, atol=0)
+            pairs = conserved_quantities(wrapped)
+            assert (
+                list(pairs.pair.values)
+                == list(plain_pairs.pair.values)
+                == ["conv1->conv2", "conv2->fc"]
+            )
+            np.testing.assert_array_equal(pairs.delta.values, plain_pairs.delta.values)
+            monitor = FeatureMonitor(wrapped, x)
+            record = monitor.log(0)
+            assert record["kernel_norm"] == pytest.approx(float(torch.linalg.matrix_norm(K)))
+            assert monitor.to_xarray().pair.values.tolist() == ["conv1->conv2", "conv2->fc"]
+    finally:
+        dist.destroy_process_group()

@@ -141,7 +141,7 @@ def test_bad_input_is_refused():
         FeatureMonitor(model, torch.randn(4, 1, 6, 5, dtype=D))
     with pytest.raises(TypeError, match=r"optimizer must be"):
         FeatureMonitor(model, x, optimizer=0.1)
-    with pytest.raises(ValueError, match=r"every must be ≥ 1"):
+    with pytest.raises(ValueError, match=r"every must be an int in \[1, 2\*\*63 - 1\]"):
         FeatureMonitor(model, x, every=0)
     with pytest.raises(ValueError, match=r"kernel must be one of"):
         FeatureMonitor(model, x, kernel="full")
@@ -149,7 +149,7 @@ def test_bad_input_is_refused():
     monitor.log(3)
     with pytest.raises(ValueError, match=r"steps must increase"):
         monitor.log(3)
-    with pytest.raises(ValueError, match=r"step must be an integer"):
+    with pytest.raises(ValueError, match=r"step must hold steps in \[0, 2\*\*63 - 1\]"):
         monitor.log(-1)
 
 
@@ -173,3 +173,56 @@ def test_the_units_are_those_of_each_relu_call():
     expected = [h / u for h, u in zip(record["hamming_distance"], seen, strict=True)]
     assert record["hamming_fraction"] == pytest.approx(expected, rel=1e-15)
     assert max(record["hamming_distance"]) > 0
+
+
+def test_the_monitor_measures_the_model_as_it_is_now():
+    """Tensors swapped by ``load_state_dict(assign=True)`` or a replaced layer are measured; a
+    changed shape or parameter is refused. S(0, t) is checked against a fresh kernel."""
+    from richlazy.nn import empirical_ntk, kernel_distance
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 1, 8, 8, dtype=D)
+    model = SmallCNN(8, width=2, num_classes=3).to(D)
+    K0 = empirical_ntk(model, x)
+    monitor = FeatureMonitor(model, x)
+    monitor.log(0)
+    other = SmallCNN(8, width=2, num_classes=3).to(D)
+    model.load_state_dict(other.state_dict(), assign=True)  # new tensors, same names
+    expected = float(kernel_distance(K0, empirical_ntk(other, x)))
+    assert expected > 0.01
+    assert monitor.log(1)["kernel_distance"] == pytest.approx(expected, rel=1e-10)
+    assert monitor.log(2)["parameter_distance"] > 0
+    name, layer = next((n, m) for n, m in model.named_children() if isinstance(m, nn.Linear))
+    bias = layer.bias is not None
+    setattr(model, name, nn.Linear(layer.in_features, layer.out_features, bias=bias).to(D))
+    expected = float(kernel_distance(K0, empirical_ntk(model, x)))
+    assert monitor.log(3)["kernel_distance"] == pytest.approx(expected, rel=1e-10)
+    setattr(model, name, nn.Linear(layer.in_features, layer.out_features + 1, bias=bias).to(D))
+    with pytest.raises(ValueError, match=r"model: parameters .* changed since"):
+        monitor.log(4)
+
+
+def test_steps_beyond_int64_and_malformed_schedules_are_refused():
+    model = SmallCNN(8, width=2).to(D)
+    x = torch.randn(4, 1, 8, 8, dtype=D)
+    for every, error, match in [
+        (2**63, ValueError, r"every must be an int in \[1, 2\*\*63 - 1\]"),
+        (True, TypeError, r"every must be None, an int or an iterable of int steps, got bool"),
+        (2.5, TypeError, r"every must be None, an int or an iterable of int steps, got float"),
+        ("10", TypeError, r"every must be None, an int or an iterable of int steps, got str"),
+        ([1.5], TypeError, r"every must hold int steps, got 1.5"),
+        (["a"], TypeError, r"every must hold int steps, got 'a'"),
+        ([-1], ValueError, r"every must hold steps in \[0, 2\*\*63 - 1\]"),
+        ([2**63], ValueError, r"every must hold steps in \[0, 2\*\*63 - 1\]"),
+        ([], ValueError, r"every must list at least one step"),
+    ]:
+        with pytest.raises(error, match=match):
+            FeatureMonitor(model, x, every=every)
+    monitor = FeatureMonitor(model, x, every=[np.int64(0), 2**63 - 1])
+    assert monitor.maybe_log(0) and not monitor.maybe_log(5)
+    with pytest.raises(ValueError, match=r"step must hold steps in \[0, 2\*\*63 - 1\]"):
+        monitor.log(2**63)
+    with pytest.raises(TypeError, match=r"step must hold int steps, got 1.0"):
+        monitor.maybe_log(1.0)
+    monitor.log(2**63 - 1)
+    assert monitor.to_xarray().step.values.tolist() == [0, 2**63 - 1]

@@ -636,3 +636,18 @@ def test_an_output_not_differentiable_in_the_parameters_is_refused():
             empirical_ntk(Labels(cast=False).to(D), x, method=method)
     with pytest.raises(ValueError, match=r"does not depend differentiably"):
         ntk_routes(Labels(cast=True).to(D), x)
+
+
+def test_kernel_distance_refuses_complex_boolean_and_empty_kernels_by_name():
+    K = np.eye(3) + 0.1
+    for convert in (np.asarray, torch.as_tensor):
+        with pytest.raises(TypeError, match=r"Kt must be real, got complex values"):
+            kernel_distance(convert(K), convert(K + 1j))
+        with pytest.raises(TypeError, match=r"K0 must be a real numeric kernel"):
+            kernel_distance(convert(K > 0), convert(K))
+        with pytest.raises(ValueError, match=r"K0 and Kt must be non-empty kernels, got kernel "
+                                             r"shape \(0, 0\)"):  # fmt: skip
+            kernel_distance(convert(np.zeros((2, 0, 0))), convert(np.zeros((2, 0, 0))))
+    with pytest.raises(TypeError, match=r"K0 must be a real numeric kernel, got dtype <U1"):
+        kernel_distance(np.array([["a"]]), K[:1, :1])
+    assert kernel_distance(np.zeros((0, 3, 3)), K).shape == (0,)  # no kernels: no distances

@@ -164,7 +164,7 @@ def test_a_cnn_ensemble_trains_vectorized():
         ({"batch_size": 41}, "batch_size"),
         ({"eval_steps": [0, 99]}, r"eval_steps must be whole steps in \[0, 5\]"),
         ({"seed": [1, 2, 3]}, "seed: one per run expected"),
-        ({"lr_scales": {"nope": 2.0}}, "lr_scales names no parameter nope"),
+        ({"lr_scales": {"nope": 2.0}}, "lr_scales key 'nope' matches no parameter"),
         ({"x_test": torch.zeros(3, 6)}, "x_test and y_test go together"),
         ({"y_train": torch.zeros(7, dtype=torch.long)}, "same positive number of samples"),
     ],
@@ -475,3 +475,106 @@ def test_the_guides_training_loop_example_runs(capsys):
     assert "SGD(" in code and "schedule=" in code
     exec(compile(code, str(guide), "exec"), {"__name__": "guide"})
     assert len(capsys.readouterr().out.split()) >= 3  # one accuracy per run
+
+
+def _dropout_mlps(seeds):
+    models = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        models.append(nn.Sequential(nn.Linear(6, 8), nn.Dropout(0.5), nn.ReLU(),
+                                    nn.Linear(8, 3)).double())  # fmt: skip
+    return models
+
+
+def _tied_mlps(seeds):
+    models = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 6), nn.ReLU(),
+                              nn.Linear(6, 3)).double()  # fmt: skip
+        model[2].weight = model[0].weight  # tied
+        models.append(model)
+    return models
+
+
+@pytest.mark.parametrize("make", [_dropout_mlps, _tied_mlps])
+def test_dropout_and_tied_models_train_one_after_the_other(make):
+    """The sequential path, as if each model were trained alone (same dropout draws)."""
+    X, y = _data()
+    models = make([0, 1])
+    history = fit(models, X, y, optimizer=SGD(0.1), steps=3, seed=[4, 5])
+    assert history.attrs["vectorized"] == 0
+    for r, seed in enumerate((4, 5)):
+        alone = make([r])
+        torch.manual_seed(0)
+        fit(alone, X, y, optimizer=SGD(0.1), steps=3, seed=seed)
+    with pytest.raises(ValueError, match=r"vectorize=True: these models (draw random|have tied)"):
+        fit(make([0, 1]), X, y, optimizer=SGD(0.1), steps=1, vectorize=True)
+    if make is _tied_mlps:  # deterministic: each run equals its run alone, bitwise in float64
+        alone = make([0])
+        fit(alone, X, y, optimizer=SGD(0.1), steps=3, seed=4)
+        assert _max_difference(alone, models[:1]) == 0
+    assert bool(np.isfinite(history.train_loss).all())
+
+
+def test_evaluate_may_not_return_what_fit_measures():
+    X, y = _data()
+    for name in ("train_loss", "test_accuracy", "epoch", "step"):
+        with pytest.raises(ValueError, match=rf"evaluate returned the name '{name}'"):
+            fit(_mlps([0]), X, y, optimizer=SGD(0.1), steps=1,
+                evaluate=lambda s, r, m, name=name: {name: 1.0})  # fmt: skip
+    with pytest.raises(TypeError, match=r"evaluate must return a mapping"):
+        fit(_mlps([0]), X, y, optimizer=SGD(0.1), steps=1, evaluate=lambda s, r, m: 1.0)
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        ({"y_train": torch.zeros(40)}, TypeError, r"y_train must be integer class labels of "
+                                                   r"shape \(N,\) for the cross-entropy loss"),
+        ({"y_train": torch.zeros(40, 1, dtype=torch.long)}, TypeError, r"y_train must be integer"),
+        ({"y_train": torch.full((40,), -1)}, ValueError, r"y_train must hold class labels ≥ 0"),
+        ({"y_train": torch.full((40,), 3)}, ValueError,
+         r"y_train must hold class labels in \[0, 3\) for outputs of shape \(40, 3\), got "
+         r"labels up to 3"),
+        ({"x_test": torch.zeros(2, 6, dtype=torch.float64), "y_test": torch.tensor([0, 7])},
+         ValueError, r"y_test must hold class labels in \[0, 3\)"),
+        ({"x_train": torch.zeros(40, 6)}, TypeError,
+         r"x_train is torch.float32, the models are torch.float64"),
+        ({"x_train": torch.zeros(40, 6, dtype=torch.complex128)}, TypeError,
+         r"x_train must be a real tensor"),
+        ({"loss": "mse"}, TypeError, r"y_train must be float targets for the mse loss"),
+        ({"loss": "mse", "y_train": torch.zeros(40, 2, dtype=torch.float64)}, ValueError,
+         r"y_train must have the outputs' shape \(40, 3\) for the mse loss, got \(40, 2\)"),
+        ({"lr_scales": {"layers.0.weight": True}}, TypeError,
+         r"lr_scales\['layers.0.weight'\] must be a real number, got bool"),
+        ({"vectorize": "yes"}, TypeError, r"vectorize must be True, False or None"),
+    ],
+)  # fmt: skip
+def test_labels_dtypes_and_options_are_checked_by_name(change, error, message):
+    X, y = _data()
+    arguments = {"x_train": X, "y_train": y, "optimizer": SGD(0.1), "steps": 2} | change
+    models = _mlps([0, 1])
+    before = [p.detach().clone() for p in models[0].parameters()]
+    with pytest.raises(error, match=message):
+        fit(models, **arguments)
+    assert all(torch.equal(p, q) for p, q in zip(models[0].parameters(), before, strict=True))
+
+
+def test_wrapped_models_train_their_own_tensors_with_lr_scales_of_their_geometry():
+    from richlazy.nn import unbalance
+
+    X, y = _data()
+    plain, wrapped = _mlps([0]), _mlps([0])
+    geometry = unbalance(wrapped[0], 2.0, lr_scales={"layers.0": 0.5})
+    unbalance(plain[0], 2.0)
+    fit(plain, X, y, optimizer=SGD(0.1), steps=3, lr_scales={"layers.0.weight": 0.5})
+    fit([nn.DataParallel(wrapped[0])], X, y, optimizer=SGD(0.1), steps=3,
+        lr_scales=geometry.lr_scales)  # fmt: skip
+    assert _max_difference(plain, wrapped) == 0
+    fit([torch.compile(wrapped[0])], X, y, optimizer=SGD(0.1), steps=1,
+        lr_scales={"_orig_mod.layers.0": 0.5})  # fmt: skip
+    ddp = nn.parallel.DistributedDataParallel.__new__(nn.parallel.DistributedDataParallel)
+    with pytest.raises(TypeError, match=r"models: fit's steps would bypass "
+                                        r"DistributedDataParallel.*pass model.module"):  # fmt: skip
+        fit([ddp], X, y, optimizer=SGD(0.1), steps=1)

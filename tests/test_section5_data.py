@@ -166,3 +166,17 @@ def test_the_papers_rhm_instance():
     assert not np.array_equal(small.x.argmax(1), split.x[:128])
     with pytest.raises(ValueError, match=r"nested=True permutes all P_max"):
         random_hierarchy(32, 32, 8, 4, 2, seed=0).sample(10, 10, seed=0, nested=True)
+
+
+def test_decode_and_parse_refuse_fractions_and_symbols_beyond_v_by_name():
+    rhm = random_hierarchy(4, 4, 2, 2, 2, seed=0)
+    symbols, labels = rhm.decode(np.arange(rhm.p_max))
+    np.testing.assert_array_equal(rhm.parse(symbols), labels)
+    for bad in (np.array([1.5]), np.array([np.nan]), np.array([True])):
+        with pytest.raises(ValueError, match=r"indices must be integers, got dtype"):
+            rhm.decode(bad)
+    with pytest.raises(ValueError, match=r"symbols must be integers, got dtype float64"):
+        rhm.parse(symbols + 0.5)
+    with pytest.raises(ValueError, match=r"symbols must be \(N, 4\) integers below v = 4"):
+        rhm.parse(np.full((1, 4), 9))
+    assert rhm.parse(np.full((1, 4), -1)).tolist() == [-1]  # "none" stays allowed

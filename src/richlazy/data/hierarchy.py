@@ -79,7 +79,7 @@ class RandomHierarchy:
 
     def decode(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The inputs of sample indices in [0, P_max): symbols (N, s^L) int64, labels (N,)."""
-        indices = np.asarray(indices, dtype=np.int64)  # (N,)
+        indices = _integers("indices", indices)  # (N,)
         if indices.ndim != 1 or (
             indices.size and (indices.min() < 0 or indices.max() >= self.p_max)
         ):
@@ -102,7 +102,16 @@ class RandomHierarchy:
     def parse(self, symbols: np.ndarray) -> np.ndarray:
         """The label of each input (N, s^L) by applying the rules backwards; −1 where some
         string is no rule's (an input the RHM never produces)."""
-        symbols = np.asarray(symbols, dtype=np.int64)  # (N, s^L)
+        symbols = _integers("symbols", symbols)  # (N, s^L)
+        if (
+            symbols.ndim != 2
+            or symbols.shape[1] != self.input_length
+            or (symbols.size and symbols.max() >= self.v)
+        ):
+            raise ValueError(
+                f"symbols must be (N, {self.input_length}) integers below v = {self.v} (−1 for "
+                f"none), got shape {symbols.shape}"
+            )
         for level in range(self.L - 1, -1, -1):
             parents = self.rules[level].shape[0]
             table = np.full(self.v**self.s, -1, dtype=np.int64)  # string code -> parent
@@ -155,6 +164,14 @@ class RandomHierarchy:
         if encoding == "onehot":
             x = one_hot(x, self.v)
         return HierarchySplit(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+
+
+def _integers(name: str, values) -> np.ndarray:
+    """``values`` as int64, refusing fractions, NaN, bools and non-numbers by name."""
+    array = np.asarray(values)
+    if array.size and array.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be integers, got dtype {array.dtype}")
+    return array.astype(np.int64)
 
 
 def sample_indices(p_max: int, count: int, *, seed: int) -> np.ndarray:

@@ -63,6 +63,8 @@ MNIST5K_FILE = "data/data/mnist_5k.csv.gz"
 #: differs is refused, so every run reads the same images.
 MNIST5K_SHA256 = "167bbe5fc3dfbce27f9a4c6c1814964f3367677ee226d9811d79cbd41fd5d053"
 _MNIST5K_IMAGES = 5000
+#: The largest seed of a split (scikit-learn's ``random_state`` is below 2³²).
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,8 @@ def digits(seed: int = 0, *, test_fraction: float = 0.25, dtype=np.float32) -> I
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    seed = check.integer("seed", seed, maximum=2**32 - 1)
+    seed = check.integer("seed", seed, maximum=MAX_SEED)
+    dtype = _float_dtype(dtype)
     check.require(
         isinstance(test_fraction, float) and 0 < test_fraction < 1,
         f"test_fraction must be a float in (0, 1), got {test_fraction!r}",
@@ -146,7 +149,8 @@ def mnist5k(
             CSV (the message names it).
         TypeError: a seed or size that is not an integer.
     """
-    seed = check.integer("seed", seed, maximum=2**32 - 1)
+    seed = check.integer("seed", seed, maximum=MAX_SEED)
+    dtype = _float_dtype(dtype)
     n_train = check.integer("n_train", n_train, minimum=10, maximum=_MNIST5K_IMAGES - 10)
     n_test = check.integer("n_test", n_test, minimum=10, maximum=_MNIST5K_IMAGES - 10)
     check.require(
@@ -236,6 +240,8 @@ def mnist(
         ValueError: ``data_dir`` is not a directory, a file is missing, or a file is not a
             valid idx file of the expected kind (the message names ``data_dir`` and the files).
     """
+    seed = check.integer("seed", seed, maximum=MAX_SEED)
+    dtype = _float_dtype(dtype)
     root = _directory(data_dir, "MNIST", _mnist_expected())
     arrays = {}
     for key, stem in MNIST_FILES.items():
@@ -270,6 +276,8 @@ def cifar10(
 
     Args, Raises: as :func:`mnist` (the files are :data:`CIFAR10_FILES`).
     """
+    seed = check.integer("seed", seed, maximum=MAX_SEED)
+    dtype = _float_dtype(dtype)
     expected = f"expected the CIFAR-10 python batches {', '.join(CIFAR10_FILES)}"
     root = _directory(data_dir, "CIFAR-10", expected)
     if (root / _CIFAR_FOLDER).is_dir() and not (root / "test_batch").is_file():
@@ -283,6 +291,22 @@ def cifar10(
     train = tuple(np.concatenate([parts[n][i] for n in CIFAR10_FILES[:-1]]) for i in (0, 1))
     return _subsets_standardised(train, parts["test_batch"], n_train, n_test, seed, "cifar10",
                                  dtype)  # fmt: skip
+
+
+def _float_dtype(dtype) -> np.dtype:
+    """``dtype`` as a NumPy float dtype: standardised images are not integers."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(
+            f"dtype must be a NumPy float dtype such as np.float32, got {dtype!r}"
+        ) from None
+    if resolved.kind != "f":
+        raise TypeError(
+            f"dtype must be a float dtype (np.float16, np.float32, np.float64): standardised "
+            f"images are fractions, got {resolved}"
+        )
+    return resolved
 
 
 def _mnist_expected() -> str:
@@ -313,7 +337,14 @@ def _read_idx(path: Path, ndim: int, root: Path) -> np.ndarray:
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     if len(raw) - header != int(np.prod(dims)):
         raise ValueError(f"{bad} (holds {len(raw) - header} bytes after the header, dims {dims})")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    if 0 in dims:
+        raise ValueError(f"data_dir {str(root)!r}: {path.name} is empty (dims {dims})")
+    array = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    if ndim == 1 and array.max() > 9:
+        raise ValueError(
+            f"data_dir {str(root)!r}: {path.name} holds label {array.max()}; labels are classes 0-9"
+        )
+    return array
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -345,12 +376,23 @@ def _read_cifar_batch(path: Path, root: Path, expected: str) -> tuple[np.ndarray
     labels = batch.get(b"labels", batch.get("labels"))
     if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise ValueError(f"{bad} (its 'data' is not an (n, 3072) array); {expected}")
-    labels = np.asarray(labels if labels is not None else [], dtype=np.int64)
-    if labels.shape != (data.shape[0],) or (
-        labels.size and not 0 <= labels.min() <= labels.max() < 10
+    if data.shape[0] == 0:
+        raise ValueError(f"{bad} (it holds no images); {expected}")
+    if data.dtype.kind not in "ui" or data.min() < 0 or data.max() > 255:
+        raise ValueError(
+            f"{bad} (its 'data' is not pixel values 0-255 as integers: {data.dtype}"
+            f"{', NaN' if data.dtype.kind == 'f' and np.isnan(data).any() else ''}); {expected}"
+        )
+    labels = np.asarray(labels if labels is not None else [])
+    if (
+        labels.dtype.kind not in "ui"
+        or labels.shape != (data.shape[0],)
+        or (not 0 <= labels.min() <= labels.max() < 10)
     ):
-        raise ValueError(f"{bad} (its 'labels' are not {data.shape[0]} classes 0-9); {expected}")
-    return data.reshape(-1, 3, 32, 32), labels
+        raise ValueError(
+            f"{bad} (its 'labels' are not {data.shape[0]} integer classes 0-9); {expected}"
+        )
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
 def _subset(images, labels, n, seed, name):
@@ -371,9 +413,13 @@ def _subsets_standardised(train, test, n_train, n_test, seed, name, dtype) -> Im
 def _standardised(x_train, y_train, x_test, y_test, name, dtype) -> ImageData:
     """Images standardised per channel by the training set's mean and standard deviation."""
     x_train, x_test = np.asarray(x_train, np.float64), np.asarray(x_test, np.float64)
+    if not (np.isfinite(x_train).all() and np.isfinite(x_test).all()):
+        raise ValueError(f"{name}: images must be finite (NaN or inf pixel values found)")
     mean = x_train.mean(axis=(0, 2, 3), keepdims=True)  # (1, C, 1, 1)
     std = x_train.std(axis=(0, 2, 3), keepdims=True)
     std = np.where(std > 0, std, 1.0)
+    if any(np.asarray(y).dtype.kind not in "ui" for y in (y_train, y_test)):
+        raise ValueError(f"{name}: labels must be integer classes 0-9")
     labels = [np.asarray(y, dtype=np.int64) for y in (y_train, y_test)]
     if any(y.size and not 0 <= y.min() <= y.max() < 10 for y in labels):
         raise ValueError(f"{name}: labels must be classes 0-9")

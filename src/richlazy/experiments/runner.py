@@ -17,6 +17,7 @@ from typing import Any
 import xarray as xr
 
 from richlazy.experiments import Experiment, describe, get
+from richlazy.runtime import device_of
 from richlazy.store import RunDirectory, StoreError
 from richlazy.sweeps import Progress, RunContext, SilentProgress
 
@@ -80,6 +81,7 @@ def run(
     check_style(experiment, style)
     context = RunContext(progress=progress or SilentProgress(), client=client)
     if out is None:
+        check_device_usable(config)
         start = time.perf_counter()
         results = _labeled(experiment.run(config, context), name, preset, config)
         return Outcome(
@@ -99,6 +101,7 @@ def run(
         if reused:
             results = directory.load_results()
         else:
+            check_device_usable(config)
             context.directory = directory
             start = time.perf_counter()
             results = _labeled(experiment.run(config, context), name, preset, config)
@@ -158,6 +161,15 @@ def redraw(
     return Outcome(
         name, results, target.path, figures, 0.0, True, experiment.headline(results, config)
     )
+
+
+def check_device_usable(config: Any) -> None:
+    """A ValueError when the config computes on a device this machine lacks ("cuda" without a
+    GPU). Checked when computing, not when a config is built, so that results computed on a GPU
+    reopen, redraw and report anywhere."""
+    device = getattr(config, "device", None)
+    if isinstance(device, str):
+        device_of(device)
 
 
 def check_style(experiment: Experiment, style: str | None) -> None:

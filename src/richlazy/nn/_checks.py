@@ -15,10 +15,29 @@ from torch import nn
 
 
 def module(name: str, value: object) -> nn.Module:
-    """Return ``value`` if it is a ``torch.nn.Module``."""
+    """Return ``value`` if it is a ``torch.nn.Module``, without its wrappers (``unwrap``)."""
     if not isinstance(value, nn.Module):
         raise TypeError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
-    return value
+    return unwrap(value)
+
+
+def is_compiled(value: nn.Module) -> bool:
+    """Whether ``value`` is the module ``torch.compile`` returns (an ``OptimizedModule``)."""
+    return type(value).__name__ == "OptimizedModule" and isinstance(
+        getattr(value, "_orig_mod", None), nn.Module
+    )
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside ``DataParallel``, ``DistributedDataParallel`` and ``torch.compile``
+    wrappers, nested in any order: the same parameters and the same function, point by point."""
+    while True:
+        if isinstance(model, nn.DataParallel | nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif is_compiled(model):
+            model = model._orig_mod
+        else:
+            return model
 
 
 def real(name: str, value: object, *, positive: bool = True, allow_zero: bool = False) -> float:

@@ -1,8 +1,11 @@
 """Parameter names of any module: wrapper prefixes removed, tied parameters, patterns, rates.
 
-A model wrapped by ``torch.nn.parallel.DistributedDataParallel`` or ``torch.compile`` names its
-parameters ``module.…`` or ``_orig_mod.…``; every name in ``richlazy.nn`` is the name with those
-wrappers removed, so that a geometry saved from one form applies to the other.
+A model wrapped by ``DataParallel``, ``DistributedDataParallel`` or ``torch.compile`` names its
+parameters ``module.…`` or ``_orig_mod.…``; every name in ``richlazy.nn`` is a name in the
+unwrapped model (``_checks.unwrap``; ``_orig_mod`` segments of compiled submodules dropped), so
+that a geometry saved from one form applies to the other. A user's key with a wrapper prefix is
+read as given first, and without the prefix only if it names nothing as given: a submodule the
+user named ``module`` stays a name, not a wrapper.
 """
 
 from __future__ import annotations
@@ -21,15 +24,20 @@ WRAPPER_SEGMENT = "_orig_mod"  # torch.compile also wraps submodules: drop it an
 
 
 def canonical(name: str) -> str:
-    """``name`` without leading ``module.`` / ``_orig_mod.`` and inner ``_orig_mod`` segments."""
+    """A name in an unwrapped model without the ``_orig_mod`` segments of compiled submodules."""
+    return ".".join(part for part in name.split(".") if part != WRAPPER_SEGMENT)
+
+
+def _without_wrappers(key: str) -> str:
+    """``key`` without leading ``module.`` / ``_orig_mod.`` prefixes."""
     stripped = True
     while stripped:
         stripped = False
         for prefix in WRAPPER_PREFIXES:
-            if name.startswith(prefix):
-                name = name.removeprefix(prefix)
+            if key.startswith(prefix):
+                key = key.removeprefix(prefix)
                 stripped = True
-    return ".".join(part for part in name.split(".") if part != WRAPPER_SEGMENT)
+    return key
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ class Entry:
 
 def parameters(model: nn.Module) -> list[Entry]:
     """Every distinct parameter of ``model`` in registration order, tied ones listed once."""
+    model = _checks.unwrap(model)
     found: dict[int, tuple[str, nn.Parameter, list[str], list[str], str]] = {}
     for module_name, module in model.named_modules(remove_duplicate=False):
         for attr, param in module.named_parameters(recurse=False):
@@ -65,8 +74,14 @@ def parameters(model: nn.Module) -> list[Entry]:
 
 
 def match(key: str, entries: list[Entry]) -> list[Entry]:
-    """Entries named by ``key``: a parameter name, a module name (its parameters) or a glob."""
-    key = canonical(key)
+    """Entries named by ``key``: a parameter name, a module name (its parameters) or a glob;
+    a key naming nothing as given is tried without its wrapper prefixes."""
+    chosen = _match(canonical(key), entries)
+    bare = canonical(_without_wrappers(key))
+    return chosen if chosen or bare == canonical(key) else _match(bare, entries)
+
+
+def _match(key: str, entries: list[Entry]) -> list[Entry]:
     glob = any(c in key for c in "*?[")
     chosen = []
     for entry in entries:

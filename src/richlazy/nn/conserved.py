@@ -48,6 +48,8 @@ _HOMOGENEOUS_FUNCTIONS = {F.relu, torch.relu, torch.relu_, F.leaky_relu, F.max_p
                           F.adaptive_max_pool2d, F.dropout}  # fmt: skip
 _LINEAR_FUNCTIONS = {F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, F.adaptive_avg_pool1d,
                      F.adaptive_avg_pool2d}  # fmt: skip
+# A product with (or a division by) a number scales every unit alike: a linear map.
+_SCALINGS = {operator.mul, torch.mul, operator.truediv, torch.div}
 _JOINS = {operator.add, operator.iadd, torch.add, torch.cat, operator.mul, torch.mul}
 
 
@@ -78,6 +80,15 @@ def _flattens(node: fx.Node) -> bool:
     start = kwargs.get("start_dim", args[1] if len(args) > 1 else 0)
     end = kwargs.get("end_dim", args[2] if len(args) > 2 else -1)
     return start == 1 and end == -1
+
+
+def _by_a_number(node: fx.Node) -> bool:
+    """Whether ``node`` multiplies (divides) one tensor by a plain number (not a tensor)."""
+    args = [*node.args, *node.kwargs.values()]
+    nodes = [a for a in args if isinstance(a, fx.Node)]
+    numbers = [a for a in args if isinstance(a, int | float) and not isinstance(a, bool)]
+    first_is_tensor = node.target in (operator.mul, torch.mul) or args[0] is nodes[0]
+    return len(nodes) == 1 and len(numbers) == 1 and len(args) == 2 and bool(first_is_tensor)
 
 
 def _step(node: fx.Node, modules: dict) -> tuple[str, str]:
@@ -112,6 +123,8 @@ def _step(node: fx.Node, modules: dict) -> tuple[str, str]:
             return "linear", name
         if target is torch.flatten:
             return ("flatten", "flatten") if _flattens(node) else ("other", "flatten")
+        if target in _SCALINGS and _by_a_number(node):
+            return "linear", f"{name} by a number"
         if target in _JOINS:
             return "join", f"{name} (a residual connection or concatenation)"
         return "other", f"function {name}"
@@ -127,7 +140,7 @@ def find_pairs(model: nn.Module) -> tuple[list[Pair], list[str]]:
     Raises:
         TypeError: ``model`` is not a module.
     """
-    _checks.module("model", model)
+    model = _checks.module("model", model)
     try:
         graph = fx.symbolic_trace(model).graph
     except Exception as error:  # any failure of tracing: control flow, custom tensors, ...
@@ -229,6 +242,7 @@ def pair_values(pairs: list[Pair], model: nn.Module, rates: dict[int, float]):
     Args:
         rates: ``{id(parameter): η}``; a pair with an untrained parameter gets None.
     """
+    model = _checks.unwrap(model)
     modules = {_names.canonical(n): m for n, m in model.named_modules()}
     values = []
     with torch.no_grad():
@@ -272,7 +286,7 @@ def conserved_quantities(model: nn.Module, *, lrs: object = None) -> xr.Dataset:
     Raises:
         TypeError: ``model`` is not a module or ``lrs`` of the wrong kind.
     """
-    _checks.module("model", model)
+    model = _checks.module("model", model)
     rates = {id(e.param): r for e, r in _names.rates(model, lrs, argument="lrs")}
     pairs, skipped = find_pairs(model)
     values = pair_values(pairs, model, rates)

@@ -22,6 +22,10 @@ G_c = F_c − mean(F_c), and both scores are invariant to multiplying G by any n
   |u|, |v| ≤ 1/5 among the 24 non-zero ones, so white noise scores 1/3 in expectation, a
   checkerboard near 0 and a smooth blob or low-frequency Gabor near 1.
 
+Each filter is first divided by a power of two near its largest |entry| (an exact division), so
+the scores are the same for filters of 1e300 or 1e-300 (no overflow, no underflow). Complex
+filters are refused, as are 1×1 filters (no shape to score).
+
 A filter that is constant in every channel has G = 0: no shape at all. Both scores are NaN for
 it (0/0), rather than 0 (which would rank it the smoothest filter possible) or any other number;
 aggregates over filters skip NaN.
@@ -30,6 +34,7 @@ aggregates over filters skip NaN.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 __all__ = [
     "LAPLACIAN",
@@ -59,24 +64,49 @@ def mean_removed(filters) -> np.ndarray:
             channel), a NumPy array or a torch tensor.
 
     Raises:
-        ValueError: another number of dimensions, an empty filter, or non-finite values.
+        TypeError: complex or non-numeric filters.
+        ValueError: another number of dimensions, an empty or 1×1 filter, or non-finite values.
     """
-    return _prepared(filters)[0]
+    return _prepared(filters, scaled=False)[0]
 
 
-def _prepared(filters) -> tuple[np.ndarray, np.ndarray]:
-    """The mean-removed filters G (K, C, h, w) and whether each is constant (K,)."""
+def _real_array(filters) -> np.ndarray:
+    """``filters`` (NumPy or torch) as a NumPy array of real numbers, complex ones refused."""
     if hasattr(filters, "detach"):
-        filters = filters.detach().cpu().numpy()
-    array = np.asarray(filters, dtype=np.float64)
+        if filters.is_complex():
+            raise TypeError(f"filters must be real; got a complex tensor ({filters.dtype})")
+        filters = filters.detach().cpu().to(torch.float64).numpy()
+    array = np.asarray(filters)
+    if np.iscomplexobj(array):
+        raise TypeError("filters must be real; got a complex array")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"filters must be a real array, got dtype {array.dtype}")
+    return array
+
+
+def _prepared(filters, *, scaled: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The mean-removed filters G (K, C, h, w) and whether each is constant (K,); ``scaled``:
+    each filter first divided by a power of two near its largest |entry| (the scores are scale
+    invariant, and so filters of 1e±300 neither overflow nor underflow)."""
+    array = _real_array(filters).astype(np.float64)
     if array.ndim == 3:
         array = array[:, None]
     if array.ndim != 4 or 0 in array.shape:
         raise ValueError(
             f"filters must be a non-empty array (K, C, h, w) or (K, h, w), got shape {array.shape}"
         )
+    if array.shape[2] * array.shape[3] < 2:
+        raise ValueError(
+            f"filters must be at least 2 pixels (h·w ≥ 2): a 1×1 filter has no shape, got "
+            f"shape {array.shape}"
+        )
     if not np.isfinite(array).all():
         raise ValueError("filters must be finite")
+    if scaled:
+        peak = np.abs(array).max(axis=(1, 2, 3), keepdims=True)  # (K, 1, 1, 1)
+        # A power of two near the peak: dividing by it is exact, so in-range filters score
+        # bitwise as without it.
+        array = array / np.ldexp(1.0, np.frexp(np.where(peak > 0, peak, 1.0))[1])
     centred = array - array.mean(axis=(2, 3), keepdims=True)  # (K, C, h, w)
     energy = (centred**2).sum(axis=(1, 2, 3))  # (K,)
     scale = (array**2).sum(axis=(1, 2, 3))
@@ -153,13 +183,7 @@ def filter_smoothness(filters, *, padding: str = "valid") -> np.ndarray:
         TypeError: complex filters.
         ValueError: not 4-D, empty, smaller than 3×3, non-finite values, or an unknown padding.
     """
-    if hasattr(filters, "detach"):
-        filters = filters.detach().cpu().numpy()
-    array = np.asarray(filters)
-    if np.iscomplexobj(array):
-        raise TypeError("filters must be real; got a complex array")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"filters must be a real array, got dtype {array.dtype}")
+    array = _real_array(filters)
     if array.ndim != 4 or 0 in array.shape or min(array.shape[2:]) < 3:
         raise ValueError(
             "filters must be an array (out, in, h, w) with h, w ≥ 3 (the 3×3 Laplacian must fit), "

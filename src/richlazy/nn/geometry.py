@@ -115,18 +115,42 @@ class InitGeometry:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> InitGeometry:
-        """The geometry ``to_dict`` wrote (not bound to any model)."""
+        """The geometry ``to_dict`` wrote (not bound to any model), each field checked."""
+        keys = ("alpha", "rescale_last", "first", "last", "scales", "lr_scales")
         if not isinstance(data, Mapping) or not {"scales", "lr_scales"} <= set(data):
             raise ValueError("data must be a mapping written by InitGeometry.to_dict")
-        keys = ("alpha", "rescale_last", "first", "last", "scales", "lr_scales")
-        return cls(**{k: data[k] for k in keys if k in data})
+        unknown = sorted(str(k) for k in set(data) - set(keys))
+        if unknown:
+            raise ValueError(f"data has unknown fields {unknown}; InitGeometry has {list(keys)}")
+        fields = dict(data)
+        fields["scales"] = _checks.factors("data['scales']", data["scales"])
+        fields["lr_scales"] = _checks.factors("data['lr_scales']", data["lr_scales"])
+        if fields.get("alpha") is not None:
+            fields["alpha"] = _checks.real("data['alpha']", fields["alpha"])
+        if not isinstance(fields.get("rescale_last", True), bool):
+            raise TypeError(f"data['rescale_last'] must be a bool, got {fields['rescale_last']!r}")
+        for key in ("first", "last"):
+            if not isinstance(fields.get(key), str | None):
+                raise TypeError(f"data[{key!r}] must be a module name or None, got {fields[key]!r}")
+        if set(fields["scales"]) != set(fields["lr_scales"]):
+            raise ValueError("data['scales'] and data['lr_scales'] must name the same parameters")
+        return cls(**fields)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> InitGeometry:
-        return cls.from_dict(json.loads(text))
+        """The geometry ``to_json`` wrote, checked as ``from_dict`` checks it."""
+        if not isinstance(text, str | bytes | bytearray):
+            raise TypeError(
+                f"text must be the JSON string to_json wrote, got {type(text).__name__}"
+            )
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"text is not JSON written by InitGeometry.to_json: {error}") from None
+        return cls.from_dict(data)
 
     def param_groups(self, lr: float, *, model: nn.Module | None = None, **defaults) -> list[dict]:
         """Parameter groups with rate ``lr × lr_scale``, for any ``torch.optim`` optimizer.
@@ -314,7 +338,7 @@ def unbalance(
             pass ``rescale_last=False``); tied parameters given different factors; the model
             was already unbalanced and ``force`` is False. Nothing is changed when it raises.
     """
-    _checks.module("model", model)
+    model = _checks.module("model", model)
     if alpha is not None:
         alpha = _checks.real("alpha", alpha)
     init_keys = _checks.factors("scales", scales)
@@ -329,6 +353,7 @@ def unbalance(
     firsts = _named_layers(model, "first", first, alpha)
     named_last = _named_layers(model, "last", last, alpha)
     first = last = None
+    by_alpha: set[str] = set()  # the parameters α scales
     if alpha is not None:
         found_first, found_last = (
             _first_and_last(model, entries) if not (firsts and named_last) else (None, None)
@@ -346,8 +371,10 @@ def unbalance(
         for entry in entries:
             if _held_by(entry, firsts):
                 factor[entry.name] /= alpha
+                by_alpha.add(entry.name)
             if rescale_last and f"{last}.weight" in entry.aliases:
                 factor[entry.name] *= alpha
+                by_alpha.add(entry.name)
         if not rescale_last:
             last = None
         elif not any(f"{last}.weight" in e.aliases for e in entries):
@@ -359,12 +386,16 @@ def unbalance(
     for entry in entries:
         if not math.isfinite(factor[entry.name]) or factor[entry.name] <= 0:
             raise ValueError(f"the factor of {entry.name!r} is {factor[entry.name]}: not > 0")
-        tied = len(entry.aliases) > 1 and alpha is not None and _held_by(entry, firsts)
-        if tied and rescale_last and last is not None and last in entry.owners:
-            raise ValueError(
-                f"parameter {entry.name!r} is tied between the first layer {first!r} and "
-                f"the last {last!r}: α would cancel on it; use scales= or untie them"
+        if alpha is not None:
+            _check_ties(entry, firsts, last if rescale_last else None, first)
+    by_scales = set(_names.assign("scales", init_keys, entries))
+    new_values = {}
+    for entry in entries:
+        if factor[entry.name] != 1.0:
+            cause = " and ".join(
+                n for n, s in (("alpha", by_alpha), ("scales", by_scales)) if entry.name in s
             )
+            new_values[entry.name] = _scaled(entry, factor[entry.name], cause or "alpha")
     earlier = [e.name for e in entries if e.param in _APPLIED]
     if earlier and not force:
         raise ValueError(
@@ -380,9 +411,57 @@ def unbalance(
         last=last,
         model=weakref.ref(model),
     )
-    with torch.no_grad():
+    with torch.no_grad():  # every check passed: nothing below can fail half-way
         for entry in entries:
-            if factor[entry.name] != 1.0:
-                entry.param.mul_(factor[entry.name])
-            _APPLIED[entry.param] = geometry
+            if entry.name in new_values:
+                entry.param.copy_(new_values[entry.name])
+    for entry in entries:
+        _APPLIED[entry.param] = geometry
     return geometry
+
+
+def _check_ties(entry: _names.Entry, firsts: tuple[str, ...], last: str | None, first: str):
+    """Refuse a parameter of a layer α scales that is tied to a layer α scales otherwise."""
+    in_first = _held_by(entry, firsts)
+    in_last = last is not None and f"{last}.weight" in entry.aliases
+    if not (in_first or in_last):
+        return
+    if in_first and in_last:
+        raise ValueError(
+            f"parameter {entry.name!r} is tied between the first layer {first!r} and "
+            f"the last {last!r}: α would cancel on it; use scales= or untie them"
+        )
+    inside = (
+        (lambda o: any(o == m or o.startswith(m + ".") for m in firsts))
+        if in_first
+        else (lambda o: o == last)
+    )
+    others = [o for o in entry.owners if not inside(o)]
+    if others:
+        end, name = ("first", first) if in_first else ("last", last)
+        raise ValueError(
+            f"parameter {entry.name!r} of the {end} layer {name!r} is tied to the layer "
+            f"{others[0]!r} in between: α would rescale that layer too; untie them, or name "
+            "the factors yourself with scales= and leave alpha=None"
+        )
+
+
+def _scaled(entry: _names.Entry, factor: float, cause: str) -> torch.Tensor:
+    """``entry``'s values times ``factor`` in its dtype, refused where they leave its range."""
+    param = entry.param.detach()
+    if not param.is_floating_point():
+        raise TypeError(
+            f"parameter {entry.name!r} is {param.dtype}: unbalance rescales floating parameters"
+        )
+    info = torch.finfo(param.dtype)
+    new = param.clone().mul_(factor)  # the very product an in-place mul_ gives
+    overflow = torch.isfinite(param) & ~torch.isfinite(new)
+    underflow = (param != 0) & (new == 0)
+    if not info.tiny <= factor <= info.max or bool(overflow.any()) or bool(underflow.any()):
+        what = "overflow to inf" if bool(overflow.any()) or factor > 1 else "underflow to 0"
+        raise ValueError(
+            f"{cause} give parameter {entry.name!r} ({param.dtype}) the factor {factor:.3g}: "
+            f"its values would {what}; factors must keep them within {param.dtype}'s range "
+            f"[{info.tiny:.3g}, {info.max:.3g}] (a smaller |log alpha|, or a wider dtype)"
+        )
+    return new

@@ -13,7 +13,9 @@ training run is the same with and without the monitor.
 
 from __future__ import annotations
 
+import itertools
 import math
+import numbers
 from collections.abc import Iterable
 from functools import partial
 
@@ -34,6 +36,9 @@ RELU_FAMILY: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.
 #: The monitor's default schedule, endless: 0 and the integers nearest 10^(k/10), each once
 #: (``richlazy.runtime.log_schedule(None, per_decade=10, first=1)``; ``per_decade=`` changes the
 #: density).
+#: The largest step a record holds: ``to_xarray``'s ``step`` coordinate is int64.
+MAX_STEP = 2**63 - 1
+
 log_schedule = partial(_any_log_schedule, None, per_decade=10, first=1)
 
 
@@ -54,13 +59,17 @@ class FeatureMonitor:
         optimizer: its learning rates weight the kernel and the conserved quantities (read
             once, when the monitor is built); None for unit rates.
         every: None for the log-spaced schedule (about 10 records per decade of steps), an
-            int k to record every k steps, or an iterable of steps.
+            int k to record every k steps, or an iterable of int steps (steps are ints in
+            [0, 2**63 − 1], the int64 ``step`` coordinate).
         kernel: "sum" or "trace" (``empirical_ntk``'s kernel).
         max_memory: ``empirical_ntk``'s budget.
 
     Raises:
         TypeError, ValueError: a non-module, probe points the model does not accept, a bad
-            schedule, optimizer or kernel.
+            schedule, optimizer or kernel; at ``log``, a model whose parameters (names, shapes,
+            dtypes, ``requires_grad``) or ReLU-family modules changed since. Tensors swapped
+            in place of others of the same name and shape (``load_state_dict(...,
+            assign=True)``, a replaced layer) are measured as they are now.
     """
 
     def __init__(
@@ -73,7 +82,7 @@ class FeatureMonitor:
         kernel: ntk.Kernel = "sum",
         max_memory: int | None = None,
     ) -> None:
-        self.model = _checks.module("model", model)
+        self.model = model = _checks.module("model", model)  # wrappers removed
         self.probe = _checks.probe("probe_x", probe_x)
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(
@@ -84,14 +93,13 @@ class FeatureMonitor:
         self._schedule = self._make_schedule(every)
         self._next = next(self._schedule)
         self._from_optimizer = optimizer is not None
-        self._trained = _names.rates(model, optimizer, argument="optimizer")
-        self._rates = {id(e.param): r for e, r in self._trained}
-        self._entries = _names.parameters(model)
+        trained = _names.rates(model, optimizer, argument="optimizer")
+        self._rate_of = {e.name: r for e, r in trained}  # by name: survives replaced tensors
+        self._signature = self._structure()
+        self._refresh()
         self._start = [e.param.detach().clone() for e in self._entries]
         self._layers = sorted({e.owners[0] for e in self._entries}, key=self._order())
         self._pairs, self.skipped = conserved.find_pairs(model)
-        self._relus = [(_names.canonical(n), m) for n, m in model.named_modules()
-                       if isinstance(m, RELU_FAMILY)]  # fmt: skip
         self._K0 = self._kernel()
         self._patterns0 = self._patterns()
         self._calls = [(name, i) for name, _ in self._relus
@@ -99,6 +107,38 @@ class FeatureMonitor:
         self._conserved0 = conserved.pair_values(self._pairs, model, self._rates)
         self._previous: tuple[int, torch.Tensor] | None = None
         self.records: list[dict] = []
+
+    def _structure(self) -> tuple:
+        """What the records compare across steps: each parameter's name, shape, dtype and
+        whether it is trained, and each ReLU-family module's name and type."""
+        params = tuple((e.name, tuple(e.param.shape), e.param.dtype, e.param.requires_grad)
+                       for e in _names.parameters(self.model))  # fmt: skip
+        relus = tuple((_names.canonical(n), type(m)) for n, m in self.model.named_modules()
+                      if isinstance(m, RELU_FAMILY))  # fmt: skip
+        return params, relus
+
+    def _refresh(self) -> None:
+        """Take the model's tensors and modules as they are now (``load_state_dict(...,
+        assign=True)`` or a replaced layer swap them); a changed structure is refused."""
+        now = self._structure()
+        if now != self._signature:
+            after = {n: tuple(rest) for n, *rest in now[0]}
+            before = {n: tuple(rest) for n, *rest in self._signature[0]}
+            changed = sorted(set(before) ^ set(after)) or [
+                n for n in before if before[n] != after[n]
+            ]
+            what = (f"parameters {changed[:3]} (name, shape, dtype or requires_grad)"
+                    if changed else "its ReLU-family modules")  # fmt: skip
+            raise ValueError(
+                f"model: {what} changed since this FeatureMonitor was built; its records "
+                "compare the model with its state then: build a new FeatureMonitor"
+            )
+        self._entries = _names.parameters(self.model)
+        self._trained = [(e, self._rate_of[e.name]) for e in self._entries
+                         if e.name in self._rate_of]  # fmt: skip
+        self._rates = {id(e.param): r for e, r in self._trained}
+        self._relus = [(_names.canonical(n), m) for n, m in self.model.named_modules()
+                       if isinstance(m, RELU_FAMILY)]  # fmt: skip
 
     def _order(self):
         names = [_names.canonical(n) for n, _ in self.model.named_modules()]
@@ -108,18 +148,21 @@ class FeatureMonitor:
     def _make_schedule(every):
         if every is None:
             return log_schedule()
-        if isinstance(every, int) and not isinstance(every, bool):
-            if every < 1:
-                raise ValueError(f"every must be ≥ 1, got {every}")
-            return (k * every for k in range(1 << 62))
-        try:
-            steps = sorted({int(s) for s in every})
-        except TypeError:
+        if isinstance(every, numbers.Integral) and not isinstance(every, bool | np.bool_):
+            every = int(every)
+            if not 1 <= every <= MAX_STEP:
+                raise ValueError(f"every must be an int in [1, 2**63 - 1], got {every}")
+            return itertools.chain((k * every for k in range(MAX_STEP // every + 1)), [math.inf])
+        if isinstance(every, str | bytes | float | torch.Tensor | np.ndarray) or not isinstance(
+            every, Iterable
+        ):
             raise TypeError(
-                f"every must be None, an int or an iterable of steps, got {type(every).__name__}"
-            ) from None
-        if not steps or steps[0] < 0:
-            raise ValueError("every must list at least one step, all ≥ 0")
+                "every must be None, an int or an iterable of int steps, got "
+                f"{type(every).__name__}"
+            )
+        steps = sorted({_step_value("every", s) for s in every})
+        if not steps:
+            raise ValueError("every must list at least one step")
         return iter([*steps, math.inf])
 
     def _kernel(self) -> torch.Tensor:
@@ -147,6 +190,7 @@ class FeatureMonitor:
     def maybe_log(self, step: int) -> bool:
         """Record at ``step`` if the schedule says so (steps skipped by the loop are caught up
         at the next call); whether it recorded."""
+        step = _step_value("step", step)
         if step < self._next:
             return False
         self.log(step)
@@ -156,10 +200,10 @@ class FeatureMonitor:
 
     def log(self, step: int) -> dict:
         """Record every quantity now, at ``step``; returns the record."""
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"step must be an integer ≥ 0, got {step!r}")
+        step = _step_value("step", step)
         if self.records and step <= self.records[-1]["step"]:
             raise ValueError(f"steps must increase: {step} after {self.records[-1]['step']}")
+        self._refresh()
         K = self._kernel()
         record: dict = {"step": step}
         record["kernel_distance"] = float(ntk.kernel_distance(self._K0, K))
@@ -343,6 +387,15 @@ class FeatureMonitor:
 
 
 _SCALARS = ("kernel_distance", "kernel_velocity", "kernel_norm", "parameter_distance")
+
+
+def _step_value(argument: str, step) -> int:
+    """A step: an int (not a bool) in [0, 2**63 − 1], the range of the int64 ``step`` coordinate."""
+    if isinstance(step, bool | np.bool_) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"{argument} must hold int steps, got {step!r}")
+    if not 0 <= int(step) <= MAX_STEP:
+        raise ValueError(f"{argument} must hold steps in [0, 2**63 - 1] (int64), got {step}")
+    return int(step)
 
 
 def _drift(before, after) -> float:

@@ -12,6 +12,7 @@ take the torch.func route, which ``method="jacobian"`` uses for every parameter.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Literal, get_args
@@ -117,7 +118,7 @@ def empirical_ntk(
             the probe dimension first, or ``groups`` naming an unknown, untrained or repeated
             parameter.
     """
-    _checks.module("model", model)
+    model = _checks.module("model", model)
     x1 = _checks.probe("x1", x1)
     if x2 is not None:
         x2 = _checks.probe("x2", x2, like=x1)
@@ -340,7 +341,7 @@ def ntk_routes(
         TypeError: as ``empirical_ntk``.
         ValueError: as ``empirical_ntk``.
     """
-    _checks.module("model", model)
+    model = _checks.module("model", model)
     x = _checks.probe("x", x)
     kernel = _checks.choice("kernel", kernel, KERNELS)
     trained = _names.rates(model, lr_weights)
@@ -360,6 +361,20 @@ def ntk_routes(
             for e in entries}  # fmt: skip
 
 
+def _real_kernel(name: str, K) -> torch.Tensor:
+    """``K`` as a real, non-boolean tensor (NumPy input converted); complex ones refused."""
+    if not isinstance(K, torch.Tensor):
+        array = np.asarray(K)
+        if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
+            raise TypeError(f"{name} must be a real numeric kernel, got dtype {array.dtype}")
+        K = torch.as_tensor(array)
+    if K.is_complex():
+        raise TypeError(f"{name} must be real, got complex values ({K.dtype})")
+    if K.dtype == torch.bool:
+        raise TypeError(f"{name} must be a real numeric kernel, got {K.dtype}")
+    return K
+
+
 def kernel_distance(K0, Kt, *, ndim: int = 2):
     """S = 1 − ⟨K0, Kt⟩_F / (‖K0‖_F ‖Kt‖_F) over the last ``ndim`` dims, batched (§6.2).
 
@@ -376,16 +391,28 @@ def kernel_distance(K0, Kt, *, ndim: int = 2):
         equal; NaN where a kernel is zero or not finite.
 
     Raises:
-        ValueError: the kernels' trailing shapes differ, or leading shapes do not broadcast.
+        TypeError: complex, boolean or non-numeric kernels (NumPy or torch alike).
+        ValueError: the kernels' trailing shapes differ or are empty, or leading shapes do not
+            broadcast.
     """
     as_numpy = not isinstance(K0, torch.Tensor) and not isinstance(Kt, torch.Tensor)
-    a = torch.as_tensor(np.asarray(K0) if not isinstance(K0, torch.Tensor) else K0)
-    b = torch.as_tensor(np.asarray(Kt) if not isinstance(Kt, torch.Tensor) else Kt)
-    if not isinstance(ndim, int) or ndim < 1 or a.ndim < ndim or b.ndim < ndim:
+    a, b = _real_kernel("K0", K0), _real_kernel("Kt", Kt)
+    if (
+        isinstance(ndim, bool)
+        or not isinstance(ndim, int)
+        or ndim < 1
+        or min(a.ndim, b.ndim) < ndim
+    ):
         raise ValueError(f"ndim must be ≥ 1 and at most the kernels' dims, got {ndim}")
     if a.shape[a.ndim - ndim :] != b.shape[b.ndim - ndim :]:
         raise ValueError(
             f"K0 and Kt must have the same kernel shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    entries = math.prod(a.shape[a.ndim - ndim :])
+    if entries == 0:
+        raise ValueError(
+            "K0 and Kt must be non-empty kernels, got kernel shape "
+            f"{tuple(a.shape[a.ndim - ndim :])}"
         )
     a, b = a.to(torch.float64), b.to(a.device, torch.float64)
     try:
@@ -396,7 +423,7 @@ def kernel_distance(K0, Kt, *, ndim: int = 2):
         ) from None
 
     def unit(k):
-        k = k.reshape(*k.shape[: k.ndim - ndim], -1)  # (..., entries)
+        k = k.reshape(*k.shape[: k.ndim - ndim], entries)  # (..., entries)
         scale = k.abs().amax(-1, keepdim=True)
         k = k / scale
         return k / torch.linalg.vector_norm(k, dim=-1, keepdim=True), scale[..., 0]

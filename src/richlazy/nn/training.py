@@ -32,6 +32,7 @@ from torch.nn import functional
 
 import richlazy._validate as check
 from richlazy._validate import require
+from richlazy.nn import _checks, _names
 from richlazy.nn.optimizers import OPTIMIZERS, SGD, AdamW, Optimizer
 from richlazy.nn.schedules import Schedule
 from richlazy.runtime import Progress, log_schedule, progress_task
@@ -43,6 +44,9 @@ Loss = Literal["cross_entropy", "mse"]
 LOSSES: tuple[str, ...] = get_args(Loss)
 # Points evaluated per forward pass when measuring a whole split (bounds the memory of evaluation).
 EVAL_CHUNK = 4096
+# The variables fit measures itself: an ``evaluate`` may not return these names.
+MEASURED = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "stopped_step",
+            "epoch", "run", "step")  # fmt: skip
 
 Tensors = torch.Tensor | Sequence[torch.Tensor]
 Evaluate = Callable[[int, int, nn.Module], Mapping[str, Any]]
@@ -139,6 +143,10 @@ def fit(
     seeds = _seeds(seed, R)
     loss_fn = _loss(loss)
     classify = loss == "cross_entropy" if accuracy is None else bool(accuracy)
+    splits = [("train", x_train, y_train)] + ([("test", *test)] if test is not None else [])
+    for split, xs, ys in splits:
+        _inputs(f"x_{split}", xs, models[0])
+        _targets(f"y_{split}", ys, loss, classify)
     scales = _lr_scales(lr_scales, models[0])
     if not isinstance(optimizer, SGD | AdamW):
         raise TypeError(
@@ -150,19 +158,21 @@ def fit(
             "schedule must be None or one of richlazy.nn.schedules' Constant, CosineAnnealing, "
             f"LinearWarmUp, PiecewiseLinear, got {schedule!r}"
         )
-    movable = _vectorizable(models[0])
+    if vectorize is not None and not isinstance(vectorize, bool):
+        raise TypeError(f"vectorize must be True, False or None, got {vectorize!r}")
+    obstacle = _vectorize_obstacle(models[0])
     if vectorize is None:
-        vectorize = R > 1 and movable
+        vectorize = R > 1 and obstacle is None
     require(
-        not vectorize or movable,
-        "vectorize=True: these models have buffers that change in training (BatchNorm); "
-        "train them with vectorize=False",
+        not vectorize or obstacle is None,
+        f"vectorize=True: these models {obstacle}; train them with vectorize=False (or None, "
+        "which chooses it)",
     )
     trainer = (_Vectorized if vectorize else _Sequential)(models, optimizer, scales, loss_fn)
     orders = [_Batches(n, batch, s, x_train[0].device) for s in seeds]
 
     record = _Record(R)
-    measure = _Measure(trainer, x_train, y_train, test, loss_fn, classify, evaluate)
+    measure = _Measure(trainer, x_train, y_train, test, loss_fn, classify, evaluate, loss)
     with progress_task(progress, f"training {R} run(s)", total) as advance:
         record.add(0, measure(0))
         done = 0
@@ -203,19 +213,58 @@ def fit(
 
 def _models(models) -> list[nn.Module]:
     if isinstance(models, nn.Module):
-        return [models]
+        models = [models]
     if not isinstance(models, Sequence) or not models:
         raise TypeError("models must be an nn.Module or a non-empty sequence of them")
     for model in models:
         if not isinstance(model, nn.Module):
             raise TypeError(f"models must hold nn.Modules, got {type(model).__name__}")
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            raise TypeError(
+                "models: fit's steps would bypass DistributedDataParallel's gradient "
+                "synchronisation; pass model.module (fit trains in one process) or train the "
+                "DDP model with your own loop"
+            )
+    models = [_checks.unwrap(m) for m in models]  # DataParallel, torch.compile: same tensors
     shapes = [{k: tuple(p.shape) for k, p in m.named_parameters()} for m in models]
     require(
         all(s == shapes[0] for s in shapes),
         "models must share one architecture (the same parameter names and shapes)",
     )
     require(bool(shapes[0]), "models have no parameters to train")
-    return list(models)
+    return models
+
+
+def _inputs(name: str, xs: list[torch.Tensor], model: nn.Module) -> None:
+    """Inputs the models take: real, on the models' device, floats in the models' dtype."""
+    param = next(iter(model.parameters()))
+    for x in xs:
+        if x.is_complex() or x.dtype == torch.bool:
+            raise TypeError(f"{name} must be a real tensor (floats or integer ids), got {x.dtype}")
+        if x.device != param.device:
+            raise ValueError(f"{name} is on {x.device}; the models are on {param.device}")
+        if x.is_floating_point() and x.dtype != param.dtype:
+            raise TypeError(
+                f"{name} is {x.dtype}, the models are {param.dtype}: convert one to the other"
+            )
+
+
+def _targets(name: str, ys: list[torch.Tensor], loss, classify: bool) -> None:
+    """Labels for cross-entropy and accuracy (integers ≥ 0, (N,)), float targets for mse."""
+    for y in ys:
+        if y.is_complex():
+            raise TypeError(f"{name} must be real, got {y.dtype}")
+        if loss == "cross_entropy" or classify:
+            if y.is_floating_point() or y.dtype == torch.bool or y.ndim != 1:
+                raise TypeError(
+                    f"{name} must be integer class labels of shape (N,) for "
+                    f"{'the cross-entropy loss' if loss == 'cross_entropy' else 'accuracy'}, "
+                    f"got {y.dtype} of shape {tuple(y.shape)}"
+                )
+            if y.numel() and int(y.min()) < 0:
+                raise ValueError(f"{name} must hold class labels ≥ 0, got {int(y.min())}")
+        elif loss == "mse" and not y.is_floating_point():
+            raise TypeError(f"{name} must be float targets for the mse loss, got {y.dtype}")
 
 
 def _split(name: str, data, R: int) -> list[torch.Tensor]:
@@ -287,19 +336,28 @@ def _stop_flags(flags, R: int) -> np.ndarray:
 
 
 def _lr_scales(lr_scales, model: nn.Module) -> dict[str, float]:
-    names = [name for name, _ in model.named_parameters()]
-    scales = dict(lr_scales or {})
-    unknown = sorted(set(scales) - set(names))
-    require(not unknown, f"lr_scales names no parameter {', '.join(unknown)} of the models")
-    return {name: check.positive_float("lr_scales", scales.get(name, 1.0)) for name in names}
+    """``{name in model.named_parameters(): factor}``; keys as ``unbalance``'s (names, module
+    names, globs, wrapper prefixes dropped: ``InitGeometry.lr_scales`` fits)."""
+    entries = _names.parameters(model)
+    chosen = _names.assign("lr_scales", _checks.factors("lr_scales", lr_scales), entries)
+    raw = {e.param: e.name for e in entries}
+    return {name: chosen.get(raw[p], 1.0) for name, p in model.named_parameters()}
 
 
-def _vectorizable(model: nn.Module) -> bool:
-    """Whether vmap can run the model in training: no buffer that training mutates."""
-    return not any(
-        isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats
-        for m in model.modules()
-    )
+def _vectorize_obstacle(model: nn.Module) -> str | None:
+    """Why vmap cannot train the model as the sequential path does, or None: buffers that
+    training mutates, random operations (dropout) or tied parameters."""
+    for name, m in model.named_modules():
+        if isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats:
+            return f"have buffers that change in training ({type(m).__name__} {name!r})"
+        if (isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0) or (
+            isinstance(m, nn.MultiheadAttention) and m.dropout > 0
+        ):
+            return f"draw random numbers in training ({type(m).__name__} {name!r})"
+    every = len(list(model.named_parameters(remove_duplicate=False)))
+    if every != len(list(model.parameters())):
+        return "have tied parameters (one tensor under several names)"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -473,8 +531,8 @@ class _Vectorized:
 class _Measure:
     """The variables measured at one step, each a list of R values."""
 
-    def __init__(self, trainer, x_train, y_train, test, loss_fn, classify, evaluate):
-        self.trainer, self.loss_fn = trainer, loss_fn
+    def __init__(self, trainer, x_train, y_train, test, loss_fn, classify, evaluate, loss):
+        self.trainer, self.loss_fn, self.loss = trainer, loss_fn, loss
         self.classify, self.evaluate = classify, evaluate
         self.splits = {"train": (x_train, y_train)}
         if test is not None:
@@ -484,6 +542,8 @@ class _Measure:
         values: dict[str, list] = {}
         for split, (xs, ys) in self.splits.items():
             outs = self.trainer.outputs(xs)
+            if step == 0:
+                self._check_against(split, outs, ys)
             with torch.no_grad():
                 values[f"{split}_loss"] = [
                     float(self.loss_fn(o, y)) for o, y in zip(outs, ys, strict=True)
@@ -498,10 +558,38 @@ class _Measure:
             for r, model in enumerate(self.trainer.models):
                 model.eval()
                 extra = self.evaluate(step, r, model)
+                if not isinstance(extra, Mapping):
+                    raise TypeError(
+                        f"evaluate must return a mapping {{name: value}}, got "
+                        f"{type(extra).__name__}"
+                    )
+                for name in extra:
+                    if not isinstance(name, str) or name in MEASURED or name.startswith("_"):
+                        raise ValueError(
+                            f"evaluate returned the name {name!r}: names are strings other "
+                            f"than those fit measures itself ({', '.join(MEASURED)})"
+                        )
                 for name, value in extra.items():
                     values.setdefault(name, [None] * len(self.trainer.models))[r] = value
                 model.train()
         return values
+
+    def _check_against(self, split: str, outs, ys) -> None:
+        """Targets that fit the outputs, checked on the first measurement (before training)."""
+        for out, y in zip(outs, ys, strict=True):
+            if self.loss == "cross_entropy" or self.classify:
+                classes = out.shape[-1] if out.ndim == 2 else None
+                require(
+                    classes is not None and int(y.max()) < classes,
+                    f"y_{split} must hold class labels in [0, {classes}) for outputs of shape "
+                    f"{tuple(out.shape)}, got labels up to {int(y.max())}",
+                )
+            elif self.loss == "mse":
+                require(
+                    out.numel() == y.numel(),
+                    f"y_{split} must have the outputs' shape {tuple(out.shape)} for the mse "
+                    f"loss, got {tuple(y.shape)}",
+                )
 
 
 class _Record:

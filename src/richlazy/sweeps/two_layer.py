@@ -27,6 +27,7 @@ from richlazy.data.reference_draws import reference_dataset
 from richlazy.data.tasks import Dataset, student_directions, teacher_student
 from richlazy.nets.geometry import weight_scales
 from richlazy.nets.two_layer import TwoLayerNets, symmetric_pairs
+from richlazy.runtime import DEVICES
 from richlazy.store import to_json
 from richlazy.sweeps.context import Progress, RunContext
 from richlazy.train import (
@@ -82,12 +83,11 @@ class GridConfig(Checked):
     method: str = option("gd", check.one_of(METHODS))
     rtol: float = option(1e-3, check.interval(0, 1))
     leak: float = option(0.0, check.interval(0, 1, "[]"))
-    device: str = "cpu"
+    device: str = option("cpu", check.one_of(DEVICES))  # usable: checked when computing
     dtype: str = option("float64", check.one_of(DTYPES))
 
     def __post_init__(self):
         super().__post_init__()
-        check_device(self.device)
         # What the run will build, checked before anything is computed: every cell's learning
         # rate and initial weights finite and > 0 in the chosen dtype.
         with np.errstate(over="ignore", divide="ignore"):
@@ -212,6 +212,7 @@ def initial_cells(
             seed that is not an integer >= 0.
     """
     _check_grid(config=config, dataset=dataset, seed=seed)
+    check_device(config.device)  # usable here (the config checks only the name)
     device, dtype = config.device, DTYPES[config.dtype]
     if dataset.students is not None:
         W, a = dataset.students  # (K, m, d), (K, m)

@@ -107,14 +107,18 @@ class DawnResNet(nn.Module):
         self.linear = nn.Linear(8 * w, num_classes, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels or min(x.shape[-2:]) < 8:
-            raise ValueError(
-                f"x must be images (N, {self.in_channels}, H, W) with H, W ≥ 8, got shape "
-                f"{tuple(x.shape)}"
-            )
+        _check_images(x, self.in_channels)
         x = self.prep(x)  # (N, w, H, W)
         x = self.layer1(x)  # (N, 2w, H/2, W/2)
         x = self.layer2(x)  # (N, 4w, H/4, W/4)
         x = self.layer3(x)  # (N, 8w, H/8, W/8)
         x = torch.flatten(self.pool(x), 1)  # (N, 8w)
         return self.linear(x) * self.output_scale  # (N, classes)
+
+
+@torch.fx.wrap  # a leaf for torch.fx: conserved_quantities traces the layers, not this check
+def _check_images(x: torch.Tensor, channels: int) -> None:
+    if x.ndim != 4 or x.shape[1] != channels or min(x.shape[-2:]) < 8:
+        raise ValueError(
+            f"x must be images (N, {channels}, H, W) with H, W ≥ 8, got shape {tuple(x.shape)}"
+        )

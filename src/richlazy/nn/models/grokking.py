@@ -104,9 +104,8 @@ class GrokkingTransformer(nn.Module):
             self.out.bias.zero_()
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        n, n_ctx = tokens.shape  # (N, T) integer tokens in [0, p + 2)
-        if n_ctx != self.pos.weight.shape[0]:
-            raise ValueError(f"tokens must have {self.pos.weight.shape[0]} positions, got {n_ctx}")
+        _check_tokens(tokens, self.pos.weight.shape[0])
+        n, n_ctx = tokens.shape[0], tokens.shape[1]  # (N, T) integer tokens in [0, p + 2)
         x = self.embed(tokens) + self.pos.weight  # (N, T, d)
         heads = (n, n_ctx, self.n_heads, self.d_head)
         k = self.key(x).view(heads)  # (N, T, H, d_head)
@@ -120,3 +119,11 @@ class GrokkingTransformer(nn.Module):
         a = self.attn_norm(last + self.out(mixed))  # (N, d)
         b = self.mlp_norm(a + self.mlp_out(functional.gelu(self.mlp_in(a))))  # (N, d)
         return self.head(self.final_norm(b)) * self.tau  # (N, p + 2)
+
+
+@torch.fx.wrap  # a leaf for torch.fx: conserved_quantities traces the layers, not this check
+def _check_tokens(tokens: torch.Tensor, positions: int) -> None:
+    if tokens.ndim != 2:
+        raise ValueError(f"tokens must be (N, {positions}), got shape {tuple(tokens.shape)}")
+    if tokens.shape[1] != positions:
+        raise ValueError(f"tokens must have {positions} positions, got {tokens.shape[1]}")

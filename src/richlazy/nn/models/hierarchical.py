@@ -56,7 +56,12 @@ class HierarchicalCNN(nn.Module):
             self.readout.weight.normal_(0.0, 1.0 / math.sqrt(width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] != self.length:
-            raise ValueError(f"inputs must have length s^L = {self.length}, got {x.shape[-1]}")
+        _check_length(x, self.length)
         h = self.layers(x)  # (N, v, s^L) -> (N, width, 1): layer l leaves s^(L−l) positions
         return self.readout(h.flatten(1))  # (N, n_c)
+
+
+@torch.fx.wrap  # a leaf for torch.fx: conserved_quantities traces the layers, not this check
+def _check_length(x: torch.Tensor, length: int) -> None:
+    if x.shape[-1] != length:
+        raise ValueError(f"inputs must have length s^L = {length}, got {x.shape[-1]}")

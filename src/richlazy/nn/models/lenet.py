@@ -78,13 +78,15 @@ class LeNet5(nn.Module):
         return {f"{name}.bias": 1.0 / alpha for name, m in inner.items() if m.bias is not None}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[-2:] != (self.image_size, self.image_size):
-            raise ValueError(
-                f"x must be images (N, C, {self.image_size}, {self.image_size}), got shape "
-                f"{tuple(x.shape)}"
-            )
+        _check_images(x, self.image_size)
         x = self.pool(self.relu(self.conv1(x)))  # (N, 6, 14, 14)
         x = self.pool(self.relu(self.conv2(x)))  # (N, 16, 5, 5)
         x = self.relu(self.fc1(torch.flatten(x, 1)))  # (N, 120)
         x = self.relu(self.fc2(x))  # (N, 84)
         return self.fc3(x)  # (N, classes)
+
+
+@torch.fx.wrap  # a leaf for torch.fx: conserved_quantities traces the layers, not this check
+def _check_images(x: torch.Tensor, size: int) -> None:
+    if x.ndim != 4 or x.shape[-2:] != (size, size):
+        raise ValueError(f"x must be images (N, C, {size}, {size}), got shape {tuple(x.shape)}")

@@ -68,10 +68,13 @@ class MeanFieldMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.flatten(1)  # (N, d_in)
-        if h.shape[1] != self.hidden[0].in_features:
-            raise ValueError(
-                f"inputs must flatten to {self.hidden[0].in_features} features, got {h.shape[1]}"
-            )
+        _check_features(h, self.hidden[0].in_features)
         for layer, scale in zip(self.hidden, self.hidden_scales, strict=True):
             h = functional.relu(layer(h) * scale)  # (N, width)
         return self.readout(h) * self.readout_scale  # (N, d_out)
+
+
+@torch.fx.wrap  # a leaf for torch.fx: conserved_quantities traces the layers, not this check
+def _check_features(h: torch.Tensor, features: int) -> None:
+    if h.shape[1] != features:
+        raise ValueError(f"inputs must flatten to {features} features, got {h.shape[1]}")
