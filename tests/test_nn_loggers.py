@@ -5,6 +5,7 @@ import glob
 import importlib
 import struct
 import sys
+import time
 
 import pytest
 import torch
@@ -58,13 +59,23 @@ def test_tensorboard_event_file_holds_the_monitors_scalars(tmp_path):
 def wandb_history(path):
     """The logged rows of an offline run file: W&B's record log (a 7-byte header, then 32 KiB
     blocks of records [crc u32, length u16, type u8, data], full=1/first=2/middle=3/last=4)
-    holding protobuf ``Record`` messages."""
+    holding protobuf ``Record`` messages; waits (at most 60 s) for the run's ``exit`` record,
+    since W&B's writer process may still be writing when ``finish()`` returns."""
+    for _ in range(300):
+        rows, finished = wandb_records(path)
+        if finished:
+            return rows
+        time.sleep(0.2)
+    raise AssertionError(f"{path} has no exit record after 60 s")
+
+
+def wandb_records(path):
     from wandb.proto import wandb_internal_pb2
 
     with open(path, "rb") as file:
         data = file.read()
     assert data[:4] == b":W&B"
-    rows, pos, payload = [], 7, b""
+    rows, pos, payload, finished = [], 7, b"", False
     while pos + 7 <= len(data):
         if 32768 - pos % 32768 < 7:
             pos += 32768 - pos % 32768
@@ -76,13 +87,14 @@ def wandb_history(path):
             record = wandb_internal_pb2.Record()
             record.ParseFromString(payload)
             payload = b""
+            finished = finished or record.WhichOneof("record_type") == "exit"
             if record.WhichOneof("record_type") == "history":
                 rows.append(
                     {i.key or "/".join(i.nested_key): i.value_json for i in record.history.item}
                 )
         elif kind == 0:
             break
-    return rows
+    return rows, finished
 
 
 def test_wandb_offline_run_holds_the_monitors_scalars(tmp_path, monkeypatch):
