@@ -7,6 +7,8 @@ the lock and Ctrl-C cases run it as a subprocess."""
 import errno
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,6 +73,37 @@ def one_error(status, lines, *, code=2):
         (("run", "all", "fig1b"), "'all' cannot be combined"),
         (("run", "fig1b", "all"), "'all' cannot be combined"),
         (("run", "fig1b", "--set", "steps=10", "--set", "steps=20"), "steps is set twice"),
+        # sizes whose arrays exceed any machine's memory: refused before anything is built
+        *(
+            (("run", name, "--set", f"time_points={10**13}"), "time_points, ")  # and the sizes
+            for name in ("fig2", "fig3", "fig4a", "fig4b", "fig7", "fig8", "deep-linear")
+        ),
+        *(
+            (("run", name, "--set", f"{size}={10**13}"), "more than this machine's")
+            for name, size in [
+                ("fig1a", "n"),
+                ("fig1b", "n_test"),
+                ("fig10", "n"),
+                ("drift", "n"),
+                ("fig5", "grid_points"),
+                ("wide-linear", "bias_points"),
+                ("wide-linear", "d"),
+                ("wide-linear", "mode_time_points"),
+            ]
+        ),
+        (
+            (
+                "run",
+                "fig1b",
+                "--set",
+                "steps=1e9",
+                "--set",
+                "checkpoints_per_decade=1000",
+                "--set",
+                "width=1000000",
+            ),
+            "checkpoints_per_decade",
+        ),
         (("figure", "fig3", "--from", "/nonexistent/[bold]dir"), "/nonexistent/[bold]dir"),
         (("report", "--from", "/tmp/[bold]res"), "/tmp/[bold]res"),
         (("bench", "two-layer", "--steps", "0"), "steps"),
@@ -172,6 +205,15 @@ def test_an_internal_error_is_one_line_with_status_1(richlazy, tmp_path, monkeyp
     assert "internal error: ZeroDivisionError: a bug" in line and "RICHLAZY_TRACEBACK" in line
 
 
+def test_running_out_of_memory_is_one_line_with_status_2(richlazy, tmp_path, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 75 GiB")
+
+    monkeypatch.setattr(runner, "run", exhausted)
+    line = one_error(*richlazy("run", "fig3", "--out", tmp_path)[::2])
+    assert "out of memory (Unable to allocate 75 GiB)" in line and "--set" in line
+
+
 def test_ctrl_c_inside_a_command_exits_130(richlazy, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -191,6 +233,24 @@ def test_a_long_run_says_its_estimated_time_before_it_starts(richlazy, tmp_path,
     )
     assert status == 2 and len(lines) == 2
     assert lines[0].startswith("note: fig1b is estimated to take up to") and "days" in lines[0]
+
+
+def test_fig1a_paper_says_its_minutes_before_it_starts(richlazy, tmp_path, monkeypatch):
+    """The estimate's model against a measured run: 1e6 GD steps of Figure 1a's 6 small networks
+    took 625 s under load (1.75e-4 s of CPU per step between 1e4 and 4e4 steps,
+    docs/performance.md); an estimate of a few seconds per 1e5 steps (the arithmetic alone) would
+    say nothing. The note prints for runs estimated over a minute."""
+
+    def stop(*args, **kwargs):
+        raise ValueError("stopped before computing")
+
+    monkeypatch.setattr(runner, "run", stop)
+    estimate = runner.estimated_seconds("fig1a", preset="paper")
+    assert 150 <= estimate <= 1000
+    status, _, lines = richlazy("run", "fig1a", "--preset", "paper", "--out", tmp_path)
+    assert status == 2 and len(lines) == 2
+    assert lines[0].startswith("note: fig1a is estimated to take up to") and "minutes" in lines[0]
+    assert runner.estimated_seconds("fig1a", preset="smoke") < cli.LONG_RUN_SECONDS
 
 
 def _ctrl_c_as_in_a_terminal() -> None:
@@ -238,3 +298,91 @@ def test_a_second_run_of_the_same_directory_is_refused_and_ctrl_c_exits_130(rich
     assert first.returncode == 130, err
     assert lines[-1].startswith("error: interrupted") and "Traceback" not in err
     assert not (tmp_path / "fig1b" / ".lock").exists()
+
+
+def test_results_of_another_experiment_are_named_in_one_line(richlazy, tmp_path):
+    """A folder holding another experiment's results (config.json's ``experiment``) says whose
+    they are, whichever command reads it; --overwrite replaces them."""
+    assert richlazy("run", "fig3", "--preset", "smoke", "--out", tmp_path)[0] == 0
+    shutil.copytree(tmp_path / "fig3", tmp_path / "fig4a")
+    whose = f"{tmp_path / 'fig4a'} holds results of fig3, not of fig4a"
+    for command in (
+        ("run", "fig4a", "--preset", "smoke", "--out", tmp_path),
+        ("figure", "fig4a", "--from", tmp_path),
+    ):
+        line = one_error(*richlazy(*command)[::2])
+        assert whose in line and "--overwrite" in line and "--set" not in line
+    status, _, lines = richlazy("report", "--from", tmp_path)
+    assert whose in one_error(status, lines)
+    command = ("run", "fig4a", "--preset", "smoke", "--out", tmp_path, "--overwrite")
+    assert richlazy(*command)[0] == 0
+    assert json.loads((tmp_path / "fig4a" / "config.json").read_text())["experiment"] == "fig4a"
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        {"config_sha256": None, "files": {".zattrs": 5}},
+        {"config_sha256": None, "files": {".zattrs": {"size": "big", "sha256": "0" * 64}}},
+        {"config_sha256": None, "files": {".zattrs": {"size": 3}}},
+        {"config_sha256": None, "files": {"../config.json": {"size": 3, "sha256": "0" * 64}}},
+        {"config_sha256": 7, "files": {}},
+        [1, 2],
+    ],
+)
+def test_a_malformed_checksum_manifest_is_damage_that_overwrite_repairs(
+    richlazy, tmp_path, manifest
+):
+    assert richlazy("run", "fig3", "--preset", "smoke", "--out", tmp_path)[0] == 0
+    path = tmp_path / "fig3" / "results.zarr" / ".richlazy-checksums.json"
+    path.write_text(json.dumps(manifest))
+    for command in (
+        ("run", "fig3", "--preset", "smoke", "--out", tmp_path),
+        ("figure", "fig3", "--from", tmp_path),
+    ):
+        line = one_error(*richlazy(*command)[::2])
+        assert f"{path} is damaged (not a checksum manifest)" in line and "--overwrite" in line
+    command = ("run", "fig3", "--preset", "smoke", "--out", tmp_path, "--overwrite")
+    assert richlazy(*command)[0] == 0
+    assert richlazy("report", "--from", tmp_path)[0] == 0
+
+
+def test_the_damage_message_recomputes_the_same_configuration(richlazy, tmp_path):
+    """The command a damaged-results message suggests keeps the run's preset and settings (the
+    one config.json records, or the one a run asked for), and running it repairs them."""
+    asked = ("--preset", "smoke", "--set", "time_points=51", "--set", "deltas=-1,0,2.5")
+    assert richlazy("run", "fig3", *asked, "--out", tmp_path)[0] == 0
+    chunk = next((tmp_path / "fig3" / "results.zarr" / "mu").glob("0*"))
+    chunk.write_bytes(chunk.read_bytes()[:3])  # truncated
+    settings = ["--set", "deltas=-1.0,0.0,2.5", "--set", "time_points=51"]  # in field order
+    words = ["richlazy", "run", "fig3", "--out", str(tmp_path), *asked[:2], *settings]
+    expected = shlex.join([*words, "--overwrite"])
+    for command in (("report", "--from", tmp_path), ("figure", "fig3", "--from", tmp_path)):
+        line = one_error(*richlazy(*command)[::2])
+        assert f"`{expected}`" in line
+    line = one_error(*richlazy("run", "fig3", *asked, "--out", tmp_path)[::2])
+    assert f"`{expected}`" in line
+    (tmp_path / "fig3" / "config.json").write_text("garbage")  # the run's own request is named
+    line = one_error(*richlazy("run", "fig3", *asked, "--out", tmp_path)[::2])
+    assert "config.json is damaged" in line and f"`{expected}`" in line
+    assert richlazy(*shlex.split(expected)[1:])[0] == 0
+    record = json.loads((tmp_path / "fig3" / "config.json").read_text())["config"]
+    assert (record["preset"], record["time_points"], record["deltas"]) == (
+        "smoke",
+        51,
+        [-1, 0, 2.5],
+    )
+
+
+def test_an_unreadable_figure_of_another_experiment_does_not_fail_a_finished_run(
+    richlazy, tmp_path
+):
+    assert richlazy("run", "fig3", "fig8", "--preset", "smoke", "--out", tmp_path)[0] == 0
+    figure = tmp_path / "fig8" / "fig8.png"
+    figure.unlink()
+    figure.mkdir()  # unreadable as a file, whoever runs the test (root reads any mode)
+    status, _, lines = richlazy("run", "fig3", "--preset", "smoke", "--out", tmp_path)
+    assert status == 0 and lines == [], lines
+    status, _, lines = richlazy("report", "--from", tmp_path)
+    line = one_error(status, lines)
+    assert f"cannot read the figure {figure}" in line and "richlazy figure fig8 --from" in line

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from richlazy import experiments
 from richlazy.experiments import runner
 from richlazy.experiments.claims import Verdict
+from richlazy.experiments.settings import value_text
 from richlazy.store import RunDirectory
 from test_claims import assert_claims_follow_rules
 
@@ -110,7 +111,7 @@ def test_unknown_names_presets_and_options_are_refused():
         experiments.get("fig3").configure("quick", {"time_points": 1})
 
 
-def test_settings_are_read_with_the_type_of_the_preset_value():
+def test_settings_are_read_with_the_type_their_field_declares():
     fig1b = experiments.get("fig1b")
     texts = ["steps=100", "seeds=0,3", "taus=0.1, 1", "rtol=1e-4", "method=gf", "lr_per_tau2=False"]
     overrides = fig1b.parse_settings("quick", texts)
@@ -127,23 +128,65 @@ def test_settings_are_read_with_the_type_of_the_preset_value():
     assert (config.steps, config.seeds, config.method) == (100, (0, 3), "gf")
     for texts, message in [
         (["steps"], "NAME=VALUE"),
-        (["steps=1.5"], "steps takes int values"),
-        (["seeds=0,x"], "seeds takes int values"),
-        (["lr_per_tau2=maybe"], "lr_per_tau2 takes bool values"),
+        (["steps=1.5"], "steps takes an integer"),
+        (["seeds=0,x"], "seeds takes an integer"),
+        (["lr_per_tau2=maybe"], "lr_per_tau2 takes true or false"),
         (["nope=1"], "has no option nope"),
         (["seeds=0,,1"], "comma-separated values"),
         (["steps=5", "steps=6"], "set twice"),
     ]:
         with pytest.raises(ValueError, match=message):
             fig1b.parse_settings("quick", texts)
-    # fixed-length vectors take exactly their length; lists of vectors are not settable
+    # fixed-length vectors take exactly their length; lists of vectors semicolon-separated
     assert experiments.get("fig3").parse_settings("quick", ["beta_star=1,2"]) == {
         "beta_star": (1.0, 2.0)
     }
     with pytest.raises(ValueError, match="exactly 2"):
         experiments.get("fig3").parse_settings("quick", ["beta_star=1"])
-    with pytest.raises(ValueError, match="holds vectors"):
-        experiments.get("fig8").parse_settings("quick", ["directions=1,1"])
+    assert experiments.get("fig8").parse_settings("quick", ["directions=1,1; 0,-1"]) == {
+        "directions": ((1.0, 1.0), (0.0, -1.0))
+    }
+    with pytest.raises(ValueError, match="exactly 2"):
+        experiments.get("fig8").parse_settings("quick", ["directions=1,1,1"])
+
+
+def test_optional_options_take_their_type_or_none_whatever_the_preset_holds():
+    """The type comes from the field's annotation: an ``int | None`` whose preset value is None
+    takes integers, a ``bool | None`` takes true/false/none and nothing else."""
+    fig1a = experiments.get("fig1a")
+    assert fig1a.parse_settings("quick", ["teacher_seed=15"]) == {"teacher_seed": 15}
+    assert fig1a.parse_settings("paper", ["teacher_seed=None"]) == {"teacher_seed": None}
+    with pytest.raises(ValueError, match="teacher_seed takes an integer or none"):
+        fig1a.parse_settings("paper", ["teacher_seed=fifteen"])
+    with pytest.raises(ValueError, match="teacher_seed must be an integer, got str"):
+        fig1a.configure("paper", {"teacher_seed": "15"})
+    for name in ("fig6c", "fig6d"):
+        experiment = experiments.get(name)
+        for text, value in [("false", False), ("True", True), ("none", None)]:
+            assert experiment.parse_settings("quick", [f"vectorize={text}"]) == {"vectorize": value}
+            assert experiment.configure("quick", {"vectorize": value}).vectorize is value
+        for text in ("0", "no", "maybe", ""):
+            with pytest.raises(ValueError, match="vectorize takes true or false or none"):
+                experiment.parse_settings("quick", [f"vectorize={text}"])
+        with pytest.raises(ValueError, match="vectorize must be True or False, got str"):
+            experiment.configure("quick", {"vectorize": "false"})
+
+
+@pytest.mark.parametrize("name", experiments.names())
+def test_every_option_is_set_from_text_to_its_preset_value(name):
+    """Each option of each preset, written as text (``settings.value_text``) and read back by
+    ``--set``, configures the preset's own value; and ``settings_of`` lists what differs."""
+    experiment = experiments.get(name)
+    for preset, config in experiment.presets.items():
+        for field in dataclasses.fields(config):
+            value = getattr(config, field.name)
+            text = f"{field.name}={value_text(value)}"
+            parsed = experiment.parse_settings(preset, [text])
+            assert getattr(experiment.configure(preset, parsed), field.name) == value, text
+        assert experiment.settings_of(preset, config) == []
+        other = next(p for p in experiment.presets if p != preset)
+        texts = experiment.settings_of(other, config)
+        assert experiment.configure(other, experiment.parse_settings(other, texts)) == config
 
 
 def test_single_neuron_figures_confirm_the_theory():

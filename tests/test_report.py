@@ -29,13 +29,16 @@ STORED = ("fig3", "fig4b", "fig7", "fig1b")  # smoke runs into the shared direct
 
 @pytest.fixture(scope="module")
 def results_dir(tmp_path_factory):
-    """Smoke runs of four experiments; fig8 holds fig4b's results (its config and claims cannot
-    be read from them), fig2 a copy of fig3's store with a damaged chunk; the rest were not run."""
+    """Smoke runs of four experiments; fig8 holds fig4b's results (config.json says whose they
+    are), fig2 a copy of fig3's store, its config.json relabeled fig2, with a damaged chunk; the
+    rest were not run."""
     root = tmp_path_factory.mktemp("report")
     for name in STORED:
         runner.run(name, preset="smoke", out=root)
     shutil.copytree(root / "fig4b", root / "fig8")
     shutil.copytree(root / "fig3", root / "fig2")
+    record = json.loads((root / "fig2" / "config.json").read_text())
+    (root / "fig2" / "config.json").write_text(json.dumps({**record, "experiment": "fig2"}))
     chunk = sorted(glob.glob(str(root / "fig2" / "results.zarr" / "a" / "*")))[0]
     with open(chunk, "wb") as damaged:
         damaged.write(b"not a compressed chunk")
@@ -68,7 +71,7 @@ def test_a_directory_is_reported_experiment_by_experiment(results_dir):
     broken = {s.name: s.problems for s in result.with_status(report.BROKEN)}
     assert set(broken) == {"fig2", "fig8"}
     assert "fig2/results.zarr" in broken["fig2"][0]  # the message names the damaged store
-    assert "results of fig4b, not of fig8" in broken["fig8"][0]  # its config cannot be read
+    assert f"{results_dir / 'fig8'} holds results of fig4b, not of fig8" in broken["fig8"][0]
     expected = Counter(c.verdict for claims in stored_claims(results_dir).values() for c in claims)
     assert result.counts() == {verdict: expected[verdict] for verdict in Verdict}
     assert result.counts()[Verdict.NOT_MEASURED] >= 1  # fig1b's one seed cannot decide

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Callable, Collection
 from numbers import Integral, Real
 from typing import Any
@@ -256,6 +257,26 @@ def require(condition: bool, message: str) -> None:
     """Raise ValueError(message) unless ``condition`` (for checks no helper above covers)."""
     if not condition:
         raise ValueError(message)
+
+
+def physical_memory() -> int:
+    """This machine's physical memory in bytes (64 GiB where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not on POSIX
+        return 2**36
+
+
+def fits_memory(blame: str, nbytes: float) -> None:
+    """Refuse a configuration whose arrays (``nbytes``, a lower bound of what a run holds at
+    once) exceed this machine's physical memory, blaming the options ``blame`` that set them:
+    a clear error before anything is computed instead of a MemoryError midway."""
+    total = physical_memory()
+    if not nbytes <= total:
+        raise ValueError(
+            f"{blame}: these sizes need at least {nbytes / 2**30:.3g} GiB of arrays, more than "
+            f"this machine's {total / 2**30:.3g} GiB of memory; use smaller values"
+        )
 
 
 # The checks a config declares on its fields.

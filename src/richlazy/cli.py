@@ -41,7 +41,7 @@ _DEVICE_HELP = " or ".join(DEVICES)
 _DTYPE_HELP = " or ".join(DTYPES)
 
 INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
-LONG_RUN_SECONDS = 600  # runs estimated longer than this say so before they start
+LONG_RUN_SECONDS = 60  # runs estimated longer than this say so before they start
 
 app = typer.Typer(
     add_completion=False,
@@ -95,7 +95,8 @@ def _fail(message: object, code: int = 2) -> None:
 def _user_errors() -> Iterator[None]:
     """Errors a user can act on, as one line each: bad options and configs (ValueError,
     TypeError, e.g. StoreError, WorkLimitError), integrations that fail on a config
-    (RuntimeError), the disk (OSError: full, read-only) with status 2; Ctrl-C with 130."""
+    (RuntimeError), the disk (OSError: full, read-only), memory (MemoryError) with status 2;
+    Ctrl-C with 130."""
     try:
         yield
     except (typer.Exit, typer.Abort):
@@ -109,6 +110,13 @@ def _user_errors() -> Iterator[None]:
         if os.environ.get("RICHLAZY_TRACEBACK"):  # for debugging: the whole story
             raise
         _fail(store.disk_error_message(error))
+    except MemoryError as error:  # what the configs' own bounds (fits_memory) did not foresee
+        if os.environ.get("RICHLAZY_TRACEBACK"):
+            raise
+        _fail(
+            f"out of memory ({str(error) or 'no size given'}); use smaller sizes with --set, or a "
+            "machine with more memory (finished work is saved: the same command resumes)"
+        )
     except (ValueError, TypeError, RuntimeError) as error:
         if os.environ.get("RICHLAZY_TRACEBACK"):
             raise

@@ -34,13 +34,14 @@ import json
 import math
 import os
 import platform
+import shlex
 import shutil
 import socket
 import sys
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -183,8 +184,7 @@ def verify_zarr(path: Path, config: Any = None, *, fix: str = "") -> bool:
     try:
         manifest = json.loads(manifest_path.read_text())
         files = manifest["files"]
-        if not isinstance(files, dict):
-            raise TypeError
+        _check_manifest(manifest, path)
     except FileNotFoundError:
         raise DamagedResultsError(
             f"{path / '.zmetadata'} is missing; {fix}", path / ".zmetadata"
@@ -197,10 +197,12 @@ def verify_zarr(path: Path, config: Any = None, *, fix: str = "") -> bool:
         file = path / relative
         try:
             size = file.stat().st_size
+            if not file.is_file():
+                raise FileNotFoundError
         except FileNotFoundError:
             raise DamagedResultsError(f"{file} is missing; {fix}", file) from None
-        if size != expected.get("size") or _sha256(file) != expected.get("sha256"):
-            change = "truncated" if size < expected.get("size", 0) else "altered"
+        if size != expected["size"] or _sha256(file) != expected["sha256"]:
+            change = "truncated" if size < expected["size"] else "altered"
             raise DamagedResultsError(f"{file} is damaged ({change}); {fix}", file)
     wanted = config_hash(config)
     if wanted is not None and manifest.get("config_sha256") != wanted:
@@ -208,6 +210,26 @@ def verify_zarr(path: Path, config: Any = None, *, fix: str = "") -> bool:
             f"{path} holds results of another configuration than its config.json describes; {fix}",
             path,
         )
+
+
+def _check_manifest(manifest: Any, store: Path) -> None:
+    """A TypeError unless ``manifest`` has the form :func:`write_zarr_atomic` writes: a mapping
+    of relative paths inside ``store`` to {"size": int >= 0, "sha256": 64 hex digits}, and a
+    config hash that is a string or null."""
+    files = manifest["files"]
+    if not isinstance(files, dict) or not isinstance(manifest.get("config_sha256"), str | None):
+        raise TypeError
+    for relative, entry in files.items():
+        inside = (store / relative).resolve().is_relative_to(store.resolve())
+        if not (isinstance(entry, dict) and inside and relative and relative != MANIFEST):
+            raise TypeError
+        size, digest = entry.get("size"), entry.get("sha256")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise TypeError
+        if not (isinstance(digest, str) and len(digest) == 64):
+            raise TypeError
+        if set(digest) - set("0123456789abcdef"):
+            raise TypeError
 
 
 def open_zarr_verified(path: Path, config: Any = None, *, fix: str = "") -> xr.Dataset:
@@ -252,12 +274,23 @@ class RunDirectory:
     Args:
         out: the output directory given by the user (created if missing).
         name: the experiment's name; results live in ``out/name``.
+        options: config (the JSON record of config.json's ``config``) -> the command-line
+            options that select it (``--preset``, ``--set``), for the command in messages that
+            recomputes the same configuration; None: the command names none.
     """
 
-    def __init__(self, out: Path | str, name: str):
+    def __init__(
+        self,
+        out: Path | str,
+        name: str,
+        *,
+        options: Callable[[Mapping[str, Any]], Sequence[str]] | None = None,
+    ):
         self.root = Path(out)
         self.path = self.root / name
         self.name = name
+        self._options = options
+        self._intended: Mapping[str, Any] | None = None  # the config a run here was asked for
         self._lock_depth = 0
 
     @property
@@ -277,8 +310,24 @@ class RunDirectory:
         return self.path / LOCK
 
     def recompute_command(self) -> str:
-        """The command that recomputes this directory from scratch."""
-        return f"richlazy run {self.name} --out {self.root} --overwrite"
+        """The command that recomputes this directory's configuration from scratch: the one a
+        run here was asked for, else the one config.json records (when it can be read)."""
+        options: list[str] = []
+        config = self._intended if self._intended is not None else self._readable_config()
+        if self._options is not None and config is not None:
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                options = list(self._options(config))
+        words = ["richlazy", "run", self.name, "--out", str(self.root), *options, "--overwrite"]
+        return shlex.join(words)
+
+    def _readable_config(self) -> Mapping[str, Any] | None:
+        """config.json's ``config``, or None where it is missing or unreadable (no error)."""
+        try:
+            record = json.loads(self.config_path.read_text())
+            config, owner = record.get("config"), record.get("experiment", self.name)
+        except (OSError, ValueError, AttributeError):
+            return None
+        return config if isinstance(config, dict) and owner == self.name else None
 
     def _fix(self) -> str:
         return f"rerun with --overwrite to recompute it: `{self.recompute_command()}`"
@@ -320,6 +369,13 @@ class RunDirectory:
             raise DamagedResultsError(
                 f"{self.config_path} is damaged (not a richlazy run record with a 'config'); "
                 f"{self._fix()}",
+                self.config_path,
+            )
+        owner = record.get("experiment", self.name)
+        if owner != self.name:
+            raise DamagedResultsError(
+                f"{self.path} holds results of {owner}, not of {self.name} (its config.json "
+                f"says so); move them to the folder named {owner}, or {self._fix()}",
                 self.config_path,
             )
         return record
@@ -385,6 +441,7 @@ class RunDirectory:
             DamagedResultsError: the directory is damaged and ``overwrite`` is not set.
         """
         config = to_json(config)
+        self._intended = config
         self._make_directory()
         self.check_not_locked()  # never write beside a run that holds the lock
         self._remove_temporaries()

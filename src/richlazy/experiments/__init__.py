@@ -109,12 +109,12 @@ _REGISTRY: dict[str, Listing] = {
     "fig6c": Listing(
         f"{_PACKAGE}.section5.fig6c",
         "Figure 6c (§5)",
-        "hierarchical CNN on the Random Hierarchy Model: test error vs P and P*(α)",
+        "mean-field MLP on the Random Hierarchy Model: test error vs P/P_max and P*(α)",
     ),
     "fig6d": Listing(
         f"{_PACKAGE}.section5.fig6d",
         "Figure 6d (§5)",
-        "one-layer transformer on (a + b) mod p: steps to grokking vs the embedding's α",
+        "one-layer transformer on x + y mod 97: steps to grok over the (τ, α) grid",
     ),
     "drift": Listing(
         f"{_PACKAGE}.two_layer.drift",

@@ -11,6 +11,7 @@ import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,7 @@ def run(
             False,
             experiment.headline(results, config),
         )
-    directory = RunDirectory(out, name)
+    directory = run_directory(out, name)
     record = {"preset": preset, **dataclasses.asdict(config)}
     with directory.lock():  # one writer per directory: config and results describe each other
         reused = directory.prepare(record, overwrite=overwrite)
@@ -117,6 +118,31 @@ def run(
         reused,
         experiment.headline(results, config),
     )
+
+
+def run_directory(out: Path | str, name: str) -> RunDirectory:
+    """``out/name`` as a RunDirectory whose messages name the command that recomputes the
+    configuration stored or asked for there (its ``--preset`` and ``--set`` options)."""
+    return RunDirectory(out, name, options=partial(command_options, name))
+
+
+def command_options(name: str, record: Mapping[str, Any]) -> list[str]:
+    """The ``run`` options that select the config of ``record`` (a preset's name under
+    "preset" and the config's fields, as in config.json): ``--preset`` unless it is quick, and
+    a ``--set`` for each option that differs from the preset.
+
+    Raises:
+        ValueError: ``record`` is not a config of ``name`` (unknown preset or options).
+    """
+    experiment = get(name)
+    preset = record.get("preset")
+    if preset not in experiment.presets:
+        raise ValueError(f"{name} has no preset {preset!r}")
+    config = experiment.config_from(record)
+    options = [] if preset == "quick" else ["--preset", preset]
+    for setting in experiment.settings_of(preset, config):
+        options += ["--set", setting]
+    return options
 
 
 def estimated_seconds(
@@ -149,10 +175,10 @@ def redraw(
     """
     experiment = get(name)
     check_style(experiment, style)
-    stored = RunDirectory(source, name)
+    stored = run_directory(source, name)
     results = stored.load_results()
     config = experiment.config_of(results, (stored.stored_config() or {}).get("config"))
-    target = RunDirectory(out if out is not None else source, name)
+    target = run_directory(out if out is not None else source, name)
     if not target.writable():
         hint = "pass --out DIR to write them elsewhere" if out is None else "choose another --out"
         raise StoreError(f"cannot write the figures into {target.path} (not writable); {hint}")
@@ -221,7 +247,7 @@ def summarize(name: str, source: Path | str) -> Outcome:
             that recomputes them); StoreLockedError: a run is writing them now.
     """
     experiment = get(name)
-    directory = RunDirectory(source, name)
+    directory = run_directory(source, name)
     results = directory.load_results()
     record = directory.stored_config() or {}
     config = experiment.config_of(results, record.get("config"))

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from numbers import Integral, Real
 from typing import Any
 
-import numpy as np
 import xarray as xr
 
 from richlazy import _validate as check
 from richlazy.experiments.claims import Claim, Rule
+from richlazy.experiments.settings import annotations_of, check_value, parse_value, value_text
 from richlazy.store import to_json
 from richlazy.sweeps.context import RunContext
 
@@ -75,9 +73,10 @@ class Experiment:
         """The config of ``preset`` with ``overrides`` applied (and validated).
 
         Options that label results (:data:`COORDINATE_OPTIONS`) must hold each value once.
-        Every override must have the kind of the preset's value (an int for an int field, a
-        real number for a float, a tuple of such for a tuple, ...), checked here for every
-        experiment before the config's own checks; ints must fit an int64.
+        Every override must have the type its field declares (an int for ``int``, a real
+        number for ``float``, None or an int for ``int | None``, a tuple of such for a tuple,
+        ...; ``richlazy.experiments.settings``), checked here for every experiment before the
+        config's own checks; ints must fit an int64.
 
         Raises:
             ValueError: unknown preset, an override the config does not have, an override of
@@ -96,20 +95,8 @@ class Experiment:
                 f"{self.name} has no option {', '.join(map(str, unknown))}; "
                 f"its options are: {', '.join(sorted(fields))}"
             )
-        optional = {f.name for f in dataclasses.fields(config) if "None" in str(f.type)}
-        typed = {
-            key: value
-            if value is None and key in optional
-            else _typed(key, value, getattr(config, key))
-            for key, value in overrides.items()
-        }
-        for field in dataclasses.fields(config):
-            current = getattr(config, field.name)
-            fixed = isinstance(current, tuple) and "..." not in str(field.type)
-            if field.name in typed and fixed and len(typed[field.name]) != len(current):
-                raise ValueError(
-                    f"{field.name} takes exactly {len(current)} values, got {typed[field.name]}"
-                )
+        kinds = annotations_of(type(config))
+        typed = {key: check_value(key, value, kinds[key]) for key, value in overrides.items()}
         configured = dataclasses.replace(config, **typed) if typed else config
         for key in sorted(set(typed) & set(COORDINATE_OPTIONS)):  # after the config's checks
             check.distinct(key, typed[key])
@@ -166,37 +153,41 @@ class Experiment:
         return self.config_from(record)
 
     def parse_settings(self, preset: str, settings: list[str]) -> dict[str, Any]:
-        """Overrides from ``NAME=VALUE`` texts, each VALUE read as the preset's field reads.
-
-        Numbers and words take the type of the preset's value (``steps=10000``, ``rtol=1e-4``,
-        ``method=gf``); tuples take comma-separated items (``seeds=0,1,2``), as many as the
-        preset has where the field's length is fixed (``tuple[float, float]``). Tuples of
-        tuples (vectors lists) are not settable here.
+        """Overrides from ``NAME=VALUE`` texts, each VALUE read as the type its field declares
+        (``richlazy.experiments.settings``): ``steps=10000``, ``rtol=1e-4``, ``method=gf``,
+        ``vectorize=false``, ``teacher_seed=none``; tuples take comma-separated items
+        (``seeds=0,1,2``), exactly as many as a fixed-length tuple declares
+        (``tuple[float, float]``), and tuples of vectors semicolon-separated vectors
+        (``directions=0,-1;1,1``).
 
         Raises:
-            ValueError: a text without ``=``, an unknown or repeated name, a value of the wrong
-                type or length, or a field that cannot be set from text.
+            ValueError: a text without ``=``, an unknown or repeated name, or a value of the
+                wrong type or length.
         """
         config = self.configure(preset)
-        fields = {f.name: f for f in dataclasses.fields(config)}
+        kinds = annotations_of(type(config))
         overrides = {}
         for text in settings:
             name, sep, value = text.partition("=")
             name = name.strip()
             if not sep or not name:
                 raise ValueError(f"--set takes NAME=VALUE, got {text!r}")
-            if name not in fields:
+            if name not in kinds:
                 self.configure(preset, {name: None})  # raises, listing the options
             if name in overrides:
                 raise ValueError(f"{name} is set twice")
-            current = getattr(config, name)
-            overrides[name] = _parsed(name, value.strip(), current)
-            fixed = isinstance(current, tuple) and "..." not in str(fields[name].type)
-            if fixed and len(overrides[name]) != len(current):
-                raise ValueError(
-                    f"{name} takes exactly {len(current)} comma-separated values, got {value!r}"
-                )
+            overrides[name] = parse_value(name, value, kinds[name])
         return overrides
+
+    def settings_of(self, preset: str, config: Any) -> list[str]:
+        """The ``NAME=VALUE`` texts that turn ``preset`` into ``config`` (its options that
+        differ from the preset's), as :meth:`parse_settings` reads them."""
+        defaults = self.configure(preset)
+        return [
+            f"{field.name}={value_text(getattr(config, field.name))}"
+            for field in dataclasses.fields(config)
+            if getattr(config, field.name) != getattr(defaults, field.name)
+        ]
 
     def accepts(self, option: str) -> bool:
         """Whether the configs of this experiment have the field ``option``."""
@@ -211,73 +202,4 @@ def _from_json(value: Any, current: Any) -> Any:
         return tuple(_from_json(entry, item) for entry in value)
     if isinstance(value, str) and isinstance(current, float):
         return float(value)
-    return value
-
-
-def _parsed(name: str, text: str, current: Any) -> Any:
-    """``text`` as a value of the type of ``current`` (the preset's value of option ``name``)."""
-    if isinstance(current, tuple):
-        if any(isinstance(item, tuple | list) for item in current):
-            raise ValueError(f"{name} holds vectors and cannot be set from the command line")
-        kind = type(current[0]) if current else float
-        items = [item.strip() for item in text.split(",")]
-        if not all(items):
-            raise ValueError(f"{name} takes comma-separated values, got {text!r}")
-        return tuple(_parsed(name, item, kind()) for item in items)
-    kind = type(current)
-    try:
-        if isinstance(current, bool):
-            if text.lower() not in ("true", "false"):
-                raise ValueError
-            return text.lower() == "true"
-        if isinstance(current, int):
-            try:
-                return int(text)
-            except ValueError:  # 1e6: a whole number written as a float
-                number = float(text)
-                if not math.isfinite(number) or number != int(number):
-                    raise
-                return int(number)
-        if isinstance(current, float):
-            return float(text)
-    except (ValueError, OverflowError):
-        raise ValueError(f"{name} takes {kind.__name__} values, got {text!r}") from None
-    return text
-
-
-_INT64 = 2**63 - 1
-
-
-def _typed(name: str, value: Any, current: Any) -> Any:
-    """``value`` checked to be of the kind of the preset's ``current`` value of option ``name``
-    (ints stay ints, reals become floats, lists become tuples).
-
-    Raises:
-        ValueError: a value of another kind (a string for a number, a complex number, ...) or
-            an int beyond int64 (a ValueError: it is a bad value of a config option).
-    """
-    if current is None:
-        return value
-    if isinstance(current, tuple):
-        if not isinstance(value, tuple | list):
-            raise ValueError(f"{name} must be a tuple, got {type(value).__name__} {value!r}")
-        if not current:
-            return tuple(value)
-        return tuple(_typed(f"{name}[{i}]", item, current[0]) for i, item in enumerate(value))
-    if isinstance(current, bool):
-        if not isinstance(value, bool | np.bool_):
-            raise ValueError(f"{name} must be True or False, got {value!r}")
-        return bool(value)
-    if isinstance(current, int):
-        if isinstance(value, bool) or not isinstance(value, Integral):
-            raise ValueError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-        if abs(int(value)) > _INT64:
-            raise ValueError(f"{name} must fit a 64-bit integer, got {value}")
-        return int(value)
-    if isinstance(current, float):
-        if isinstance(value, bool) or not isinstance(value, Real):
-            raise ValueError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-        return float(value)
-    if isinstance(current, str) and not isinstance(value, str):
-        raise ValueError(f"{name} must be a string, got {type(value).__name__} {value!r}")
     return value

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import xarray as xr
 
 from richlazy import experiments
 from richlazy.experiments.claims import Claim, Verdict
+from richlazy.experiments.runner import run_directory
 from richlazy.store import NoResultsError, RunDirectory, StoreError
 
 __all__ = [
@@ -130,7 +132,7 @@ def stored_results(name: str, source: Path | str) -> tuple[xr.Dataset | None, st
         (the experiment was not run there, or not to the end); (None, message) when stored
         results could not be read, the message naming the problem.
     """
-    directory = RunDirectory(source, name)
+    directory = run_directory(source, name)
     try:
         return directory.load_results(), None
     except NoResultsError:
@@ -157,7 +159,7 @@ def evaluate(source: Path | str, names: list[str] | None = None, *, draw: bool =
     for name in names or experiments.names():
         listing = experiments.describe(name)
         results, problem = stored_results(name, source)
-        directory = RunDirectory(source, name)
+        directory = run_directory(source, name)
         record, record_problem = _record(directory)
         if results is None and problem is None:
             sections.append(Section(name, listing.paper, listing.summary, NOT_RUN, record=record))
@@ -168,13 +170,13 @@ def evaluate(source: Path | str, names: list[str] | None = None, *, draw: bool =
                 Section(name, listing.paper, listing.summary, BROKEN, problems, record=record)
             )
             continue
-        stored = tuple(
-            Figure(path.stem, path.read_bytes()) for path in sorted(directory.path.glob("*.png"))
-        )
+        stored, figure_problems = _stored_figures(name, directory)
         section = evaluate_results(
             name, results, figures=stored or None, draw=draw, record=record.get("config")
         )
-        problems = section.problems + ((record_problem,) if record_problem else ())
+        problems = (
+            section.problems + figure_problems + ((record_problem,) if record_problem else ())
+        )
         status = BROKEN if problems else REPORTED
         sections.append(
             Section(
@@ -254,6 +256,24 @@ def _drawn(
         figure.savefig(buffer, format="png", dpi=130, bbox_inches="tight")
         drawn.append(Figure(stem, buffer.getvalue()))
     return tuple(drawn)
+
+
+def _stored_figures(
+    name: str, directory: RunDirectory
+) -> tuple[tuple[Figure, ...], tuple[str, ...]]:
+    """The PNGs stored in ``directory``, and a message for each that cannot be read (a
+    directory, a file without read permission): a problem of this experiment, never an error
+    of the command that writes the report."""
+    figures, problems = [], []
+    for path in sorted(directory.path.glob("*.png")):
+        try:
+            figures.append(Figure(path.stem, path.read_bytes()))
+        except OSError as error:
+            problems.append(
+                f"cannot read the figure {path} ({error.strerror or error}); redraw it with "
+                f"`{shlex.join(['richlazy', 'figure', name, '--from', str(directory.root)])}`"
+            )
+    return tuple(figures), tuple(problems)
 
 
 def _record(directory: RunDirectory) -> tuple[dict[str, Any], str | None]:

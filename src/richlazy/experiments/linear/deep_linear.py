@@ -69,6 +69,12 @@ class Config(Checked):
             len(self.sigma0) == len(self.sigma_star) == self.width,
             f"sigma0 and sigma_star need one entry per mode (width = {self.width})",
         )
+        # every layer's weights at every time, for each depth and initialization; the modes
+        layers = len(INITS) * sum(self.depths) * self.width**2
+        check.fits_memory(
+            "time_points, mode_time_points, width, depths",
+            8.0 * (self.time_points * layers + self.mode_time_points * len(INITS) * self.width),
+        )
 
 
 # t_max = 100: the slowest run (balanced, L = 4) is within 1e-6 of its loss's minimum by

@@ -79,6 +79,19 @@ class Config(Checked):
             0 < len(self.sparse_values) <= self.modes and any(self.sparse_values),
             "sparse_values must be 1 to `modes` numbers, not all zero",
         )
+        # (a) the parameters and the function at every (δ, t), and the data's (n, d) products;
+        # (b) the modes at every (δ, t); (c) every mode at every |δ|
+        h = max(self.d, self.c, self.balanced_width)
+        check.fits_memory(
+            "d, c, balanced_width, samples, time_points, mode_time_points, bias_points, modes",
+            8.0
+            * (
+                len(self.deltas) * self.time_points * (h * (self.d + self.c) + self.d * self.c)
+                + (self.samples + h) ** 2
+                + len(self.mode_deltas) * self.mode_time_points
+                + self.bias_points * self.modes
+            ),
+        )
         low, high = self.bias_delta_range
         require(
             0 < low < high and np.isfinite(high),

@@ -40,3 +40,17 @@ def per_seed_panel(ax, alphas, ordinal: np.ndarray, colors, low: float, high: fl
             ax.plot(alpha, np.clip(value, low, high), marker, color=colors[i], ms=5, alpha=0.8)
     medians = np.clip(np.median(ordinal, axis=1), low, high)
     ax.plot(alphas, medians, "-", color="black", lw=1, label="median over seeds")
+
+
+def direction(first, last) -> str:
+    """How paired seeds compare two conditions that should fall (``last`` < ``first``):
+    "falls in every seed", "mixed across seeds (falls in k of n, rises in j)" or "the opposite
+    direction in every seed"; ties (and both censored alike) count as neither."""
+    first, last = np.asarray(first, dtype=float), np.asarray(last, dtype=float)
+    falls, rises = int(np.sum(last < first)), int(np.sum(last > first))
+    n = first.size
+    if falls == n:
+        return "falls in every seed"
+    if rises == n:
+        return "the opposite direction in every seed"
+    return f"mixed across seeds (falls in {falls} of {n}, rises in {rises})"

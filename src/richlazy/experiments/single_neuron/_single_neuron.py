@@ -27,6 +27,11 @@ class DeltaSweep(Checked):
     # reference integrator: well below the 1e-8 agreement we check
     rtol: float = option(1e-12, check.interval(0, 1e-3))
 
+    def __post_init__(self):
+        super().__post_init__()
+        # closed form and simulation of (a, w1, w2), float64, at every (δ, t)
+        check.fits_memory("time_points, deltas", 8 * 6 * len(self.deltas) * self.time_points)
+
     def trajectories(self) -> tuple[np.ndarray, sn.Trajectory, sn.Trajectory]:
         """The times (T,) and, for every δ, the closed form and the simulation over them."""
         t = np.linspace(0.0, self.t_max, self.time_points)

@@ -38,6 +38,8 @@ class Config(Checked):
     def __post_init__(self):
         super().__post_init__()
         require(np.any(self.x), "x must be non-zero")
+        # a simulation of (a, w1, w2) and its prediction, float64, at every (δ, t)
+        check.fits_memory("time_points, deltas", 8 * 6 * len(self.deltas) * self.time_points)
 
 
 QUICK = Config(time_points=501)

@@ -44,6 +44,8 @@ class Config(Checked):
     def __post_init__(self):
         super().__post_init__()
         require(self.a_on_surface != 0, "a_on_surface must be non-zero")
+        # a trajectory of (a, w1, w2), float64, at every (δ, t)
+        check.fits_memory("time_points, deltas", 8 * 3 * len(self.deltas) * self.time_points)
 
 
 QUICK = Config(time_points=601)

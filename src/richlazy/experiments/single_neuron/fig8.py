@@ -38,6 +38,9 @@ class Config(Checked):
     def __post_init__(self):
         super().__post_init__()
         require(all(np.any(d) for d in self.directions), "directions must be non-zero")
+        # closed form and simulation of (a, w1, w2), float64, at every (direction, δ, t)
+        cells = len(self.directions) * len(self.deltas)
+        check.fits_memory("time_points, deltas, directions", 8 * 6 * cells * self.time_points)
 
 
 QUICK = Config(time_points=301)

@@ -92,6 +92,7 @@ class Config(Checked):
 
     def __post_init__(self):
         super().__post_init__()
+        check.fits_memory("n, n_test, d", 8.0 * (self.n + self.n_test) * (self.d + 1))
         for size in self.batch_sizes:
             require(
                 self.n % size == 0,

@@ -70,6 +70,9 @@ class Config(GridConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        # the surfaces of the drawn cells at every checkpoint and their kernel interpolant
+        points = self.grid_points**2
+        check.fits_memory("grid_points", 8.0 * points * (len(INITS) * (len(self.checkpoints) + 5)))
         require(
             len(self.taus) >= 2, f"taus needs at least 2 values (rich and lazy), got {self.taus}"
         )
