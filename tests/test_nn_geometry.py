@@ -168,12 +168,16 @@ def test_param_groups_feed_any_optimizer_and_survive_json():
         geometry.param_groups(0.1, model=MLP(4, 6, 3, 1))
 
 
-@pytest.mark.parametrize("wrap", [nn.DataParallel, torch.compile, lambda m: Wrapped(m, "net")])
+# torch.compile as collected: importing lightning (tests/test_nn_loggers.py) rebinds it
+COMPILE = torch.compile
+
+
+@pytest.mark.parametrize("wrap", [nn.DataParallel, COMPILE, lambda m: Wrapped(m, "net")])
 def test_wrapper_prefixes_are_removed(wrap):
     torch.manual_seed(7)
     inner = MLP(3, 4, 2).to(D)
     wrapped = wrap(inner)
-    prefix = {nn.DataParallel: "module.", torch.compile: "_orig_mod."}.get(wrap, "net.")
+    prefix = {nn.DataParallel: "module.", COMPILE: "_orig_mod."}.get(wrap, "net.")
     geometry = unbalance(wrapped, 2.0, lr_scales={f"{prefix}layers.2": 3.0})
     names = {"layers.0.weight", "layers.2.weight", "layers.4.weight"}
     if prefix == "net.":  # a submodule of the user's own is part of the names

@@ -17,8 +17,8 @@ def kernel_distance(K0: np.ndarray, Kt: np.ndarray) -> np.ndarray:
         Kt: kernel matrices, shape (..., n, n), broadcastable against ``K0``.
 
     Returns:
-        Array of shape ``broadcast(K0, Kt).shape[:-2]``. Where either kernel is identically
-        zero the distance is undefined and NaN is returned.
+        Array of shape ``broadcast(K0, Kt).shape[:-2]``, exactly 0 where the kernels are equal.
+        Where either kernel is identically zero the distance is undefined and NaN is returned.
 
     Raises:
         ValueError: if an argument is not a stack of square matrices, is not finite, or the
@@ -37,7 +37,10 @@ def kernel_distance(K0: np.ndarray, Kt: np.ndarray) -> np.ndarray:
     inner = np.einsum("...ij,...ij->...", K0, Kt)
     norms = np.sqrt(np.einsum("...ij,...ij->...", K0, K0) * np.einsum("...ij,...ij->...", Kt, Kt))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norms > 0, 1.0 - inner / np.where(norms > 0, norms, 1.0), np.nan)
+        distance = np.where(norms > 0, 1.0 - inner / np.where(norms > 0, norms, 1.0), np.nan)
+    # S(K, K) = 0 exactly: the rounding of the norms would leave ±1e-16 (invisible on log axes).
+    same = np.all(Kt == K0, axis=(-2, -1)) & (norms > 0)
+    return np.where(same, 0.0, distance)
 
 
 def _normalized(K: np.ndarray) -> np.ndarray:

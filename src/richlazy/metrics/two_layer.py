@@ -141,6 +141,7 @@ def kernel_distances(
             inner = (K0 * Kt).sum((-1, -2))
             norms = norm0 * torch.linalg.matrix_norm(Kt)
             value = 1 - inner / torch.where(norms > 0, norms, 1.0)
+            value = value.masked_fill((Kt == K0).all(-1).all(-1), 0.0)  # S(K, K) = 0 exactly
             distance[:, part, c] = torch.where(norms > 0, value, float("nan"))
     return distance
 

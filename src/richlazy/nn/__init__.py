@@ -6,7 +6,11 @@ feature-learning monitor for any ``torch.nn.Module`` (docs/theory.md §6; guide:
 - ``conserved_quantities(model, lrs=...)`` the δ_k (and Δ matrices) of its layer pairs (§6.1);
 - ``empirical_ntk(model, x1, x2)`` the kernel, layer by layer, exact in float64 (§6.2), and
   ``kernel_distance(K0, Kt)``;
-- ``FeatureMonitor(model, probe_x, optimizer=...)`` records them in the user's own loop;
+- ``FeatureMonitor(model, probe_x, optimizer=...)`` records them in the user's own loop
+  (``scalars(step)`` for any logger; adapters: ``tensorboard_logger``, ``wandb_logger``,
+  ``lightning_callback``, each needing its extra);
+- ``alpha_sweep(make_model, alphas, (x, y), ...)`` trains at several α and returns the
+  monitor's measures with dims (alpha, seed, step); ``plot_alpha_sweep`` draws them;
 - ``fit(models, x, y, optimizer=SGD(lr, ...), schedule=...)`` a small seeded training loop for
   one model or a vmapped batch of them (``richlazy.nn.training``), with optimizer objects
   (``SGD``, ``AdamW``, ``optimizer_named``: ``richlazy.nn.optimizers``) and learning-rate
@@ -21,6 +25,7 @@ feature-learning monitor for any ``torch.nn.Module`` (docs/theory.md §6; guide:
 """
 
 from richlazy.nn import models
+from richlazy.nn.alpha_sweep import alpha_sweep, plot_alpha_sweep
 from richlazy.nn.conserved import conserved_quantities
 from richlazy.nn.geometry import InitGeometry, unbalance
 from richlazy.nn.monitor import FeatureMonitor, log_schedule
@@ -39,6 +44,7 @@ __all__ = [
     "LinearWarmUp",
     "Optimizer",
     "PiecewiseLinear",
+    "alpha_sweep",
     "conserved_quantities",
     "empirical_ntk",
     "fit",
@@ -47,5 +53,6 @@ __all__ = [
     "models",
     "ntk_routes",
     "optimizer_named",
+    "plot_alpha_sweep",
     "unbalance",
 ]

@@ -194,6 +194,32 @@ class InitGeometry:
         return list(groups.values())
 
 
+def _refuse_normalized_first(model: nn.Module, first: str) -> None:
+    """Refuse α on both ends when a normalization layer follows the first layer (§6.1).
+
+    The layer after ``first`` is taken in registration order (``named_modules()``, the call
+    order of a ``Sequential``) among the layers of ``LAYER_TYPES`` and ``NORM_TYPES``. The
+    normalization undoes the first layer's ÷α, so the last layer's ×α would multiply the
+    network's output by α; the rule for normalized networks is the first layer only.
+    """
+    chain = [
+        (_names.canonical(name), m)
+        for name, m in model.named_modules()
+        if isinstance(m, NORM_TYPES)
+        or (isinstance(m, LAYER_TYPES) and any(True for _ in m.parameters(recurse=False)))
+    ]
+    names = [name for name, _ in chain]
+    if first not in names or names.index(first) + 1 >= len(chain):
+        return
+    name, after = chain[names.index(first) + 1]
+    if isinstance(after, NORM_TYPES):
+        raise ValueError(
+            f"the first layer {first!r} is followed by {type(after).__name__} {name!r}, which "
+            "undoes its ÷α: the last layer's ×α would multiply the output by α; pass "
+            "rescale_last=False (normalized networks: the first layer only, docs/nn.md)"
+        )
+
+
 def _first_and_last(model: nn.Module, entries: list[_names.Entry]) -> tuple[str, str]:
     """Names of the first and last layers (registration order) of ``model``."""
     how = (
@@ -307,8 +333,10 @@ def unbalance(
         TypeError: ``model`` is not a module, or a factor is not a number.
         ValueError: α ≤ 0 or not finite; a key matching no parameter; first or last layer not
             identifiable (the message says how to name them); one layer only with
-            ``rescale_last``; tied parameters given different factors; the model was already
-            unbalanced and ``force`` is False. Nothing is changed when it raises.
+            ``rescale_last``; with ``rescale_last``, a normalization layer (``NORM_TYPES``)
+            right after the first layer found (it would undo ÷α and leave the output ×α:
+            pass ``rescale_last=False``); tied parameters given different factors; the model
+            was already unbalanced and ``force`` is False. Nothing is changed when it raises.
     """
     model = _checks.module("model", model)
     if alpha is not None:
@@ -330,6 +358,8 @@ def unbalance(
         found_first, found_last = (
             _first_and_last(model, entries) if not (firsts and named_last) else (None, None)
         )
+        if rescale_last and found_first is not None:
+            _refuse_normalized_first(model, found_first)
         firsts = firsts or (found_first,)
         last = named_last[0] if named_last else found_last
         first = ", ".join(firsts)

@@ -291,6 +291,103 @@ class FeatureMonitor:
 
         return monitor_figure(self.to_xarray())
 
+    def scalars(self, step: int) -> dict[str, float]:
+        """The record at ``step`` as a flat ``{name: float}`` for any logger (recorded now if
+        it is not yet): ``kernel_distance``, ``kernel_velocity``, ``kernel_norm``,
+        ``parameter_distance``, then per layer ``parameter_distance/<param_layer>``,
+        ``hamming_distance/<layer>``, ``hamming_fraction/<layer>`` (the activation change) and
+        per pair ``conserved_drift/<pair>`` (the coordinates of ``to_xarray``).
+
+        Raises:
+            ValueError: ``step`` is not recorded and comes before the last record.
+        """
+        record = next((r for r in reversed(self.records) if r["step"] == step), None)
+        if record is None:
+            record = self.log(step)
+        flat = {key: float(record[key]) for key in _SCALARS}
+        groups = {
+            "parameter_distance": [n or "(model)" for n in self._layers],
+            "hamming_distance": self._layer_names(),
+            "hamming_fraction": self._layer_names(),
+            "conserved_drift": [p.name for p in self._pairs],
+        }
+        key_of = {"parameter_distance": "layer_parameter_distance"}
+        for group, names in groups.items():
+            values = record[key_of.get(group, group)]
+            flat.update({f"{group}/{n}": float(v) for n, v in zip(names, values, strict=True)})
+        return flat
+
+    def state_dict(self) -> dict:
+        """What a resumed run needs to go on measuring from the same start: the initial
+        parameters, kernel K₀, activation patterns and conserved quantities, the last kernel,
+        the records and the schedule's position. Tensors, lists and numbers only, so
+        ``torch.save`` stores it and ``torch.load(weights_only=True)`` reads it back."""
+        previous = None if self._previous is None else list(self._previous)
+        return {
+            "version": 1,
+            "kernel": self.kernel,
+            "start": [t.clone() for t in self._start],
+            "K0": self._K0.clone(),
+            "patterns0": {name: list(calls) for name, calls in self._patterns0.items()},
+            "conserved0": [None if v is None else list(v) for v in self._conserved0],
+            "previous": previous,
+            "records": [dict(r) for r in self.records],
+            "next": self._next,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state_dict()`` of a monitor built on the same model and probe
+        points (in a new process: build the model, load its weights, build the monitor, then
+        this); later records measure from the saved start, not from the present weights.
+
+        Raises:
+            TypeError: ``state`` is not a dict.
+            ValueError: ``state`` comes from a monitor with another kernel, other parameters,
+                probe points or activation layers.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
+        missing = {"version", "kernel", "start", "K0", "patterns0", "conserved0", "previous",
+                   "records", "next"} - set(state)  # fmt: skip
+        if missing or state["version"] != 1:
+            raise ValueError(
+                f"state is not a FeatureMonitor state_dict (missing {sorted(missing)})"
+            )
+        if state["kernel"] != self.kernel:
+            raise ValueError(f"state has kernel={state['kernel']!r}, this monitor {self.kernel!r}")
+        shapes = [tuple(t.shape) for t in state["start"]]
+        if shapes != [tuple(t.shape) for t in self._start]:
+            raise ValueError("state's parameters do not match this model's (shapes differ)")
+        if tuple(state["K0"].shape) != tuple(self._K0.shape):
+            raise ValueError(
+                f"state's kernel K0 is {tuple(state['K0'].shape)}, this monitor's probe points "
+                f"give {tuple(self._K0.shape)}"
+            )
+        calls = {name: len(v) for name, v in state["patterns0"].items()}
+        if calls != {name: len(v) for name, v in self._patterns0.items()}:
+            raise ValueError("state's activation layers differ from this model's")
+        if len(state["conserved0"]) != len(self._conserved0):
+            raise ValueError("state's layer pairs differ from this model's")
+        device = self._K0.device
+        self._start = [t.to(s.device, s.dtype) for t, s in zip(state["start"], self._start,
+                                                                strict=True)]  # fmt: skip
+        self._K0 = state["K0"].to(device, self._K0.dtype)
+        self._patterns0 = {
+            name: [p.to(device) for p in v] for name, v in state["patterns0"].items()
+        }
+        self._conserved0 = [
+            None if v is None else tuple(None if t is None else t.to(device) for t in v)
+            for v in state["conserved0"]
+        ]
+        previous = state["previous"]
+        self._previous = None if previous is None else (int(previous[0]), previous[1].to(device))
+        self.records = [dict(r) for r in state["records"]]
+        while self._next < state["next"]:
+            self._next = next(self._schedule)
+
+
+_SCALARS = ("kernel_distance", "kernel_velocity", "kernel_norm", "parameter_distance")
+
 
 def _step_value(argument: str, step) -> int:
     """A step: an int (not a bool) in [0, 2**63 − 1], the range of the int64 ``step`` coordinate."""

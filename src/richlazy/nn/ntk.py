@@ -387,8 +387,8 @@ def kernel_distance(K0, Kt, *, ndim: int = 2):
         ndim: how many trailing dims form one kernel.
 
     Returns:
-        float64 distances of the broadcast leading shape; NaN where a kernel is zero or not
-        finite.
+        float64 distances of the broadcast leading shape, exactly 0 where the two kernels are
+        equal; NaN where a kernel is zero or not finite.
 
     Raises:
         TypeError: complex, boolean or non-numeric kernels (NumPy or torch alike).
@@ -431,6 +431,9 @@ def kernel_distance(K0, Kt, *, ndim: int = 2):
     ua, sa = unit(a)
     ub, sb = unit(b)
     distance = (1 - (ua * ub).sum(-1)).broadcast_to(lead)
+    # S(K, K) = 0 exactly: the rounding of the norm would leave ±1e-16, invisible on log axes.
+    same = (ua == ub).all(-1).broadcast_to(lead)
+    distance = distance.masked_fill(same, 0.0)
     bad = ~(torch.isfinite(sa) & (sa > 0)).broadcast_to(lead)
     bad = bad | ~(torch.isfinite(sb) & (sb > 0)).broadcast_to(lead)
     distance = distance.masked_fill(bad, float("nan"))
