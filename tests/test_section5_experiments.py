@@ -349,3 +349,18 @@ def test_fig6d_claims_count_censored_runs_as_later_and_find_the_fastest_cell():
     two_taus = np.stack([sooner, sooner * 0.5], axis=1)  # τ = 1.5 faster everywhere
     found = fig6d.claims(_grokking(two_taus, taus=(1.0, 1.5)), config)
     assert "τ = 1.5, α = 10: 400 steps" in found[1].measured
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "blamed"),
+    [
+        ("fig6d", {"max_steps": 10**9, "eval_every": 1}, "max_steps, eval_every"),
+        ("fig6d", {"p": 32749}, "p"),
+        ("fig6c", {"max_steps": 10**9, "eval_every": 1}, "max_steps, eval_every"),
+    ],
+)
+def test_sizes_beyond_memory_are_refused_before_anything_is_built(name, options, blamed):
+    """Tens of GB of schedule or table refused by name when the config is built (a MemoryError
+    midway before)."""
+    with pytest.raises(ValueError, match=rf"^{blamed}: these sizes need at least .* GiB"):
+        experiments.get(name).configure("paper", options)

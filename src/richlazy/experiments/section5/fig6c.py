@@ -123,10 +123,10 @@ class Config(Checked):
     lr: float = option(6.4, check.positive_float)
     momentum: float = option(0.9, check.interval(0, 1, "[)"))
     batch_size: int = option(128, check.whole())
-    epochs: int = option(250, check.whole())
+    epochs: int = option(250, check.whole(maximum=check.MAX_STEPS))
     t_max_fraction: float = option(0.8, check.interval(0, 1, "(]"))
     target_loss: float = option(0.01, check.positive_float)
-    max_steps: int = option(1000, check.whole())
+    max_steps: int = option(1000, check.whole(maximum=check.MAX_STEPS))
     eval_every: int = option(10, check.whole())
     error_threshold: float = option(0.1, check.interval(0, 1))
     error_fraction: float = option(0.1, check.interval(0, 1))
@@ -135,6 +135,10 @@ class Config(Checked):
 
     def __post_init__(self):
         super().__post_init__()
+        # the "hcnn" recipe's measured points: a Python int of the schedule (36 bytes) and four
+        # float64 measures per run of a shard, before step 1
+        points = self.max_steps // self.eval_every + 1
+        check.fits_memory("max_steps, eval_every", (36.0 + 32.0 * len(self.alphas)) * points)
         rhm = random_hierarchy(self.v, self.n_c, self.m, self.L, self.s, seed=0)  # checks sizes
         sizes = self.sizes
         require(

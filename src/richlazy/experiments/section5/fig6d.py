@@ -107,7 +107,7 @@ class Config(Checked):
     warmup_steps: int = option(10, check.whole())
     scale_positions: bool = True
     rescale_unembedding: bool = False
-    max_steps: int = option(30000, check.whole())
+    max_steps: int = option(30000, check.whole(maximum=check.MAX_STEPS))
     eval_every: int = option(100, check.whole())
     threshold: float = option(0.99, check.interval(0, 1))
     stop_at_generalization: bool = True
@@ -128,6 +128,12 @@ class Config(Checked):
             self.model == "grokking" or tuple(self.taus) == (1.0,),
             f"taus must be (1.0,) for model 'nanda' (its logits have no τ), got {self.taus}",
         )
+        # Before anything is built: the table of p² sequences of 4 int64 tokens, and the measured
+        # points (a Python int of the schedule, 36 bytes, and four float64 measures per run).
+        check.fits_memory("p", 32.0 * float(self.p) ** 2)
+        points = self.max_steps // self.eval_every + 1
+        runs = len(self.alphas) * len(self.taus) * len(self.seeds)
+        check.fits_memory("max_steps, eval_every", (36.0 + 32.0 * runs) * points)
         self.split(0)  # checks p, fraction and operation
         self.build_optimizer(1.0)  # checks the options of the optimizer named
 
