@@ -83,6 +83,8 @@ def parse_value(name: str, text: str, annotation: Any) -> Any:
             raise ValueError(f"{name} takes {_describe(annotation)}, got {text!r}") from None
     if typing.get_origin(annotation) is tuple:
         items, fixed = _items(annotation)
+        if not text and not fixed:
+            return ()  # "NAME=": the empty tuple (the config's own check says if it may be)
         nested = typing.get_origin(items[0]) is tuple
         parts = [part.strip() for part in text.split(";" if nested else ",")]
         if not all(parts):
