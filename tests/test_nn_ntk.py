@@ -251,10 +251,10 @@ def test_float32_models_are_accumulated_in_float64():
     # lengths 25, 36 and 32 (conv1, conv2, fc) and its backward pass; with random rounding
     # (Higham & Mary 2019) each rounds at √k·2⁻²⁴ relative, about 6·6e-8 per layer, 3 layers
     # forward and back: ~2e-6 per entry, doubled in K = J Jᵀ: ~4e-6 <= 1e-5 against float64.
-    # Measured 2.7e-8 (float64 reference) and 6.8e-9 (jacobian), 1 or 2 threads alike. The 1e-6
-    # between the two float32 routes is below that bound: it holds because both routes run the
-    # same float32 kernels, not by the derivation.
-    assert relative(K, empirical_ntk(model, x, method="jacobian")) <= 1e-6
+    # Measured 2.7e-8 (float64 reference) and 6.8e-9 (jacobian), 1 or 2 threads alike. The two
+    # float32 routes are each within ~4e-6 of the float64 kernel, so within ~8e-6 <= 2e-5 of
+    # each other whichever kernels the CPU runs (the triangle inequality, no shared rounding).
+    assert relative(K, empirical_ntk(model, x, method="jacobian")) <= 2e-5
     reference = brute_force(model.to(D), x.to(D))
     assert relative(K, reference) <= 1e-5  # the model's own rounding in float32
 
