@@ -232,15 +232,7 @@ def _mlp_shard(config: Config, seed: int, train_size: int, progress) -> xr.Datas
         "train_loss": history.train_loss.values[:, -1],
         "train_accuracy": history.train_accuracy.values[:, -1],
     }
-    dims = ("alpha", "train_size", "seed")
-    return xr.Dataset(
-        {name: (dims, value[:, None, None]) for name, value in values.items()},
-        coords={
-            "alpha": np.asarray(config.alphas, dtype=float),
-            "train_size": [train_size],
-            "seed": [seed],
-        },
-    )
+    return _shard_dataset(values, config, train_size, seed)
 
 
 def _cnn_shard(config: Config, seed: int, train_size: int) -> xr.Dataset:
@@ -283,15 +275,7 @@ def _cnn_shard(config: Config, seed: int, train_size: int) -> xr.Dataset:
         "epochs": history.step.values[at].astype(np.int64),  # full batch: epochs = steps
         "reached_target": history.train_loss.values[runs, at] < target,
     }
-    dims = ("alpha", "train_size", "seed")
-    return xr.Dataset(
-        {name: (dims, value[:, None, None]) for name, value in values.items()},
-        coords={
-            "alpha": np.asarray(config.alphas, dtype=float),
-            "train_size": [train_size],
-            "seed": [seed],
-        },
-    )
+    return _shard_dataset(values, config, train_size, seed)
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
@@ -315,3 +299,16 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
 
 
 EXPERIMENT = Experiment("fig6c", PRESETS, run, plot, headline, claims=claims, rules=RULES)
+
+
+def _shard_dataset(values: dict, config: Config, train_size: int, seed: int) -> xr.Dataset:
+    """One shard's measures, each (alpha,), as a Dataset of dims (alpha, train_size, seed)."""
+    dims = ("alpha", "train_size", "seed")
+    return xr.Dataset(
+        {name: (dims, np.asarray(value)[:, None, None]) for name, value in values.items()},
+        coords={
+            "alpha": np.asarray(config.alphas, dtype=float),
+            "train_size": [train_size],
+            "seed": [seed],
+        },
+    )
