@@ -120,32 +120,34 @@ def test_bad_section5_options_are_refused(name, overrides, message):
 
 
 def test_fig6c_an_interrupted_run_resumes_from_its_finished_shards(tmp_path, monkeypatch):
-    config = experiments.get("fig6c").configure("smoke", {"seeds": (0,)})
+    """One shard per P (every α and seed in one batch), the largest P first."""
+    config = experiments.get("fig6c").configure("smoke", {"seeds": (0, 1)})
     real = fig6c.shard_results
     calls = []
 
-    def interrupted(config, seed, train_size, progress=None):
+    def interrupted(config, train_size, seed=None, progress=None):
         if calls:
             raise KeyboardInterrupt  # the second shard never finishes
         calls.append(train_size)
-        return real(config, seed, train_size, progress)
+        return real(config, train_size, seed, progress)
 
     directory = RunDirectory(tmp_path, "fig6c")
     directory.prepare(dataclasses.asdict(config))
     monkeypatch.setattr(fig6c, "shard_results", interrupted)
     with pytest.raises(KeyboardInterrupt):
         fig6c.run(config, RunContext(directory=directory))
-    assert directory.finished_shards() == ["seed-0-P-128"]
+    assert directory.finished_shards() == ["P-256"]
     resumed = []
 
-    def counting(config, seed, train_size, progress=None):
+    def counting(config, train_size, seed=None, progress=None):
         resumed.append(train_size)
-        return real(config, seed, train_size, progress)
+        return real(config, train_size, seed, progress)
 
     monkeypatch.setattr(fig6c, "shard_results", counting)
     results = fig6c.run(config, RunContext(directory=RunDirectory(tmp_path, "fig6c")))
-    assert resumed == [256]  # only the unfinished shard
+    assert resumed == [128]  # only the unfinished shard
     assert results.test_error.dims == ("alpha", "train_size", "seed")
+    assert results.train_size.values.tolist() == [128, 256] and results.seed.size == 2
     assert results.sample_complexity.dims == ("alpha", "seed")
     np.testing.assert_allclose(results.test_error + results.test_accuracy, 1.0)
 
@@ -159,12 +161,12 @@ def test_fig6c_sample_complexity_is_read_at_the_papers_threshold_and_the_relativ
     config = fig6c.EXPERIMENT.configure("smoke", {"train_sizes": (100, 200, 400), "seeds": (0,)})
     errors = {100: 0.5, 200: 0.2, 400: 0.05}
 
-    def made(config, seed, train_size, progress=None):
+    def made(config, train_size, seed=None, progress=None):
         error = np.full((2, 1, 1), errors[train_size])
         return xr.Dataset(
             {"test_error": (("alpha", "train_size", "seed"), error),
              "test_accuracy": (("alpha", "train_size", "seed"), 1 - error)},
-            coords={"alpha": [1.0, 4.0], "train_size": [train_size], "seed": [seed]},
+            coords={"alpha": [1.0, 4.0], "train_size": [train_size], "seed": [0]},
         )  # fmt: skip
 
     monkeypatch.setattr(fig6c, "shard_results", made)

@@ -87,7 +87,8 @@ def fit(
         steps, epochs: the length of training, exactly one of them (an epoch is
             ⌈n / batch_size⌉ steps).
         batch_size: minibatch size; None trains on the full batch.
-        seed: the minibatch order's seed, one for all runs or one per run.
+        seed: the minibatch order's seed, one for all runs or one per run (runs given the same
+            seed see the same order).
         loss: "cross_entropy" (integer labels (N,)), "mse" (float targets shaped like the
             output), or a function (output, target) -> scalar of one run.
         accuracy: record ``train_accuracy``/``test_accuracy`` (the argmax of the outputs
@@ -308,10 +309,10 @@ def _eval_steps(eval_steps, total: int) -> list[int]:
 
 
 def _seeds(seed, R: int) -> list[int]:
-    if isinstance(seed, Sequence):
-        seeds = check.seeds("seed", tuple(seed))
+    if isinstance(seed, Sequence):  # runs may share a seed (the same minibatch order)
+        seeds = [check.seeds(f"seed[{i}]", (s,))[0] for i, s in enumerate(seed)]
         require(len(seeds) == R, f"seed: one per run expected ({R}), got {len(seeds)}")
-        return list(seeds)
+        return seeds
     return list(check.seeds("seed", (seed,))) * R
 
 
@@ -401,6 +402,15 @@ def _scale(optimizer: torch.optim.Optimizer, bases: list[float], factor: float) 
         group["lr"] = base * factor
 
 
+def _outputs_of(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """One model's outputs on ``x`` (N, ...) in chunks, in eval mode, without gradient."""
+    model.eval()
+    with torch.no_grad():
+        out = torch.cat([model(c) for c in x.split(EVAL_CHUNK)])  # (N, ...)
+    model.train()
+    return out
+
+
 class _Sequential:
     """R models, each with its own optimizer, stepped one after the other."""
 
@@ -434,12 +444,7 @@ class _Sequential:
 
     def outputs(self, xs) -> list[torch.Tensor]:
         """Each run's outputs on its own inputs (eval mode, no gradient)."""
-        outs = []
-        with torch.no_grad():
-            for model, x in zip(self.models, xs, strict=True):
-                model.eval()
-                outs.append(torch.cat([model(c) for c in x.split(EVAL_CHUNK)]))
-        return outs
+        return [_outputs_of(model, x) for model, x in zip(self.models, xs, strict=True)]
 
     def write_back(self) -> None:
         for model in self.models:
@@ -447,26 +452,48 @@ class _Sequential:
 
 
 class _Vectorized:
-    """R models as stacked (R, ...) parameters, one vmapped forward, one optimizer."""
+    """R models as stacked (R', ...) parameters of the R' runs still training, one vmapped
+    forward, one optimizer; a run that stops leaves the batch (its model keeps its parameters)."""
 
     def __init__(self, models, optimizer: SGD | AdamW, scales, loss_fn):
         self.models, self.loss_fn = models, loss_fn
+        self.spec, self.scales = optimizer, scales
         params, buffers = torch.func.stack_module_state(models)  # name -> (R, ...)
         self.params, self.buffers = params, buffers
         self.base = copy.deepcopy(models[0]).to("meta")
         self.optimizer = optimizer.build(_groups(params, scales, optimizer.lr))
         self.bases = [g["lr"] for g in self.optimizer.param_groups]
         self.stale = False  # whether the models lag behind the stacked parameters
-        self.frozen = np.zeros(len(models), dtype=bool)  # stopped runs (R,)
-        self.mask, self.kept = None, {}  # the same on the device, and their parameters
+        self.active = np.arange(len(models))  # the runs in the batch, in order (R',)
+        self.kept: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # run -> (input, outputs)
 
     def freeze(self, frozen: np.ndarray) -> None:
-        """Stop training the runs flagged in ``frozen`` (R,): after every step their slices
-        are put back (their optimizer state moves on, unused)."""
-        if (frozen != self.frozen).any():
-            self.frozen = frozen.copy()
-            self.mask = torch.as_tensor(frozen, device=next(iter(self.params.values())).device)
-            self.kept = {name: p.detach().clone() for name, p in self.params.items()}
+        """The runs flagged in ``frozen`` (R,) leave the batch: their models take their
+        parameters, and the others' parameters and optimizer state are re-stacked without them
+        (a stopped run costs nothing in later steps)."""
+        leaving = frozen[self.active]  # (R',)
+        if not leaving.any():
+            return
+        self.write_back()
+        keep = torch.as_tensor(np.flatnonzero(~leaving), device=self._device())  # (R'',)
+        old = self.params
+        self.params = {name: p.detach()[keep].requires_grad_() for name, p in old.items()}
+        self.buffers = {name: b[keep] for name, b in self.buffers.items()}
+        optimizer = self.spec.build(_groups(self.params, self.scales, self.spec.lr))
+        for name, p in self.params.items():
+            state = self.optimizer.state.get(old[name], {})
+            optimizer.state[p] = {
+                k: v[keep] if torch.is_tensor(v) and v.ndim > 0 else v for k, v in state.items()
+            }  # momenta (R', ...) sliced; AdamW's step count (a scalar) shared
+        for group, previous in zip(
+            optimizer.param_groups, self.optimizer.param_groups, strict=True
+        ):
+            group["lr"] = previous["lr"]
+        self.optimizer = optimizer
+        self.active = self.active[~leaving]
+
+    def _device(self) -> torch.device:
+        return next(iter(self.params.values())).device
 
     def scale_rates(self, factor: float) -> None:
         """The schedule's factor for the next step: rates = base rates × ``factor``."""
@@ -479,7 +506,9 @@ class _Vectorized:
         return self.loss_fn(self._forward(params, buffers, x), y)
 
     def _stack(self, xs: list[torch.Tensor]) -> tuple[torch.Tensor, int | None]:
-        """Inputs for vmap: one shared tensor (in_dims None) or (R, ...) stacked ones."""
+        """The active runs' inputs for vmap: one shared tensor (in_dims None) or (R', ...)
+        stacked ones."""
+        xs = [xs[r] for r in self.active]
         if all(x is xs[0] for x in xs):
             return xs[0], None
         return torch.stack(xs), 0
@@ -491,17 +520,15 @@ class _Vectorized:
         self.base.train()
         losses = torch.func.vmap(self._run_loss, in_dims=(0, 0, x_dim, y_dim))(
             self.params, self.buffers, x, y
-        )  # (R,)
+        )  # (R',)
         self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()  # each slice gets its own run's gradient
         self.optimizer.step()
-        if self.mask is not None:
-            with torch.no_grad():
-                for name, p in self.params.items():
-                    p[self.mask] = self.kept[name][self.mask]
         self.stale = True
 
     def outputs(self, xs) -> list[torch.Tensor]:
+        """Each run's outputs on its own inputs: the active runs' in one vmapped pass, a
+        stopped run's computed once per input from its model and repeated."""
         x, x_dim = self._stack(xs)
         self.base.eval()
         forward = torch.func.vmap(self._forward, in_dims=(0, 0, x_dim))
@@ -509,16 +536,25 @@ class _Vectorized:
             chunks = x.split(EVAL_CHUNK, dim=0 if x_dim is None else 1)
             out = torch.cat(
                 [forward(self.params, self.buffers, c) for c in chunks], dim=1
-            )  # (R, N, ...)
-        return list(out.unbind(0))
+            )  # (R', N, ...)
+        outs: list[torch.Tensor | None] = [None] * len(self.models)
+        for r, o in zip(self.active, out.unbind(0), strict=True):
+            outs[r] = o
+        for r, model in enumerate(self.models):
+            if outs[r] is None:
+                kept = self.kept.get(r)
+                if kept is None or kept[0] is not xs[r]:
+                    kept = self.kept[r] = (xs[r], _outputs_of(model, xs[r]))
+                outs[r] = kept[1]
+        return outs
 
     def write_back(self) -> None:
-        """Copy the stacked parameters into the R models."""
+        """Copy the stacked parameters into the active runs' models."""
         if self.stale:
             with torch.no_grad():
-                for r, model in enumerate(self.models):
-                    for name, p in model.named_parameters():
-                        p.copy_(self.params[name][r])
+                for i, r in enumerate(self.active):
+                    for name, p in self.models[r].named_parameters():
+                        p.copy_(self.params[name][i])
             self.stale = False
         for model in self.models:
             model.train()

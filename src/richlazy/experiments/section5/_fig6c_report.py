@@ -14,6 +14,10 @@ from richlazy.experiments.section5._crossing import CENSORED_ABOVE, CENSORED_BEL
 from richlazy.experiments.section5._section5 import direction, per_seed_panel, spread
 
 WHERE = "Figure 6c (§5)"
+#: where the paper's Fig. 6c curves cross test error 0.1, P per α (read from its SVG;
+#: docs/section5-structure.md "Figure 6c"): drawn beside ours for the paper's RHM and threshold
+PAPER_P_STAR = {0.03: 10_600, 0.1: 7_300, 0.3: 6_100, 1.0: 5_700, 3.0: 4_900, 10.0: 4_200}
+_PAPER_RHM = {"v": 8, "n_c": 8, "m": 4, "L": 3, "s": 2, "error_threshold": 0.1}
 
 
 def ordinal_p_star(results: xr.Dataset, name: str = "sample_complexity") -> xr.DataArray:
@@ -61,6 +65,10 @@ def plot(results: xr.Dataset, config: Any) -> dict:
     sizes = results.train_size.values / p_max
     low, high = sizes.min() / 1.5, sizes.max() * 1.5
     per_seed_panel(stars, alphas, ordinal, colors, low, high)
+    if all(getattr(config, k, None) == v for k, v in _PAPER_RHM.items()):
+        paper = sorted(PAPER_P_STAR.items())
+        stars.plot([a for a, _ in paper], [p / p_max for _, p in paper], "k*--", ms=8, lw=0.8,
+                   label="the paper's curves at 0.1")  # fmt: skip
     stars.set_xscale("log")
     stars.set_xticks(alphas, [alpha_label(a).removeprefix("α = ") for a in alphas])
     stars.set_xticks([], minor=True)
@@ -91,6 +99,11 @@ def headline(results: xr.Dataset, config: Any) -> dict[str, str]:
         for a in results.alpha.values:
             key = f"P* ({label}) {alpha_label(a)} (median [min, max] over seeds)"
             lines[key] = spread(ordinal.sel(alpha=a))
+    if "epochs" in results and getattr(config, "model", "mlp") == "mlp":
+        stopped = results.epochs < config.epochs
+        lines[f"runs stopped early (training loss < {config.target_loss:g})"] = (
+            f"{int(stopped.sum())} of {stopped.size}"
+        )
     if "reached_target" in results:
         lines["runs short of the target loss"] = (
             f"{int((~results.reached_target.astype(bool)).sum())} of {results.reached_target.size}"

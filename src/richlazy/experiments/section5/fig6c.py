@@ -8,17 +8,20 @@ P_max = 131,072) learned by the mean-field MLP of the reference code
 divides by α and whose readout it multiplies by α (the function at initialization unchanged).
 Training: SGD with momentum 0.9 at rate 6.4, minibatches of 128, ``epochs`` epochs with cosine
 annealing per epoch, T_max = 80% of the epochs (torch's ``CosineAnnealingLR`` as the reference
-steps it: the cosine goes on past T_max), cross-entropy, no weight decay. Measured at the end:
-test accuracy on ``n_test`` inputs and the training loss.
+steps it: the cosine goes on past T_max), cross-entropy, no weight decay; a run stops at the
+first 10th epoch whose training loss is below ``target_loss`` = 0.01 (the reference code's
+default; 0 trains every epoch). Measured at the stop or the end: test accuracy on ``n_test``
+inputs, the training loss and the epochs trained.
 
 Data: for each seed (its rules, samples, initialization and minibatch order, shared by every α
 and P) one permutation of the P_max inputs gives the test set (the same at every P) and nested
 training sets (``RandomHierarchy.sample(..., nested=True)``). Sizes: ``train_sizes`` in absolute
 P, or by default int(f · P_max) for the fractions ``train_fractions`` (2^−10 … 2^−0.5).
 
-One resumable shard per (seed, P): its α trained as one vmapped batch (``fit``'s
-``vectorize``; measured 2-4x the throughput of one run at a time on a CPU core,
-docs/performance.md). The sample complexity P*(α, seed) is where the test error first falls
+One resumable shard per P: its α × seeds (36 runs in the paper's grid) trained as one vmapped
+batch (``fit``'s ``vectorize``, each seed's runs on that seed's data), from which stopped runs
+leave; the largest P first, so that two workers (``--workers 2``) finish together
+(docs/performance.md). The sample complexity P*(α, seed) is where the test error first falls
 below ``error_threshold`` (the paper's figure: 0.1), interpolated in log P
 (``_crossing.sample_complexity``); ``sample_complexity_relative`` is the earlier rule, below
 ``error_fraction`` × the chance error 1 − 1/n_c.
@@ -30,6 +33,7 @@ full batch until its training loss falls below ``target_loss``), kept with its f
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -98,8 +102,12 @@ class Config(Checked):
         lr, momentum: SGD's rate and momentum.
         batch_size, epochs, t_max_fraction: the MLP's minibatch, epochs and the cosine's T_max
             as a fraction of the epochs.
-        target_loss, max_steps, eval_every: the CNN's full-batch stop (first training loss below
-            ``target_loss``), its cap and the steps between its measurements.
+        target_loss: a run stops at the first check whose training loss (over the whole
+            training set) is below it: the reference code's default 0.01 (the MLP; 0: train
+            every epoch) and the CNN's full-batch stop.
+        eval_every: epochs between those checks (the MLP; the reference's 10) or steps (the
+            CNN, whose full-batch step is an epoch).
+        max_steps: the CNN's cap.
         error_threshold: P* is where the test error first falls below it (the paper's 0.1).
         error_fraction: the second column, P* below this × the chance error.
         device: "cpu", "cuda" or "auto" (cuda when available).
@@ -125,7 +133,7 @@ class Config(Checked):
     batch_size: int = option(128, check.whole())
     epochs: int = option(250, check.whole(maximum=check.MAX_STEPS))
     t_max_fraction: float = option(0.8, check.interval(0, 1, "(]"))
-    target_loss: float = option(0.01, check.positive_float)
+    target_loss: float = option(0.01, check.interval(0.0, math.inf, "[)"))
     max_steps: int = option(1000, check.whole(maximum=check.MAX_STEPS))
     eval_every: int = option(10, check.whole())
     error_threshold: float = option(0.1, check.interval(0, 1))
@@ -187,12 +195,16 @@ HCNN = replace(PAPER, model="hcnn", alphas=(0.25, 1.0, 4.0, 16.0),
 PRESETS = {"quick": QUICK, "paper": PAPER, "smoke": SMOKE, "hcnn": HCNN}
 
 
-def shard_results(config: Config, seed: int, train_size: int, progress=None) -> xr.Dataset:
-    """Every α at one (seed, P): dims (alpha, train_size, seed)."""
+def shard_results(
+    config: Config, train_size: int, seed: int | None = None, progress=None
+) -> xr.Dataset:
+    """The runs at one P, dims (alpha, train_size, seed): every α of ``seed``, or with seed
+    None every (α, seed) of ``config`` (the MLP's shards: one vmapped batch)."""
+    seeds = config.seeds if seed is None else (seed,)
     with torch_threads(1):  # small models: one thread (richlazy.experiments.section5._section5)
         if config.model == "hcnn":
-            return _cnn_shard(config, seed, train_size)
-        return _mlp_shard(config, seed, train_size, progress)
+            return _cnn_shard(config, seeds[0], train_size)
+        return _mlp_shard(config, seeds, train_size, progress)
 
 
 def _split(config: Config, seed: int, device: torch.device):
@@ -212,27 +224,69 @@ def mlp(config: Config, alpha: float, seed: int) -> MeanFieldMLP:
     return model
 
 
-def _mlp_shard(config: Config, seed: int, train_size: int, progress) -> xr.Dataset:
-    """The paper's recipe: the α of one seed as one vmapped batch on the same data and the
-    same minibatch order (``fit``'s ``seed``)."""
+def _mlp_shard(config: Config, seeds: tuple[int, ...], train_size: int, progress) -> xr.Dataset:
+    """The paper's recipe: every (α, seed) at one P as one vmapped batch, each seed's α on that
+    seed's data and minibatch order (``fit``'s per-run data and seeds). With ``target_loss`` >
+    0, a run stops at the first check (every ``eval_every`` epochs) whose training loss is below
+    it, the reference code's default (docs/section5-structure.md), and leaves the batch; the
+    test set is measured once, at each run's stop or end."""
     device = device_of(config.device)
-    x, y, x_test, y_test = _split(config, seed, device)  # (P_all, v, s^L), ..., (n_test,)
-    x, y = x[:train_size], y[:train_size]  # (P, v, s^L), (P,): nested across P
-    models = [mlp(config, alpha, seed).to(device) for alpha in config.alphas]
-    steps = config.epochs * -(-train_size // config.batch_size)
-    history = fit(models, x, y, optimizer=SGD(config.lr, momentum=config.momentum),
-                  schedule=config.schedule(), epochs=config.epochs,
-                  batch_size=config.batch_size, seed=seed, eval_steps=[steps], x_test=x_test,
-                  y_test=y_test, vectorize=True if config.vectorize is None else config.vectorize,
-                  progress=progress)  # fmt: skip
-    accuracy = history.test_accuracy.values[:, -1]  # (alpha,)
+    data = {}  # seed -> (x (P, v, s^L), y (P,), x_test (n_test, v, s^L), y_test (n_test,))
+    for seed in seeds:
+        x, y, x_test, y_test = _split(config, seed, device)
+        data[seed] = (x[:train_size], y[:train_size], x_test, y_test)  # nested across P
+    runs = [(alpha, seed) for alpha in config.alphas for seed in seeds]  # (alpha, seed) order
+    models = [mlp(config, alpha, seed).to(device) for alpha, seed in runs]
+    per_epoch = -(-train_size // config.batch_size)
+    checks = range(0, config.epochs + 1, config.eval_every)
+    history = fit(
+        models,
+        [data[seed][0] for _, seed in runs],
+        [data[seed][1] for _, seed in runs],
+        optimizer=SGD(config.lr, momentum=config.momentum),
+        schedule=config.schedule(),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=[seed for _, seed in runs],
+        eval_steps=[epoch * per_epoch for epoch in checks],
+        until=_below(config.target_loss),
+        vectorize=True if config.vectorize is None else config.vectorize,
+        progress=progress,
+    )
+    stopped = history.stopped_step.values  # (R,): −1 where the run trained every epoch
+    epochs = np.where(stopped >= 0, stopped // per_epoch, config.epochs)
+    test = np.asarray([_accuracy(model, *data[seed][2:]) for model, (_, seed) in
+                       zip(models, runs, strict=True)])  # fmt: skip
+
+    def grid(values) -> np.ndarray:  # (R,) in run order -> (alpha, seed)
+        return np.asarray(values).reshape(len(config.alphas), len(seeds))
+
     values = {
-        "test_accuracy": accuracy,
-        "test_error": 1.0 - accuracy,
-        "train_loss": history.train_loss.values[:, -1],
-        "train_accuracy": history.train_accuracy.values[:, -1],
+        "test_accuracy": grid(test),
+        "test_error": grid(1.0 - test),
+        "train_loss": grid(history.train_loss.values[:, -1]),  # a stopped run's, repeated
+        "train_accuracy": grid(history.train_accuracy.values[:, -1]),
+        "epochs": grid(epochs.astype(np.int64)),
     }
-    return _shard_dataset(values, config, train_size, seed)
+    return _shard_dataset(values, config, train_size, seeds)
+
+
+def _below(target: float):
+    """``fit``'s ``until``: each run stops when its last measured training loss is below
+    ``target`` (0: never)."""
+
+    def below(history: xr.Dataset) -> np.ndarray:  # (R,)
+        return (history.train_loss.isel(step=-1) < target).values
+
+    return below
+
+
+def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The fraction of ``x`` (N, ...) whose argmax output is ``y`` (N,)."""
+    with torch.no_grad():
+        correct = sum(int((model(c).argmax(-1) == t).sum()) for c, t in
+                      zip(x.split(4096), y.split(4096), strict=True))  # fmt: skip
+    return correct / len(y)
 
 
 def _cnn_shard(config: Config, seed: int, train_size: int) -> xr.Dataset:
@@ -246,11 +300,6 @@ def _cnn_shard(config: Config, seed: int, train_size: int) -> xr.Dataset:
         model = HierarchicalCNN(config.v, config.width, config.L, config.s, config.n_c)
         unbalance(model, alpha)
         models.append(model.to(device))
-    target = config.target_loss
-
-    def below(history: xr.Dataset) -> np.ndarray:  # (R,): each run stops on its own
-        return (history.train_loss.min("step") < target).values
-
     history = fit(
         models,
         x,
@@ -258,32 +307,38 @@ def _cnn_shard(config: Config, seed: int, train_size: int) -> xr.Dataset:
         optimizer=SGD(config.lr, momentum=config.momentum),
         steps=config.max_steps,
         eval_steps=range(0, config.max_steps + 1, config.eval_every),
-        until=below,
+        until=_below(config.target_loss),
         vectorize=device.type == "cuda" if config.vectorize is None else config.vectorize,
         seed=seed,
     )
     stopped = history.stopped_step.values  # (R,): −1 where the cap came first
     at = np.where(stopped >= 0, np.searchsorted(history.step.values, stopped), -1)
     runs = np.arange(len(models))
-    with torch.no_grad():  # each model holds its weights of the step it stopped at
-        test = [float((m(x_test).argmax(-1) == y_test).double().mean()) for m in models]
+    # each model holds its weights of the step it stopped at
+    test = [_accuracy(model, x_test, y_test) for model in models]
     values = {
         "test_accuracy": np.asarray(test),
         "test_error": 1.0 - np.asarray(test),
         "train_loss": history.train_loss.values[runs, at],
         "train_accuracy": history.train_accuracy.values[runs, at],
         "epochs": history.step.values[at].astype(np.int64),  # full batch: epochs = steps
-        "reached_target": history.train_loss.values[runs, at] < target,
+        "reached_target": history.train_loss.values[runs, at] < config.target_loss,
     }
-    return _shard_dataset(values, config, train_size, seed)
+    return _shard_dataset(values, config, train_size, (seed,))
 
 
 def run(config: Config, context: RunContext) -> xr.Dataset:
-    """One resumable shard per (seed, P); P* at both thresholds from the stored test errors."""
-    grid = {"seed": config.seeds, "train_size": config.sizes}
+    """One resumable shard per P (the MLP: every α and seed in one batch) or per (seed, P) (the
+    CNN); P* at both thresholds from the stored test errors."""
+    # the largest P first: the longest shards start first when two workers share them
+    sizes = tuple(sorted(config.sizes, reverse=True))
     shard = partial(shard_results, config)
-    results = context.map(shard, grid, "fig6c", key="seed-{seed}-P-{train_size}")
-    results = results.transpose("alpha", "train_size", "seed")
+    if config.model == "mlp":
+        results = context.map(shard, {"train_size": sizes}, "fig6c", key="P-{train_size}")
+    else:
+        grid = {"seed": config.seeds, "train_size": sizes}
+        results = context.map(shard, grid, "fig6c", key="seed-{seed}-P-{train_size}")
+    results = results.sortby("train_size").transpose("alpha", "train_size", "seed")
     error = results.test_error.transpose("alpha", "seed", "train_size").values
     sizes = results.train_size.values
     p_star, censored = sample_complexity(error, sizes, config.error_threshold)
@@ -301,14 +356,15 @@ def run(config: Config, context: RunContext) -> xr.Dataset:
 EXPERIMENT = Experiment("fig6c", PRESETS, run, plot, headline, claims=claims, rules=RULES)
 
 
-def _shard_dataset(values: dict, config: Config, train_size: int, seed: int) -> xr.Dataset:
-    """One shard's measures, each (alpha,), as a Dataset of dims (alpha, train_size, seed)."""
+def _shard_dataset(values: dict, config: Config, train_size: int, seeds: tuple) -> xr.Dataset:
+    """One shard's measures, each (alpha, seed), as a Dataset of dims (alpha, train_size, seed)."""
     dims = ("alpha", "train_size", "seed")
+    shape = (len(config.alphas), 1, len(seeds))
     return xr.Dataset(
-        {name: (dims, np.asarray(value)[:, None, None]) for name, value in values.items()},
+        {name: (dims, np.asarray(value).reshape(shape)) for name, value in values.items()},
         coords={
             "alpha": np.asarray(config.alphas, dtype=float),
             "train_size": [train_size],
-            "seed": [seed],
+            "seed": list(seeds),
         },
     )
