@@ -653,7 +653,8 @@ def _write_holder(descriptor: int) -> None:
     """filelock's ``on_acquired`` hook: replace a killed holder's record by ours (we hold the
     lock, so no one else writes the file meanwhile)."""
     os.ftruncate(descriptor, 0)
-    os.pwrite(descriptor, _lock_record().encode(), 0)
+    os.lseek(descriptor, 0, os.SEEK_SET)
+    os.write(descriptor, _lock_record().encode())
 
 
 def _acquire(path: Path, directory: Path) -> filelock.BaseFileLock:
@@ -681,7 +682,7 @@ def _acquire(path: Path, directory: Path) -> filelock.BaseFileLock:
 def _release(path: Path, lock: filelock.BaseFileLock) -> None:
     """Remove the lock file, then release it: a finished directory keeps no ``.lock``. Unlinking
     while we still hold it is safe: a run that opened the old file before and locks it after
-    finds it unlinked and retries on a new one (filelock checks the link count)."""
+    finds it unlinked (filelock checks the link count) and tries again on a new one."""
     with contextlib.suppress(OSError):
         path.unlink()
     lock.release()
