@@ -38,7 +38,12 @@ from richlazy.single_neuron import closed_form_threads, exact_trajectory, gradie
 
 
 def best_of(repeats: int, function) -> float:
-    """The fastest of ``repeats`` wall-clock timings of ``function()``."""
+    """The fastest of ``repeats`` wall-clock timings of ``function()``.
+
+    By hand rather than torch.utils.benchmark.Timer: the timed code is NumPy and SciPy (this
+    script does not import torch), and its threads follow OMP_NUM_THREADS (one_core), where
+    Timer sets torch's thread count.
+    """
     timings = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -89,7 +94,7 @@ def measure(inits: int, times: int, horizon: float, sample: int, seed: int, rtol
     write_seconds = best_of(7, lambda: write_output(inits, times, 2, closed_form_threads()))
     closed = exact_trajectory(a0, w0, beta_star, t)
     picked = rng.choice(inits, size=min(sample, inits), replace=False)
-    start = time.perf_counter()
+    start = time.perf_counter()  # one pass over the sample, checked as it goes: no repeats
     worst = 0.0
     for index in picked:
         reference = gradient_flow(a0[index], w0[index], np.eye(2), beta_star[index], t, rtol=rtol)

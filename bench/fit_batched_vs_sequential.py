@@ -88,6 +88,9 @@ SETUPS = {"mlp": _mlp, "cnn": _cnn, "transformer": _transformer, "rhm": _rhm}
 def _time(name, runs, args, vectorize, device):
     models, x, y, optimizer, batch = SETUPS[name](runs, device, args.batch)
     models = [model.to(device) for model in models]
+    # By hand rather than torch.utils.benchmark.Timer: fit trains these models in place and
+    # they are compared afterwards, so the call must run exactly once (Timer first runs its
+    # statement at least twice to warm up), and each call is a whole multi-second fit.
     start = time.perf_counter()
     fit(models, x, y, optimizer=optimizer, steps=args.steps, batch_size=batch,
         seed=list(range(runs)), eval_steps=[0], vectorize=vectorize)  # fmt: skip

@@ -47,7 +47,7 @@ def one_run(args, alpha: float, seed: int) -> dict:
     gen = mem = None
     trace = []  # (step, |E_t| / |E_0|, |E_t - E_0| / |E_0|) of the token embedding
     e0 = model.embed.weight.detach().clone()
-    start = time.perf_counter()
+    start = time.perf_counter()  # the whole run's seconds, recorded with it (not a benchmark)
     for step in range(args.steps + 1):
         if step % args.every == 0:
             with torch.no_grad():

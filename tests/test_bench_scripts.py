@@ -87,3 +87,10 @@ def test_section5_recipes_benchmark_times_every_case_against_its_baseline():
     for record in records:
         if "case" in record and "ratio" in record:
             assert record["ratio"] > 0 and record["cpu_ratio"] > 0
+    # the evaluations (torch.utils.benchmark.Timer, per call): one thread's CPU time cannot much
+    # exceed the wall time of the same work (2×: the two fastest blocks come from different
+    # measurements, each rounded)
+    test = next(r for r in records if r.get("case", "").startswith("test on"))
+    evaluate = next(r for r in records if r.get("case", "").startswith("evaluate"))
+    for wall, cpu in ((test["s"], test["cpu_s"]), (evaluate["ms"], evaluate["cpu_ms"])):
+        assert wall > 0 and 0 < cpu <= 2 * wall

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from richlazy import store
 from richlazy.experiments import runner
 from richlazy.store import (
     MANIFEST,
@@ -255,6 +256,51 @@ def test_the_lock_is_kept_by_clear_and_overwrite(tmp_path):
     with run.lock():
         assert run.prepare({"lr": 0.5}, overwrite=True) is False
         assert run.lock_path.exists()
+
+
+def test_the_lock_is_reentrant_within_one_directory_and_exclusive_across_them(tmp_path, within):
+    run = RunDirectory(tmp_path, "demo")
+    with run.lock():
+        record = run.lock_path.read_text()
+        with run.lock():  # nested: the same hold, the same record; its own lock does not refuse
+            run.check_not_locked()
+            assert run.lock_path.read_text() == record
+        assert taken_elsewhere(run.lock_path)  # leaving the inner level kept the lock
+        other = RunDirectory(tmp_path, "demo")  # another object, as another run would be
+        with (
+            within(5),
+            pytest.raises(StoreLockedError, match=f"pid {os.getpid()} on"),
+            other.lock(),
+        ):
+            pass
+        with pytest.raises(StoreLockedError, match="before you read it"):
+            other.check_not_locked()
+        assert run.lock_path.read_text() == record  # the refused attempts left the record
+    assert not run.lock_path.exists() and not taken_elsewhere(run.lock_path)
+    other.check_not_locked()
+
+
+def test_a_reader_probing_the_lock_does_not_refuse_a_starting_writer(tmp_path, monkeypatch):
+    """A reader's shared probe that holds the file at the writer's first attempt makes the
+    writer look again (the probe has ended by then), not refuse with no holder to name."""
+    import fcntl
+
+    run = RunDirectory(tmp_path, "demo")
+    run.path.mkdir()
+    probe = os.open(run.lock_path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # as _holder_if_locked holds it
+    looks = []
+    real = store._holder_if_locked
+
+    def probe_ends(path):
+        looks.append(path)
+        os.close(probe)  # the reader is done
+        return real(path)
+
+    monkeypatch.setattr(store, "_holder_if_locked", probe_ends)
+    with run.lock():
+        assert json.loads(run.lock_path.read_text())["pid"] == os.getpid()
+    assert looks == [run.lock_path]  # refused once (the probe held it), then taken
 
 
 def test_runner_holds_the_lock_while_it_runs(tmp_path, monkeypatch):

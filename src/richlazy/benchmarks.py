@@ -45,9 +45,15 @@ def _synchronize(device: str) -> None:
 
 
 def matmul_rate(*, dtype: str = "float64", device: str = "cpu", size: int | None = None) -> float:
-    """The matrix-multiply rate in FLOP/s (best of 5 products of two size² matrices), on as
-    many CPU threads as torch uses now. ``size`` defaults to 1024 on the CPU and 8192 on a GPU
-    (smaller products leave a GPU partly idle)."""
+    """The matrix-multiply rate in FLOP/s of products of two size² matrices, on as many CPU
+    threads as torch uses now. ``size`` defaults to 1024 on the CPU and 8192 on a GPU (smaller
+    products leave a GPU partly idle).
+
+    Timed by ``torch.utils.benchmark.Timer`` (it warms up, synchronizes a GPU around each block
+    of products, and is told to keep torch's thread count); the fastest of its blocks.
+    """
+    from torch.utils import benchmark  # only here: the rest of the module does not need it
+
     size = size or (1024 if device == "cpu" else 8192)
     generator = torch.Generator(device=device).manual_seed(0)
     left, right = (
@@ -55,15 +61,12 @@ def matmul_rate(*, dtype: str = "float64", device: str = "cpu", size: int | None
         for _ in range(2)
     )
     out = torch.empty_like(left)
-    torch.mm(left, right, out=out)  # warm-up
-    best = float("inf")
-    for _ in range(5):
-        _synchronize(device)
-        start = time.perf_counter()
-        torch.mm(left, right, out=out)
-        _synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
+    timer = benchmark.Timer(
+        "torch.mm(left, right, out=out)",
+        globals={"torch": torch, "left": left, "right": right, "out": out},
+        num_threads=torch.get_num_threads(),
+    )
+    return 2 * size**3 / min(timer.blocked_autorange().times)
 
 
 def two_layer_problem(

@@ -15,10 +15,14 @@ What a result directory promises (docs/guarantees.md):
   deleted, truncated or altered file, or results of another configuration than config.json
   says, is a :class:`DamagedResultsError` naming the file and the command that recomputes it;
   a damaged shard is recomputed.
-- **One writer.** :meth:`RunDirectory.lock` holds an exclusive lock on DIR/NAME (an OS lock on
-  ``DIR/NAME/.lock``, which records the holder's pid, host and start time; the OS releases it
-  when the holder dies, so a stale lock never blocks). A second run of the same directory is
-  refused with :class:`StoreLockedError`, and readers refuse a directory being written.
+- **One writer.** :meth:`RunDirectory.lock` holds an exclusive lock on DIR/NAME: the OS lock
+  that ``filelock`` takes on ``DIR/NAME/.lock`` (the OS releases it when the holder dies, so a
+  stale lock never blocks). On top of it the store keeps what filelock does not do: the file
+  records the holder's pid, host and start time; a second run of the same directory is refused
+  at once with :class:`StoreLockedError` naming that holder (never waits); the lock is
+  re-entrant within one :class:`RunDirectory`; the file is removed on release; readers refuse a
+  directory being written through a shared probe that never blocks another reader
+  (docs/guarantees.md).
 
 The errors are ``StoreError`` (a ``ValueError``) subclasses, whose messages say how to fix the
 problem: :class:`NoResultsError` (nothing finished here), :class:`DamagedResultsError` (something
@@ -46,11 +50,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import filelock
 import xarray as xr
 
 from richlazy import _source
 
-try:  # an OS lock released when its holder dies (POSIX); elsewhere a lock file with a pid
+try:  # the readers' shared probe of the lock (_holder_if_locked)
     import fcntl
 except ImportError:  # pragma: no cover - not on POSIX
     fcntl = None
@@ -396,13 +401,13 @@ class RunDirectory:
                 self._lock_depth -= 1
             return
         self._make_directory()
-        handle = _acquire(self.lock_path, self.path)
+        held = _acquire(self.lock_path, self.path)
         self._lock_depth = 1
         try:
             yield
         finally:
             self._lock_depth = 0
-            _release(self.lock_path, handle)
+            _release(self.lock_path, held)
 
     def check_not_locked(self) -> None:
         """Raise StoreLockedError if another run is writing this directory now (for readers)."""
@@ -644,83 +649,69 @@ def _busy_message(directory: Path, holder: Mapping[str, Any], *, reading: bool =
     )
 
 
-def _pid_alive(pid: Any) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError, TypeError):
-        return True  # someone else's process, or a record we cannot judge: assume alive
-    return True
+def _write_holder(descriptor: int) -> None:
+    """filelock's ``on_acquired`` hook: replace a killed holder's record by ours (we hold the
+    lock, so no one else writes the file meanwhile)."""
+    os.ftruncate(descriptor, 0)
+    os.lseek(descriptor, 0, os.SEEK_SET)
+    os.write(descriptor, _lock_record().encode())
 
 
-def _acquire(path: Path, directory: Path) -> Any:
-    """Take the lock file ``path``; return what _release needs."""
-    if fcntl is None:  # pragma: no cover - not on POSIX
-        return _acquire_exclusive_file(path, directory)
-    for _ in range(10):  # another run may unlink the file between our open and our lock
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def _acquire(path: Path, directory: Path) -> filelock.BaseFileLock:
+    """Take the lock file ``path`` at once, or raise StoreLockedError naming its holder.
+
+    filelock makes one non-blocking attempt (``timeout=0``; it raises ``filelock.Timeout``
+    rather than wait). A refusal is retried while no one holds the file by the time we look
+    (the last holder unlinked it, or a reader's shared probe held it a moment): the message
+    must name a real holder.
+    """
+    for _ in range(10):
+        lock = filelock.FileLock(path, timeout=0, thread_local=False, on_acquired=_write_holder)
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(descriptor)
-            raise StoreLockedError(_busy_message(directory, _read_holder(path))) from None
-        try:
-            same = os.fstat(descriptor).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            os.ftruncate(descriptor, 0)
-            os.write(descriptor, _lock_record().encode())
-            return descriptor
-        os.close(descriptor)
+            lock.acquire()
+        except filelock.Timeout:
+            holder = _holder_if_locked(path)
+            if holder is not None:
+                raise StoreLockedError(_busy_message(directory, holder)) from None
+        else:
+            return lock
+        time.sleep(0.01)  # at most 0.1 s in all, for a reader's probe to end
     raise StoreLockedError(_busy_message(directory, _read_holder(path)))
 
 
-def _release(path: Path, handle: Any) -> None:
-    if fcntl is None:  # pragma: no cover - not on POSIX
-        path.unlink(missing_ok=True)
-        return
+def _release(path: Path, lock: filelock.BaseFileLock) -> None:
+    """Remove the lock file, then release it: a finished directory keeps no ``.lock``. Unlinking
+    while we still hold it is safe: a run that opened the old file before and locks it after
+    finds it unlinked (filelock checks the link count) and tries again on a new one."""
     with contextlib.suppress(OSError):
-        path.unlink()  # before unlocking: a waiting run then finds the file gone and retries
-    os.close(handle)
+        path.unlink()
+    lock.release()
 
 
 def _holder_if_locked(path: Path) -> dict[str, Any] | None:
-    """The holder's record if another process holds the lock file ``path`` now, else None."""
+    """The holder's record if another process holds the lock file ``path`` now, else None.
+
+    A shared probe (``flock(LOCK_SH)``), which filelock does not offer: readers then never
+    block each other nor make a starting writer fail.
+    """
     if not path.exists():
         return None
-    if fcntl is None:  # pragma: no cover - not on POSIX
-        holder = _read_holder(path)
-        return holder if _pid_alive(holder.get("pid")) else None
     try:
         descriptor = os.open(path, os.O_RDONLY)
     except OSError:
         return None
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        if fcntl is not None:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        elif filelock.lock_descriptor(descriptor, blocking=False):  # pragma: no cover - no fcntl
+            filelock.unlock_descriptor(descriptor)
+        else:  # pragma: no cover - no fcntl
+            raise BlockingIOError
     except BlockingIOError:
         return _read_holder(path) or {"pid": "?"}
     finally:
         os.close(descriptor)
     return None
-
-
-def _acquire_exclusive_file(path: Path, directory: Path) -> None:  # pragma: no cover
-    """Where there is no fcntl: O_EXCL creation, a stale lock (dead pid, same host) removed."""
-    for _ in range(3):
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            holder = _read_holder(path)
-            if holder.get("host") == socket.gethostname() and not _pid_alive(holder.get("pid")):
-                path.unlink(missing_ok=True)
-                continue
-            raise StoreLockedError(_busy_message(directory, holder)) from None
-        with os.fdopen(descriptor, "w") as stream:
-            stream.write(_lock_record())
-        return None
-    raise StoreLockedError(_busy_message(directory, _read_holder(path)))
 
 
 def disk_error_message(error: OSError) -> str:
