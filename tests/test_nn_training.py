@@ -243,7 +243,10 @@ def test_a_stopped_run_leaves_the_vectorized_batch_and_its_outputs_are_kept():
     momenta = [trainer.optimizer.state[p]["momentum_buffer"] for p in trainer.params.values()]
     assert all(m.shape[0] == 2 for m in momenta)
     trainer.step([X] * 3, [y] * 3)
+    other, _ = _data(seed=1)
+    on_other = trainer.outputs([other] * 3)[1]  # another input (a test set) between the two
     after = trainer.outputs([X] * 3)
+    assert not torch.allclose(on_other, after[1])
     # the stopped run: its outputs at the stop (its model's forward against the vmapped one,
     # float64: equal up to rounding)
     torch.testing.assert_close(after[1], before[1], rtol=1e-12, atol=1e-12)

@@ -465,7 +465,8 @@ class _Vectorized:
         self.bases = [g["lr"] for g in self.optimizer.param_groups]
         self.stale = False  # whether the models lag behind the stacked parameters
         self.active = np.arange(len(models))  # the runs in the batch, in order (R',)
-        self.kept: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # run -> (input, outputs)
+        # (run, id of an input) -> (the input, a stopped run's outputs on it)
+        self.kept: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def freeze(self, frozen: np.ndarray) -> None:
         """The runs flagged in ``frozen`` (R,) leave the batch: their models take their
@@ -541,10 +542,10 @@ class _Vectorized:
         for r, o in zip(self.active, out.unbind(0), strict=True):
             outs[r] = o
         for r, model in enumerate(self.models):
-            if outs[r] is None:
-                kept = self.kept.get(r)
-                if kept is None or kept[0] is not xs[r]:
-                    kept = self.kept[r] = (xs[r], _outputs_of(model, xs[r]))
+            if outs[r] is None:  # a stopped run: its outputs on this input, once
+                kept = self.kept.get((r, id(xs[r])))
+                if kept is None or kept[0] is not xs[r]:  # (the id of a tensor still alive)
+                    kept = self.kept[r, id(xs[r])] = (xs[r], _outputs_of(model, xs[r]))
                 outs[r] = kept[1]
         return outs
 
