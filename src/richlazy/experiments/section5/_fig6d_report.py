@@ -13,6 +13,10 @@ from richlazy.experiments.claims import Claim, Rule, step_count
 from richlazy.experiments.section5._section5 import direction, per_seed_panel, spread
 
 WHERE = "Figure 6d and Fig. 12 (§5)"
+#: the steps to grok that the paper's Fig. 12 shows at τ = 1, (low, high) per α, read from the
+#: plot (docs/section5-structure.md "Figure 6d"): drawn beside ours for the paper's p = 97 task
+PAPER_TAU1 = {0.1: (12_000, 15_000), 0.3: (9_000, 12_000), 1.0: (9_000, 12_000),
+              3.0: (9_000, 12_000), 10.0: (6_000, 9_000)}  # fmt: skip
 
 
 def _with_tau(results: xr.Dataset) -> xr.Dataset:
@@ -55,15 +59,27 @@ def plot(results: xr.Dataset, config: Any) -> dict:
             curves.plot(step, run.train_accuracy.values, color=colors[i], lw=0.7, ls="--")
     curves.axhline(float(config.threshold), color="black", ls=":", lw=0.8)
     curves.set_xscale("symlog", linthresh=max(float(step[1]) if step.size > 1 else 1.0, 1.0))
+    curves.set_xlim(left=0)  # steps are never negative: no empty symlog half
     curves.set_xlabel("step")
     curves.set_ylabel("accuracy (solid: validation, dashed: train)")
     curves.set_title(f"τ = {tau:g}: one line per seed", fontsize=9)
     curves.legend(fontsize=7)
     cap = float(config.max_steps)
     ordinal = ordinal_steps(results).sel(tau=tau).values  # (alpha, seed)
-    per_seed_panel(steps_panel, alphas, ordinal, colors, 0.0, cap)
+    first = float(step[1]) if step.size > 1 else 1.0  # the first measured step after 0
+    per_seed_panel(steps_panel, alphas, ordinal, colors, first / 2, cap)
     steps_panel.axhline(cap, color="grey", ls="--", lw=0.8)
     steps_panel.set_xscale("log")
+    steps_panel.set_yscale("log")  # times from hundreds of steps to the cap
+    if (
+        tau == 1.0
+        and getattr(config, "p", None) == 97
+        and getattr(config, "model", "") == "grokking"
+    ):
+        for k, (alpha, (low, high)) in enumerate(sorted(PAPER_TAU1.items())):
+            label = "the paper's Fig. 12 at τ = 1 (read)" if k == 0 else None
+            steps_panel.plot([alpha, alpha], [low, high], color="grey", lw=6, alpha=0.5,
+                             solid_capstyle="butt", label=label)  # fmt: skip
     steps_panel.set_xticks(alphas, [alpha_label(a).removeprefix("α = ") for a in alphas])
     steps_panel.set_xticks([], minor=True)
     steps_panel.set_xlabel("α (embeddings ÷ α)")
