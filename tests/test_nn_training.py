@@ -228,33 +228,6 @@ def test_until_stops_each_run_at_its_own_step(vectorize, optimizer):
         fit(_mlps([0, 1]), X, y, optimizer=optimizer, steps=2, until=lambda h: np.ones(3, bool))
 
 
-def test_a_stopped_run_leaves_the_vectorized_batch_and_its_outputs_are_kept():
-    from richlazy.nn.training import _Vectorized
-
-    X, y = _data()
-    models = _mlps([0, 1, 2])
-    trainer = _Vectorized(models, SGD(0.1, momentum=0.9), {n: 1.0 for n, _ in
-                          models[0].named_parameters()}, nn.functional.cross_entropy)  # fmt: skip
-    trainer.step([X] * 3, [y] * 3)
-    before = [o.clone() for o in trainer.outputs([X] * 3)]
-    trainer.freeze(np.array([False, True, False]))
-    assert trainer.active.tolist() == [0, 2]
-    assert all(p.shape[0] == 2 for p in trainer.params.values())  # (R', ...): run 1 is gone
-    momenta = [trainer.optimizer.state[p]["momentum_buffer"] for p in trainer.params.values()]
-    assert all(m.shape[0] == 2 for m in momenta)
-    trainer.step([X] * 3, [y] * 3)
-    other, _ = _data(seed=1)
-    on_other = trainer.outputs([other] * 3)[1]  # another input (a test set) between the two
-    after = trainer.outputs([X] * 3)
-    assert not torch.allclose(on_other, after[1])
-    # the stopped run: its outputs at the stop (its model's forward against the vmapped one,
-    # float64: equal up to rounding)
-    torch.testing.assert_close(after[1], before[1], rtol=1e-12, atol=1e-12)
-    assert not torch.allclose(after[0], before[0]) and not torch.allclose(after[2], before[2])
-    trainer.write_back()
-    torch.testing.assert_close(models[1](X).detach(), before[1], rtol=1e-12, atol=1e-12)
-
-
 # --------------------------------------------------------------------------------------------
 # Optimizer objects
 
