@@ -152,6 +152,21 @@ def test_fig6c_an_interrupted_run_resumes_from_its_finished_shards(tmp_path, mon
     np.testing.assert_allclose(results.test_error + results.test_accuracy, 1.0)
 
 
+def test_fig6c_runs_stop_at_the_first_check_below_target_loss_and_zero_trains_every_epoch():
+    """Early stop of the reference (loss < target_loss at every eval_every-th epoch): a target
+    above any loss stops every run at the first check; 0 never stops one."""
+    config = experiments.get("fig6c").configure(
+        "smoke", {"epochs": 4, "eval_every": 2, "target_loss": 100.0, "seeds": (0, 1)}
+    )
+    stopped = fig6c.shard_results(config, 128)
+    assert stopped.epochs.dims == ("alpha", "train_size", "seed")
+    assert (stopped.epochs == 2).all()  # the first check after step 0
+    full = fig6c.shard_results(dataclasses.replace(config, target_loss=0.0), 128)
+    assert (full.epochs == 4).all()
+    assert not np.allclose(stopped.train_loss, full.train_loss)  # two more epochs trained
+    assert stopped.seed.values.tolist() == [0, 1] and stopped.alpha.size == 2
+
+
 def test_fig6c_sample_complexity_is_read_at_the_papers_threshold_and_the_relative_one(
     monkeypatch,
 ):

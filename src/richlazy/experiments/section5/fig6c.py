@@ -273,10 +273,12 @@ def _mlp_shard(config: Config, seeds: tuple[int, ...], train_size: int, progress
 
 def _below(target: float):
     """``fit``'s ``until``: each run stops when its last measured training loss is below
-    ``target`` (0: never)."""
+    ``target`` (0: never), at a check after training began (the reference checks after its
+    10th, 20th, ... epoch, never before the first)."""
 
     def below(history: xr.Dataset) -> np.ndarray:  # (R,)
-        return (history.train_loss.isel(step=-1) < target).values
+        last = history.train_loss.isel(step=-1)
+        return ((last < target) & (history.step[-1] > 0)).values
 
     return below
 
