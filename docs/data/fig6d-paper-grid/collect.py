@@ -38,8 +38,16 @@ config = replace(
 grid.to_netcdf(out / "results.nc")
 for name, figure in fig6d.plot(grid, config).items():
     figure.savefig(out / f"{name}.png", dpi=90)
-print("τ rows:", grid.tau.values.tolist(), "runs:", grid.alpha.size * grid.tau.size * grid.seed.size)
+print(
+    "τ rows:", grid.tau.values.tolist(), "runs:", grid.alpha.size * grid.tau.size * grid.seed.size
+)
 print("median steps to grok (inf: censored)")
 print(ordinal_steps(grid).median("seed").transpose("tau", "alpha").to_pandas().to_string())
 print("median steps to memorize")
-print(ordinal_steps(grid, "steps_to_memorize").median("seed").transpose("tau", "alpha").to_pandas().to_string())
+print(
+    ordinal_steps(grid, "steps_to_memorize")
+    .median("seed")
+    .transpose("tau", "alpha")
+    .to_pandas()
+    .to_string()
+)
