@@ -17,7 +17,7 @@ from richlazy.nn.monitor import FeatureMonitor
 __all__ = ["TensorBoardLogger"]
 
 
-class TensorBoardLogger:
+class TensorBoardLogger(_extras.ScalarLogger):
     """Writes ``monitor.scalars(step)`` as TensorBoard scalars ``prefix + name`` whenever the
     monitor's schedule records (§6.2's kernel distance, the activation change, the parameter
     distance, per layer).
@@ -34,10 +34,7 @@ class TensorBoardLogger:
     """
 
     def __init__(self, monitor: FeatureMonitor, writer, *, prefix: str = "monitor/") -> None:
-        if not isinstance(monitor, FeatureMonitor):
-            raise TypeError(f"monitor must be a FeatureMonitor, got {type(monitor).__name__}")
-        if not isinstance(prefix, str):
-            raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
+        super().__init__(monitor, prefix)
         board = _extras.require("torch.utils.tensorboard", "tensorboard", "TensorBoard logging")
         self._owned = isinstance(writer, str | os.PathLike)
         if self._owned:
@@ -46,14 +43,7 @@ class TensorBoardLogger:
             raise TypeError(
                 f"writer must be a SummaryWriter or a log directory, got {type(writer).__name__}"
             )
-        self.monitor, self.writer, self.prefix = monitor, writer, prefix
-
-    def __call__(self, step: int) -> bool:
-        """Record and write at ``step`` if the monitor's schedule says so; whether it did."""
-        if not self.monitor.maybe_log(step):
-            return False
-        self.write(step)
-        return True
+        self.writer = writer
 
     def write(self, step: int) -> None:
         """Write the record at ``step`` (recorded now if it is not yet)."""

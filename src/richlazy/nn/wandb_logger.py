@@ -15,7 +15,7 @@ from richlazy.nn.monitor import FeatureMonitor
 __all__ = ["WandbLogger"]
 
 
-class WandbLogger:
+class WandbLogger(_extras.ScalarLogger):
     """Logs ``monitor.scalars(step)`` to a W&B run as ``prefix + name`` whenever the monitor's
     schedule records (§6.2's kernel distance, the activation change, the parameter distance,
     per layer), at the training step ``step``.
@@ -32,22 +32,12 @@ class WandbLogger:
     """
 
     def __init__(self, monitor: FeatureMonitor, run=None, *, prefix: str = "monitor/") -> None:
-        if not isinstance(monitor, FeatureMonitor):
-            raise TypeError(f"monitor must be a FeatureMonitor, got {type(monitor).__name__}")
-        if not isinstance(prefix, str):
-            raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
+        super().__init__(monitor, prefix)
         wandb = _extras.require("wandb", "wandb", "Weights & Biases logging")
         run = wandb.run if run is None else run
         if run is None:
             raise ValueError("run must be a wandb run, and no run is active: call wandb.init()")
-        self.monitor, self.run, self.prefix = monitor, run, prefix
-
-    def __call__(self, step: int) -> bool:
-        """Record and log at ``step`` if the monitor's schedule says so; whether it did."""
-        if not self.monitor.maybe_log(step):
-            return False
-        self.write(step)
-        return True
+        self.run = run
 
     def write(self, step: int) -> None:
         """Log the record at ``step`` (recorded now if it is not yet)."""
