@@ -17,6 +17,23 @@ SMALL = {"d": 7, "n": 12, "m": 10, "n_test": 30}
 FIELDS = ("teacher_w", "teacher_a", "W", "a", "X", "y", "X_test", "y_test")
 
 
+def _symmetric_student(d, m, scale, alpha):
+    """The notebooks' student, drawn from torch's global stream in their order: m/2 unit
+    directions × scale·α, readout signs × scale/α, each pair mirrored with the readout negated."""
+    student_1, student_2 = nn.Linear(d, m, bias=False), nn.Linear(m, 1, bias=False)
+    half = m // 2
+    w = torch.randn(half, d)
+    w = w / torch.norm(w, dim=1, keepdim=True) * scale * alpha
+    w = w.repeat(2, 1)
+    a = torch.sign(torch.randn(half)) * scale / alpha
+    a = a.repeat(2)
+    a[half:] *= -1
+    with torch.no_grad():
+        student_1.weight.copy_(w)
+        student_2.weight.copy_(a)
+    return student_1, student_2
+
+
 def literal_reference(seed, tau, delta, *, d, n, m, n_test, test_seed=201):
     """The paper's sequence of plain torch calls on the global generator, module by module."""
     with torch.random.fork_rng(devices=[]):
@@ -32,17 +49,7 @@ def literal_reference(seed, tau, delta, *, d, n, m, n_test, test_seed=201):
         teacher = nn.Sequential(teacher_1, nn.ReLU(), teacher_2)
         # Student: same again, then the symmetrised scaled init.
         alpha = np.sqrt((np.sqrt(4 + (delta / tau**2) ** 2) - delta / tau**2) / 2)
-        student_1, student_2 = nn.Linear(d, m, bias=False), nn.Linear(m, 1, bias=False)
-        half = m // 2
-        w = torch.randn(half, d)
-        w = w / torch.norm(w, dim=1, keepdim=True) * tau * alpha
-        w = w.repeat(2, 1)
-        a = torch.sign(torch.randn(half)) * tau / alpha
-        a = a.repeat(2)
-        a[half:] *= -1
-        with torch.no_grad():
-            student_1.weight.copy_(w)
-            student_2.weight.copy_(a)
+        student_1, student_2 = _symmetric_student(d, m, tau, alpha)
         X = torch.randn(n, d)
         X = X / torch.norm(X, dim=1, keepdim=True)
         with torch.no_grad():
@@ -244,17 +251,7 @@ def literal_figure1a(scale, ratio, *, d=2, m=50, n=20, teacher_seed=15, seed=100
         delta = scale**2 * (1 / ratio**2 - ratio**2)
         alpha = np.sqrt((np.sqrt(4 + (delta / scale**2) ** 2) - delta / scale**2) / 2)
         torch.manual_seed(seed)
-        student_1, student_2 = nn.Linear(d, m, bias=False), nn.Linear(m, 1, bias=False)
-        half = m // 2
-        w = torch.randn(half, d)
-        w = w / torch.norm(w, dim=1, keepdim=True) * scale * alpha
-        w = w.repeat(2, 1)
-        a = torch.sign(torch.randn(half)) * scale / alpha
-        a = a.repeat(2)
-        a[half:] *= -1
-        with torch.no_grad():
-            student_1.weight.copy_(w)
-            student_2.weight.copy_(a)
+        student_1, student_2 = _symmetric_student(d, m, scale, alpha)
         X = torch.randn(n, d)
         X = X / torch.norm(X, dim=1, keepdim=True)
         with torch.no_grad():
